@@ -1,0 +1,41 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// newLogger builds the zap logger for --log-format and --log-level.
+func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, rcloneconf.Errorf(envLogLevel, "%q is not one of debug, info, warn, error", level)
+	}
+	var enc zapcore.Encoder
+	switch format {
+	case "":
+		format = "console"
+		if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+			format = "json"
+		}
+		return newLogger(format, level, w)
+	case "json":
+		cfg := zap.NewProductionEncoderConfig()
+		cfg.EncodeTime = zapcore.RFC3339TimeEncoder
+		cfg.TimeKey = "time"
+		enc = zapcore.NewJSONEncoder(cfg)
+	case "console":
+		cfg := zap.NewDevelopmentEncoderConfig()
+		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
+		enc = zapcore.NewConsoleEncoder(cfg)
+	default:
+		return nil, rcloneconf.Errorf(envLogFormat, "%q is not json or console", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}

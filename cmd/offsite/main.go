@@ -1,0 +1,131 @@
+// Command offsite keeps a homelab's irreplaceable state off the cluster:
+// it mirrors Ceph RGW buckets to MinIO, ships k3s etcd snapshots, and
+// verifies both. This package only turns flags and env vars into the
+// packages' configs and their errors into exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+const (
+	envLogFormat      = "OFFSITE_LOG_FORMAT"
+	envLogLevel       = "OFFSITE_LOG_LEVEL"
+	envAllowRcloneEnv = "OFFSITE_ALLOW_RCLONE_ENV"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Environ())
+	stop()
+	os.Exit(code)
+}
+
+// env is what one invocation sees of the world; tests give their own.
+type env struct {
+	stdout, stderr io.Writer
+	environ        []string
+	log            *zap.Logger
+}
+
+// run runs offsite with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	e := &env{stdout: stdout, stderr: stderr, environ: environ}
+	err := e.app().RunContext(ctx, args)
+	code := codeOf(err)
+	switch {
+	case err == nil:
+	case e.log == nil: // flags could not even be parsed
+		fmt.Fprintf(stderr, "offsite: %v\n", err)
+	case code == exitConfig:
+		e.log.Error("configuration error", zap.Error(err), zap.Int("exit_code", code))
+	default:
+		e.log.Error("offsite failed", zap.Error(err), zap.Int("exit_code", code))
+	}
+	if e.log != nil {
+		_ = e.log.Sync()
+	}
+	return code
+}
+
+func (e *env) app() *cli.App {
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+	return &cli.App{
+		Name:                  "offsite",
+		Usage:                 "keep a homelab's irreplaceable state off the cluster",
+		Version:               Version,
+		Writer:                e.stdout,
+		ErrWriter:             e.stderr,
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodeHelp,
+		EnableBashCompletion:  false,
+		HideHelpCommand:       true,
+		// main maps errors to exit codes; urfave must not exit on its own.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-format", EnvVars: []string{envLogFormat}, Usage: "json or console (default: console on a terminal, else json)"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{envLogLevel}, Value: "info", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "allow-rclone-env", EnvVars: []string{envAllowRcloneEnv}, Usage: "run even though RCLONE_* env vars are set (they override offsite's settings)"},
+		},
+		Before: e.before,
+		Commands: []*cli.Command{
+			e.versionCommand(),
+		},
+	}
+}
+
+// before sets up logging and refuses rclone env vars, for every command.
+func (e *env) before(c *cli.Context) error {
+	log, err := newLogger(c.String("log-format"), c.String("log-level"), e.stderr)
+	if err != nil {
+		return err
+	}
+	e.log = log
+	if !c.Bool("allow-rclone-env") {
+		if err := rcloneconf.CheckEnv(e.environ); err != nil {
+			return err
+		}
+	}
+	rcloneconf.Init(log)
+	return nil
+}
+
+// action wraps a command's work so its error carries its exit code.
+func action(fn func(c *cli.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := fn(c)
+		if err == nil {
+			return nil
+		}
+		var e *exitError
+		if errors.As(err, &e) {
+			return err
+		}
+		return &exitError{exitCode(err), err}
+	}
+}
+
+func (e *env) versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print offsite's, rclone's and Go's versions",
+		Action: action(func(c *cli.Context) error {
+			_, err := fmt.Fprintf(e.stdout, "offsite %s\nrclone %s\n%s %s/%s\n", Version, rcloneconf.RcloneVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return err
+		}),
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// flagName is the flag twin of an env var: RGW_ENDPOINT -> rgw-endpoint,
+// OFFSITE_MODE -> mode.
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "OFFSITE_")), "_", "-")
+}
+
+func stringFlag(env, value, usage string) *cli.StringFlag {
+	return &cli.StringFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+// remoteFlags are the flags of one S3 remote; prefix is RGW or MINIO.
+func remoteFlags(prefix, what, region string) []cli.Flag {
+	return []cli.Flag{
+		stringFlag(prefix+"_ENDPOINT", "", what+" S3 endpoint URL (http:// or https://)"),
+		stringFlag(prefix+"_REGION", region, what+" region"),
+		stringFlag(prefix+"_ACCESS_KEY_ID", "", what+" access key id"),
+		stringFlag(prefix+"_ACCESS_KEY_ID_FILE", "", "file holding the "+what+" access key id"),
+		stringFlag(prefix+"_SECRET_ACCESS_KEY", "", what+" secret key (prefer the env var or the _FILE form: flags show in ps)"),
+		stringFlag(prefix+"_SECRET_ACCESS_KEY_FILE", "", "file holding the "+what+" secret key (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"),
+	}
+}
+
+// remote builds and registers the remote described by prefix's flags.
+func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, error) {
+	get := func(suffix string) string { return c.String(flagName(prefix + suffix)) }
+	r, err := rcloneconf.Settings{
+		Prefix:              prefix,
+		Endpoint:            get("_ENDPOINT"),
+		Region:              get("_REGION"),
+		AccessKeyID:         get("_ACCESS_KEY_ID"),
+		AccessKeyIDFile:     get("_ACCESS_KEY_ID_FILE"),
+		SecretAccessKey:     get("_SECRET_ACCESS_KEY"),
+		SecretAccessKeyFile: get("_SECRET_ACCESS_KEY_FILE"),
+	}.Remote(name, provider)
+	if err != nil {
+		return r, err
+	}
+	r.Register()
+	return r, nil
+}

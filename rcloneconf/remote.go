@@ -1,0 +1,174 @@
+// Package rcloneconf is the only place that knows how offsite's S3 remotes
+// are configured in rclone: values from env vars, flags and *_FILE secrets,
+// their validation, redaction, and registration in rclone's in-memory config.
+// No rclone.conf is ever read or written.
+package rcloneconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "github.com/rclone/rclone/backend/local" // local snapshot dirs and tests
+	_ "github.com/rclone/rclone/backend/s3"    // every remote offsite talks to
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/config"
+)
+
+// S3 providers offsite uses (rclone's names).
+const (
+	ProviderCeph   = "Ceph"
+	ProviderMinio  = "Minio"
+	ProviderRclone = "Rclone" // rclone's own serve s3, used by the demo
+	ProviderOther  = "Other"
+)
+
+// Remote is one S3 endpoint offsite talks to.
+type Remote struct {
+	Name            string // rclone remote name, e.g. "offsite-src"
+	Provider        string
+	Endpoint        string
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// String describes the remote without its credentials, for logs and errors.
+func (r Remote) String() string {
+	region := r.Region
+	if region == "" {
+		region = "-"
+	}
+	return fmt.Sprintf("%s (%s %s, region %s, credentials %s)", r.Name, r.Provider, r.Endpoint, region, redacted(r.AccessKeyID, r.SecretAccessKey))
+}
+
+// GoString keeps %#v from printing the secret too.
+func (r Remote) GoString() string { return "rcloneconf.Remote{" + r.String() + "}" }
+
+func redacted(values ...string) string {
+	for _, v := range values {
+		if v == "" {
+			return "missing"
+		}
+	}
+	return "set"
+}
+
+// Register puts the remote into rclone's in-memory config under r.Name.
+// Calling it again with the same name replaces the values.
+func (r Remote) Register() {
+	config.LoadedData().DeleteSection(r.Name)
+	for k, v := range map[string]string{
+		"type":              "s3",
+		"provider":          r.Provider,
+		"endpoint":          r.Endpoint,
+		"region":            r.Region,
+		"access_key_id":     r.AccessKeyID,
+		"secret_access_key": r.SecretAccessKey,
+		"env_auth":          "false",
+		"force_path_style":  "true",
+		// offsite never creates buckets: the destination's carry versioning
+		// and lifecycle rules, so a missing one is an operator error.
+		"no_check_bucket": "true",
+	} {
+		config.FileSetValue(r.Name, k, v)
+	}
+}
+
+// Fs opens path ("bucket", "bucket/prefix" or "" for the bucket list) on the
+// registered remote.
+func (r Remote) Fs(ctx context.Context, path string) (fs.Fs, error) {
+	f, err := fs.NewFs(ctx, r.Name+":"+path)
+	if errors.Is(err, fs.ErrorIsFile) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s:%s: %w", r.Name, path, err)
+	}
+	return f, nil
+}
+
+// Settings are one remote's raw values as given by env vars or flags.
+// Prefix names the env vars: "RGW" -> RGW_ENDPOINT, RGW_SECRET_ACCESS_KEY_FILE...
+type Settings struct {
+	Prefix              string
+	Endpoint            string
+	Region              string
+	AccessKeyID         string
+	AccessKeyIDFile     string
+	SecretAccessKey     string
+	SecretAccessKeyFile string
+}
+
+// Remote validates the settings and returns the remote they describe.
+// Every error is a *ConfigError naming the env var at fault.
+func (s Settings) Remote(name, provider string) (Remote, error) {
+	r := Remote{Name: name, Provider: provider, Region: strings.TrimSpace(s.Region)}
+	var err error
+	if r.Endpoint, err = endpoint(s.Prefix+"_ENDPOINT", s.Endpoint); err != nil {
+		return Remote{}, err
+	}
+	if r.AccessKeyID, err = Secret(s.Prefix+"_ACCESS_KEY_ID", s.AccessKeyID, s.AccessKeyIDFile); err != nil {
+		return Remote{}, err
+	}
+	if r.SecretAccessKey, err = Secret(s.Prefix+"_SECRET_ACCESS_KEY", s.SecretAccessKey, s.SecretAccessKeyFile); err != nil {
+		return Remote{}, err
+	}
+	return r, nil
+}
+
+func endpoint(name, value string) (string, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return "", Errorf(name, "is required (an http:// or https:// URL)")
+	}
+	u, err := url.Parse(value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", Errorf(name, "%q is not an http:// or https:// URL", value)
+	}
+	if u.User != nil {
+		return "", Errorf(name, "must not carry credentials in the URL; use %s_ACCESS_KEY_ID and %s_SECRET_ACCESS_KEY", strings.TrimSuffix(name, "_ENDPOINT"), strings.TrimSuffix(name, "_ENDPOINT"))
+	}
+	return strings.TrimRight(value, "/"), nil
+}
+
+// Secret returns the value of the secret env var name, given directly or
+// through name_FILE (read and trimmed). It is required, and giving both is
+// an error. A file path starting with "%d/" is read from systemd's
+// $CREDENTIALS_DIRECTORY, so an EnvironmentFile can point at LoadCredential.
+// Errors never contain the value.
+func Secret(name, value, file string) (string, error) {
+	switch {
+	case value != "" && file != "":
+		return "", Errorf(name, "both %s and %s_FILE are set; set only one", name, name)
+	case file != "":
+		return readSecretFile(name+"_FILE", file)
+	case strings.TrimSpace(value) == "":
+		return "", Errorf(name, "is required (or %s_FILE with a path to a file holding it)", name)
+	}
+	return strings.TrimSpace(value), nil
+}
+
+func readSecretFile(name, path string) (string, error) {
+	if rest, ok := strings.CutPrefix(path, "%d/"); ok {
+		dir := os.Getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return "", Errorf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
+		}
+		path = filepath.Join(dir, rest)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The *PathError names the path and the cause, never the content.
+		return "", &ConfigError{Var: name, Err: err}
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", Errorf(name, "file %q is empty", path)
+	}
+	return v, nil
+}
