@@ -83,6 +83,7 @@ func (e *env) app() *cli.App {
 		},
 		Before: e.before,
 		Commands: []*cli.Command{
+			e.verifyCommand(),
 			e.versionCommand(),
 		},
 	}
