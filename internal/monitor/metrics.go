@@ -1,0 +1,121 @@
+package monitor
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// JobLabel names the job on every series. It is not "job": that label
+// belongs to the scrape (node_exporter's own job) and to the Pushgateway's
+// grouping key, and would be renamed or refused there.
+const JobLabel = "offsite_job"
+
+// Metric names, the contract with dashboards and alert rules.
+const (
+	MetricRunSuccess         = "offsite_run_success"
+	MetricRunExitCode        = "offsite_run_exit_code"
+	MetricRunStart           = "offsite_run_start_timestamp_seconds"
+	MetricRunEnd             = "offsite_run_end_timestamp_seconds"
+	MetricRunDuration        = "offsite_run_duration_seconds"
+	MetricRunLastSuccess     = "offsite_run_last_success_timestamp_seconds"
+	MetricSuccess            = "offsite_success"
+	MetricLastSuccess        = "offsite_last_success_timestamp_seconds"
+	MetricObjectsTransferred = "offsite_objects_transferred"
+	MetricBytesTransferred   = "offsite_bytes_transferred"
+	MetricObjectsDeleted     = "offsite_objects_deleted"
+	MetricErrors             = "offsite_errors"
+	MetricObjectsPending     = "offsite_objects_pending"
+)
+
+// lastSuccess is when a job, and each of its buckets or hosts, last
+// succeeded, in Unix seconds.
+type lastSuccess struct {
+	run   float64
+	items map[string]float64
+}
+
+// carry returns the last successes to publish after run, given the ones
+// published before it (prev, possibly empty). A success is now; a failure
+// keeps the earlier value, or 0 (the epoch: "never", which any freshness
+// alert catches) when there is none. A failed run also keeps the items it
+// did not reach, so a run that failed early does not hide them.
+func carry(run Run, prev lastSuccess) lastSuccess {
+	now := seconds(run.End)
+	next := lastSuccess{run: prev.run, items: map[string]float64{}}
+	if run.OK {
+		next.run = now
+	}
+	if !run.OK {
+		for name, v := range prev.items {
+			next.items[name] = v
+		}
+	}
+	for _, it := range run.Items {
+		switch {
+		case it.OK:
+			next.items[it.Name] = now
+		default:
+			next.items[it.Name] = prev.items[it.Name]
+		}
+	}
+	return next
+}
+
+// registry holds run's metrics; with last nil, the last-success metrics
+// are left out.
+func registry(run Run, last *lastSuccess) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append([]string{JobLabel}, labels...))
+		reg.MustRegister(g)
+		return g
+	}
+	gauge(MetricRunSuccess, "1 if the last run of the job succeeded, else 0.").WithLabelValues(run.Job).Set(boolValue(run.OK))
+	gauge(MetricRunExitCode, "Exit code of the last run of the job (0 ok, 1 failed, 2 configuration, 3 safety stop, 4 verification).").WithLabelValues(run.Job).Set(float64(run.ExitCode))
+	gauge(MetricRunStart, "When the last run of the job started, in Unix seconds.").WithLabelValues(run.Job).Set(seconds(run.Start))
+	gauge(MetricRunEnd, "When the last run of the job ended (or was last recorded, for offload watch), in Unix seconds.").WithLabelValues(run.Job).Set(seconds(run.End))
+	gauge(MetricRunDuration, "How long the last run of the job took, in seconds.").WithLabelValues(run.Job).Set(run.End.Sub(run.Start).Seconds())
+	if last != nil {
+		gauge(MetricRunLastSuccess, "When the job last succeeded, in Unix seconds; 0 if it never did.").WithLabelValues(run.Job).Set(last.run)
+	}
+	if run.Kind == "" {
+		return reg
+	}
+	per := func(name, help string) *prometheus.GaugeVec { return gauge(name, help, run.Kind) }
+	success := per(MetricSuccess, "1 if the bucket or host succeeded in the last run, else 0.")
+	objects := per(MetricObjectsTransferred, "Objects transferred (checked, for verify) per bucket or host in the last run; offload watch: since it started.")
+	bytes := per(MetricBytesTransferred, "Bytes transferred (checked, for verify) per bucket or host in the last run; offload watch: since it started.")
+	deleted := per(MetricObjectsDeleted, "Objects deleted per bucket or host in the last run.")
+	errs := per(MetricErrors, "Errors per bucket or host in the last run; offload watch: since it started.")
+	pending := per(MetricObjectsPending, "Objects waiting to be transferred per bucket or host.")
+	for _, it := range run.Items {
+		success.WithLabelValues(run.Job, it.Name).Set(boolValue(it.OK))
+		objects.WithLabelValues(run.Job, it.Name).Set(float64(it.Objects))
+		bytes.WithLabelValues(run.Job, it.Name).Set(float64(it.Bytes))
+		deleted.WithLabelValues(run.Job, it.Name).Set(float64(it.Deletions))
+		errs.WithLabelValues(run.Job, it.Name).Set(float64(it.Errors))
+		pending.WithLabelValues(run.Job, it.Name).Set(float64(it.Pending))
+	}
+	if last != nil {
+		lastItem := per(MetricLastSuccess, "When the bucket or host last succeeded, in Unix seconds; 0 if it never did.")
+		for name, v := range last.items {
+			lastItem.WithLabelValues(run.Job, name).Set(v)
+		}
+	}
+	return reg
+}
+
+func seconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixMilli()) / 1000
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

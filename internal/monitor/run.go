@@ -1,0 +1,127 @@
+// Package monitor makes offsite's runs visible outside the process:
+// healthchecks-style pings and Prometheus metrics, written for
+// node_exporter's textfile collector or pushed to a Pushgateway.
+//
+// It knows nothing of rclone, mirror or offload: callers describe a run
+// with the plain Run struct.
+package monitor
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kinds of Item: a mirrored bucket, or a host whose snapshots are offloaded.
+const (
+	KindBucket = "bucket"
+	KindHost   = "host"
+)
+
+// Run is what one run of a job did, as the metrics and pings show it.
+type Run struct {
+	Job        string // "mirror", "offload", "verify_rgw", "verify_etcd"
+	Kind       string // KindBucket or KindHost, the label of Items; empty: the job's usual one
+	Start, End time.Time
+	OK         bool
+	ExitCode   int
+	Items      []Item
+}
+
+// Item is one bucket or host of a run. For a long-running job (offload
+// watch) the counts are totals since the process started.
+type Item struct {
+	Name      string
+	Objects   int64 // objects transferred (or checked, for verify)
+	Bytes     int64
+	Deletions int64
+	Errors    int64
+	Pending   int64 // objects waiting to be transferred
+	OK        bool
+}
+
+// jobKinds are the item kinds of offsite's jobs, for runs that leave
+// Kind empty.
+var jobKinds = map[string]string{
+	"mirror":      KindBucket,
+	"verify_rgw":  KindBucket,
+	"offload":     KindHost,
+	"verify_etcd": KindHost,
+}
+
+// normalize fills in Kind for offsite's own jobs and checks what the
+// metrics depend on.
+func (r Run) normalize() (Run, error) {
+	if r.Job == "" {
+		return r, fmt.Errorf("run has no job name")
+	}
+	if r.Kind == "" {
+		r.Kind = jobKinds[r.Job]
+	}
+	if err := r.validate(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func (r Run) validate() error {
+	if (len(r.Items) > 0 || r.Kind != "") && r.Kind != KindBucket && r.Kind != KindHost {
+		return fmt.Errorf("run %s: item kind %q is not %q or %q", r.Job, r.Kind, KindBucket, KindHost)
+	}
+	seen := make(map[string]bool, len(r.Items))
+	for _, it := range r.Items {
+		if seen[it.Name] {
+			return fmt.Errorf("run %s: %s %q listed twice", r.Job, r.Kind, it.Name)
+		}
+		seen[it.Name] = true
+	}
+	return nil
+}
+
+// maxSummaryFailures is how many failed items a summary names.
+const maxSummaryFailures = 10
+
+// Summary is a short plain-text account of the run, the body of its
+// success or fail ping; err, if not nil, is the run's error.
+func (r Run) Summary(err error) string {
+	if r.Kind == "" {
+		r.Kind = jobKinds[r.Job]
+	}
+	var b strings.Builder
+	status := "ok"
+	if !r.OK {
+		status = fmt.Sprintf("failed (exit %d)", r.ExitCode)
+	}
+	fmt.Fprintf(&b, "offsite %s: %s", r.Job, status)
+	if !r.Start.IsZero() && !r.End.IsZero() {
+		fmt.Fprintf(&b, " in %s", r.End.Sub(r.Start).Round(time.Second))
+	}
+	b.WriteString("\n")
+	var total Item
+	var failed []string
+	for _, it := range r.Items {
+		total.Objects += it.Objects
+		total.Bytes += it.Bytes
+		total.Deletions += it.Deletions
+		total.Errors += it.Errors
+		total.Pending += it.Pending
+		if !it.OK {
+			failed = append(failed, fmt.Sprintf("%s (%d errors)", it.Name, it.Errors))
+		}
+	}
+	if len(r.Items) > 0 {
+		fmt.Fprintf(&b, "%ss: %d, failed: %d\n", r.Kind, len(r.Items), len(failed))
+		fmt.Fprintf(&b, "objects: %d, bytes: %d, deletions: %d, errors: %d, pending: %d\n",
+			total.Objects, total.Bytes, total.Deletions, total.Errors, total.Pending)
+	}
+	if len(failed) > maxSummaryFailures {
+		failed = append(failed[:maxSummaryFailures], fmt.Sprintf("and %d more", len(failed)-maxSummaryFailures))
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&b, "failed: %s\n", strings.Join(failed, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+	}
+	return b.String()
+}

@@ -1,0 +1,147 @@
+package monitor
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// CheckTextfile reports, before a run, whether WriteTextfile can write
+// path: node_exporter's textfile collector reads only *.prom files, and
+// the directory must exist and be writable.
+func CheckTextfile(path string) error {
+	if filepath.Ext(path) != ".prom" {
+		return errors.New("must end in .prom: node_exporter's textfile collector reads nothing else")
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
+	if err != nil {
+		return fmt.Errorf("directory not writable: %w", err)
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
+}
+
+// WriteTextfile replaces path with run's metrics in the Prometheus text
+// format, atomically (a temp file in the same directory, fsynced, renamed
+// over path), so node_exporter never reads half a file.
+//
+// Each job needs a file of its own (say offsite-mirror.prom): the file
+// is also the memory of when the job last succeeded. A failed run reads
+// the last-success values back from the file it replaces; with no
+// readable earlier file they are 0, which a freshness alert catches.
+func WriteTextfile(path string, run Run) error {
+	run, err := run.normalize()
+	if err != nil {
+		return err
+	}
+	last := carry(run, readLastSuccess(path, run))
+	families, err := registry(run, &last).Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	return writeAtomic(path, func(w *bufio.Writer) error {
+		for _, mf := range families {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// readLastSuccess returns the last successes of run's job recorded in
+// the textfile at path; nothing when it is missing or unreadable.
+func readLastSuccess(path string, run Run) lastSuccess {
+	last := lastSuccess{items: map[string]float64{}}
+	f, err := os.Open(path)
+	if err != nil {
+		return last
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		return last
+	}
+	if mf := families[MetricRunLastSuccess]; mf != nil {
+		for _, m := range mf.GetMetric() {
+			if labelValue(m.GetLabel(), JobLabel) == run.Job {
+				last.run = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if mf := families[MetricLastSuccess]; mf != nil && run.Kind != "" {
+		for _, m := range mf.GetMetric() {
+			name := labelValue(m.GetLabel(), run.Kind)
+			if labelValue(m.GetLabel(), JobLabel) == run.Job && name != "" {
+				last.items[name] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return last
+}
+
+// writeAtomic writes path through a temp file in its directory, fsyncs
+// the file, renames it over path and fsyncs the directory.
+func writeAtomic(path string, write func(w *bufio.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
+	if err != nil {
+		return fmt.Errorf("create temp file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := bufio.NewWriter(tmp)
+	if err := write(w); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	// CreateTemp makes 0600 files; node_exporter often runs as another user.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename to %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// tempPattern names temp files so the textfile collector skips them: a
+// dotfile that does not end in .prom.
+func tempPattern(path string) string {
+	return "." + strings.TrimSuffix(filepath.Base(path), ".prom") + ".tmp-*"
+}
