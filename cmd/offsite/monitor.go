@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+const (
+	envPingURL        = "OFFSITE_PING_URL"
+	envMetricsFile    = "OFFSITE_METRICS_FILE"
+	envPushgatewayURL = "OFFSITE_PUSHGATEWAY_URL"
+)
+
+// monitorFlags are the flags of the signals a job sends: add them to the
+// Flags of every command that calls e.signals.
+func monitorFlags() []cli.Flag {
+	return []cli.Flag{
+		stringFlag(envPingURL, "", "healthchecks-style ping URL: <url>/start, then <url> on success or <url>/fail (it holds a secret: prefer the env var or the _FILE form)"),
+		stringFlag(envPingURL+"_FILE", "", "file holding the ping URL (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"),
+		stringFlag(envMetricsFile, "", "write Prometheus metrics to this .prom file for node_exporter's textfile collector (one file per job)"),
+		stringFlag(envPushgatewayURL, "", "push Prometheus metrics to this Pushgateway (http[s]://[user:password@]host:port[/path])"),
+		stringFlag(envPushgatewayURL+"_FILE", "", "file holding the Pushgateway URL, when it carries credentials"),
+	}
+}
+
+// signals sends one job's pings and metrics. A command wires it in three
+// lines:
+//
+//	sig, err := e.signals(c, "mirror", "")
+//	if err != nil { return err }
+//	sig.start(c.Context)
+//	... do the work: run, err := ...
+//	return sig.finish(c.Context, run, err)
+type signals struct {
+	*monitor.Signals
+	job     string
+	started time.Time
+}
+
+// signals checks the monitoring flags of c for job ("mirror", "offload",
+// "verify_rgw", "verify_etcd"); mistakes are configuration errors (exit
+// 2) before any work starts. instance, for jobs that run on several hosts
+// (offload), keeps their pushed metrics apart; "" for the others.
+func (e *env) signals(c *cli.Context, job, instance string) (*signals, error) {
+	log := e.log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("job", job))
+	pingURL, err := optionalSecret(c, envPingURL)
+	if err != nil {
+		return nil, err
+	}
+	ping, err := monitor.NewPinger(pingURL, log)
+	if err != nil {
+		return nil, rcloneconf.Errorf(envPingURL, "%v", err)
+	}
+	file := c.String(flagName(envMetricsFile))
+	if file != "" {
+		if err := monitor.CheckTextfile(file); err != nil {
+			return nil, rcloneconf.Errorf(envMetricsFile, "%v", err)
+		}
+	}
+	pushURL, err := optionalSecret(c, envPushgatewayURL)
+	if err != nil {
+		return nil, err
+	}
+	var gateway *monitor.Pushgateway
+	if pushURL != "" {
+		if gateway, err = monitor.NewPushgateway(pushURL, instance); err != nil {
+			return nil, rcloneconf.Errorf(envPushgatewayURL, "%v", err)
+		}
+	}
+	return &signals{
+		Signals: &monitor.Signals{Ping: ping, Textfile: file, Push: gateway, Log: log},
+		job:     job,
+	}, nil
+}
+
+// optionalSecret is the value of env var name or of the file name_FILE
+// points at; neither set gives "".
+func optionalSecret(c *cli.Context, name string) (string, error) {
+	value, file := c.String(flagName(name)), c.String(flagName(name+"_FILE"))
+	if value == "" && file == "" {
+		return "", nil
+	}
+	return rcloneconf.Secret(name, value, file)
+}
+
+// start pings the start of the run and starts its clock.
+func (s *signals) start(ctx context.Context) {
+	s.started = time.Now()
+	s.Start(ctx)
+}
+
+// finish publishes the run's metrics and pings success or failure, and
+// returns err so an action can end with it. err decides: run's OK and
+// ExitCode are set from it, and Job, Start and End are filled in when
+// left empty.
+func (s *signals) finish(ctx context.Context, run monitor.Run, err error) error {
+	s.Finish(ctx, s.complete(run, err), err)
+	return err
+}
+
+// uploaded publishes offload watch's progress and pings success: call it
+// from offload's OnUpload hook, with the counters' totals as the run.
+func (s *signals) uploaded(ctx context.Context, run monitor.Run) {
+	run = s.complete(run, nil)
+	s.Record(ctx, run)
+	s.Ping.Success(ctx, run.Summary(nil))
+}
+
+func (s *signals) complete(run monitor.Run, err error) monitor.Run {
+	if run.Job == "" {
+		run.Job = s.job
+	}
+	if run.End.IsZero() {
+		run.End = time.Now()
+	}
+	if run.Start.IsZero() {
+		run.Start = s.started
+	}
+	if run.Start.IsZero() {
+		run.Start = run.End
+	}
+	run.OK = err == nil
+	run.ExitCode = codeFor(err)
+	return run
+}
+
+// codeFor is the exit code err will end the process with.
+func codeFor(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return exitCode(err)
+}
