@@ -1,0 +1,83 @@
+# Operator runbook targets, documented in docs/runbook.md. Included by the
+# Makefile; also usable alone: make -f docs/runbook.mk mirror-now
+#
+# Every target is non-interactive: ssh runs in batch mode and sudo never
+# prompts, so a missing key or sudo rule fails at once instead of hanging.
+
+NAMESPACE     ?= applications
+CRONJOB       ?= rgw-mirror
+UNIT          ?= etcd-offload
+NODE          ?=
+KUBECTL       ?= kubectl
+SSH           ?= ssh -o BatchMode=yes
+OFFSITE       ?= offsite
+# seconds to wait for the manual mirror Job to finish
+MIRROR_TIMEOUT ?= 14400
+# seconds a restarted offload watcher gets before its journal is shown:
+# more than the 30 s quiet period, so new snapshots are uploaded by then
+OFFLOAD_WAIT  ?= 45
+JOURNAL_LINES ?= 50
+
+.PHONY: mirror-now offload-now verify verify-rgw verify-etcd
+
+## mirror-now: run the RGW mirror now (a Job from the CronJob), follow its log, exit with its exit code
+mirror-now:
+	@set -eu; \
+	job="$(CRONJOB)-manual-$$(date +%s)"; \
+	$(KUBECTL) -n $(NAMESPACE) create job --from=cronjob/$(CRONJOB) "$$job"; \
+	echo "--- log of job/$$job (Ctrl-C stops following, not the job)"; \
+	$(KUBECTL) -n $(NAMESPACE) logs -f "job/$$job" --pod-running-timeout=10m || true; \
+	deadline=$$(( $$(date +%s) + $(MIRROR_TIMEOUT) )); \
+	while :; do \
+		state=" $$($(KUBECTL) -n $(NAMESPACE) get "job/$$job" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type}{" "}{end}') "; \
+		case "$$state" in *" Complete "*|*" Failed "*) break ;; esac; \
+		if [ "$$(date +%s)" -ge "$$deadline" ]; then \
+			echo "job/$$job still running after $(MIRROR_TIMEOUT)s; watch it with: $(KUBECTL) -n $(NAMESPACE) get job/$$job" >&2; exit 1; \
+		fi; \
+		sleep 5; \
+	done; \
+	code=$$($(KUBECTL) -n $(NAMESPACE) get pods -l job-name="$$job" --sort-by=.metadata.creationTimestamp \
+		-o jsonpath='{range .items[*]}{.status.containerStatuses[0].state.terminated.exitCode}{"\n"}{end}' | tail -n 1); \
+	case "$$state" in *" Complete "*) code=0 ;; esac; \
+	echo "--- job/$$job finished ($$(echo $$state)), exit code $${code:-unknown} (see docs/runbook.md)"; \
+	exit "$${code:-1}"
+
+## offload-now: on NODE, run the etcd offload now (start a oneshot unit, or restart the watcher: it rescans), show its journal
+offload-now:
+	@if [ -z "$(NODE)" ]; then echo "NODE is not set: make offload-now NODE=<k3s server host>" >&2; exit 2; fi
+	@set -eu; \
+	unit="$(UNIT).service"; \
+	type=$$($(SSH) $(NODE) systemctl show -p Type --value "$$unit"); \
+	active=$$($(SSH) $(NODE) systemctl is-active "$$unit" || true); \
+	if [ "$$type" = oneshot ]; then \
+		echo "--- starting $$unit on $(NODE) and waiting for it"; \
+		status=0; $(SSH) $(NODE) sudo -n systemctl start "$$unit" || status=$$?; \
+		$(SSH) $(NODE) sudo -n journalctl -u "$$unit" -n $(JOURNAL_LINES) --no-pager; \
+		code=$$($(SSH) $(NODE) systemctl show -p ExecMainStatus --value "$$unit"); \
+		echo "--- $$unit exit code $${code:-unknown} (see docs/runbook.md)"; \
+		if [ "$$status" -ne 0 ] && [ "$${code:-0}" -eq 0 ]; then code=$$status; fi; \
+		exit "$${code:-0}"; \
+	fi; \
+	verb=start; if [ "$$active" = active ]; then verb=restart; fi; \
+	echo "--- $$verb $$unit on $(NODE) (it scans the snapshot directory on start), then $(OFFLOAD_WAIT)s for uploads"; \
+	$(SSH) $(NODE) sudo -n systemctl "$$verb" "$$unit"; \
+	sleep $(OFFLOAD_WAIT); \
+	$(SSH) $(NODE) sudo -n journalctl -u "$$unit" -n $(JOURNAL_LINES) --no-pager; \
+	active=$$($(SSH) $(NODE) systemctl is-active "$$unit" || true); \
+	echo "--- $$unit is $$active"; \
+	[ "$$active" = active ]
+
+## verify-rgw: check every RGW object is in the mirror and the last report is fresh (your RGW_* and MINIO_* env vars)
+verify-rgw:
+	$(OFFSITE) verify rgw
+
+## verify-etcd: check every host's etcd snapshots are whole and the newest is fresh (your MINIO_* env vars)
+verify-etcd:
+	$(OFFSITE) verify etcd --all-hosts
+
+## verify: both checks; the exit code is the first failure's
+verify:
+	@status=0; \
+	$(OFFSITE) verify rgw || status=$$?; \
+	$(OFFSITE) verify etcd --all-hosts || { s=$$?; [ "$$status" -ne 0 ] || status=$$s; }; \
+	exit $$status
