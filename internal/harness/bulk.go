@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -153,4 +154,30 @@ func (s *Server) ListDelimited(t testing.TB, bucket string, maxKeys int32) []str
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Object is what a flat listing says about one object.
+type Object struct {
+	Size int64
+	ETag string // as listed, quotes removed: the MD5 of a single-part upload, "<hash>-<parts>" of a multipart one
+}
+
+// Objects lists every object under prefix without a delimiter, by key
+// relative to prefix, with sizes and ETags: equal single-part ETags on two
+// servers mean equal content without downloading it.
+func (s *Server) Objects(t testing.TB, bucket, prefix string) map[string]Object {
+	t.Helper()
+	objects := map[string]Object{}
+	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("list %s/%s: %v", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			objects[key] = Object{Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)}
+		}
+	}
+	return objects
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -57,15 +58,16 @@ func TestRGWObjects(t *testing.T) {
 		t.Fatalf("multipart object read back: %d bytes (found %v), want %d equal bytes", len(got), ok, len(big))
 	}
 
-	listed := r.List(t, "photos", "")
-	want := map[string]int64{"2024/cat.jpg": 4, "videos/big.bin": int64(len(big))}
-	if len(listed) != len(want) {
-		t.Fatalf("listed %v, want %v", listed, want)
+	catSum := md5.Sum([]byte("meow"))
+	want := map[string]Object{
+		"2024/cat.jpg":   {Size: 4, ETag: hex.EncodeToString(catSum[:])},
+		"videos/big.bin": {Size: int64(len(big)), ETag: strings.Trim(etag, `"`)},
 	}
-	for key, size := range want {
-		if listed[key] != size {
-			t.Fatalf("listed %s with size %d, want %d", key, listed[key], size)
-		}
+	if got := r.Objects(t, "photos", ""); !reflect.DeepEqual(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+	if got := r.Objects(t, "photos", "videos/"); len(got) != 1 || got["big.bin"].Size != int64(len(big)) {
+		t.Fatalf("listed under videos/: %v, want big.bin relative to the prefix", got)
 	}
 
 	r.Delete(t, "photos", "2024/cat.jpg")
