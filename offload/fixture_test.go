@@ -1,0 +1,162 @@
+package offload
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/offsite-backup/offsite/internal/harness"
+	"github.com/offsite-backup/offsite/offload/offloadtest"
+)
+
+const (
+	testBucket = "etcd-backup"
+	testHost   = "node1"
+	testQuiet  = 300 * time.Millisecond
+)
+
+var remoteSeq atomic.Int64
+
+// fixture is a real MinIO with the destination bucket, a snapshot dir and
+// a state dir, and an offload configuration pointing at them.
+type fixture struct {
+	t       *testing.T
+	minio   *harness.Minio
+	cfg     Config
+	mu      sync.Mutex
+	uploads map[string]int // OnUpload calls by name, across restarts
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	m := harness.StartMinio(t, testBucket)
+	r := m.Remote(fmt.Sprintf("offload-test-%d", remoteSeq.Add(1)))
+	r.Register()
+	f := &fixture{t: t, minio: m, uploads: map[string]int{}}
+	cfg := DefaultConfig()
+	cfg.Dest, cfg.Bucket, cfg.Hostname = r, testBucket, testHost
+	cfg.SnapshotDir = filepath.Join(t.TempDir(), "snapshots")
+	cfg.StateDir = t.TempDir()
+	cfg.QuietPeriod = testQuiet
+	cfg.RescanInterval = time.Hour
+	cfg.BackoffMin, cfg.BackoffMax = 100*time.Millisecond, time.Second
+	cfg.Counters = &Counters{}
+	cfg.OnUpload = func(u Upload) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.uploads[u.Name]++
+	}
+	if err := os.MkdirAll(cfg.SnapshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	return f
+}
+
+// watch starts Watch; the returned func stops it and checks it returned nil.
+func (f *fixture) watch() (stop func()) {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	cfg := f.cfg
+	go func() { errc <- Watch(ctx, cfg, zaptest.NewLogger(f.t)) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					f.t.Errorf("Watch returned %v, want nil on a clean stop", err)
+				}
+			case <-time.After(30 * time.Second):
+				f.t.Fatal("Watch did not stop within 30s of cancel")
+			}
+		})
+	}
+	f.t.Cleanup(stop)
+	return stop
+}
+
+// write puts a raw snapshot into the snapshot dir the way k3s does.
+func (f *fixture) write(name string, data []byte) {
+	f.t.Helper()
+	offloadtest.WriteRaw(f.t, f.cfg.SnapshotDir, name, data)
+}
+
+// objects lists the host prefix, by key relative to it.
+func (f *fixture) objects() map[string]int64 {
+	f.t.Helper()
+	out := map[string]int64{}
+	for k, v := range f.minio.List(f.t, testBucket, testHost+"/") {
+		out[strings.TrimPrefix(k, testHost+"/")] = v
+	}
+	return out
+}
+
+// uploadCount is how many times name was reported uploaded.
+func (f *fixture) uploadCount(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploads[name]
+}
+
+func (f *fixture) totalUploads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.uploads {
+		n += c
+	}
+	return n
+}
+
+// waitSidecars waits until every name has its sidecar at the destination.
+func (f *fixture) waitSidecars(timeout time.Duration, names ...string) {
+	f.t.Helper()
+	waitFor(f.t, timeout, fmt.Sprintf("sidecars of %d snapshots", len(names)), func() bool {
+		objs := f.objects()
+		for _, n := range names {
+			if _, ok := objs[n+SidecarSuffix]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkUploaded asserts name is at the destination with exactly data and a
+// sidecar sha256sum accepts.
+func (f *fixture) checkUploaded(name string, data []byte) {
+	f.t.Helper()
+	got, ok := f.minio.Get(f.t, testBucket, testHost+"/"+name)
+	if !ok {
+		f.t.Fatalf("%s not at the destination", name)
+	}
+	if offloadtest.SHA256(got) != offloadtest.SHA256(data) || len(got) != len(data) {
+		f.t.Fatalf("%s at the destination differs from the file (%d bytes, want %d)", name, len(got), len(data))
+	}
+	sidecar, ok := f.minio.Get(f.t, testBucket, testHost+"/"+name+SidecarSuffix)
+	if want := offloadtest.SHA256(data) + "  " + name + "\n"; !ok || string(sidecar) != want {
+		f.t.Fatalf("sidecar of %s=%q, want %q", name, sidecar, want)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,160 @@
+package offload
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// StateFile is the name of the state file in the state dir.
+const StateFile = "offload-state.json"
+
+// Record is what the state remembers of one uploaded snapshot.
+type Record struct {
+	Size     int64     `json:"size"`
+	ModTime  time.Time `json:"mtime"`
+	SHA256   string    `json:"sha256"`
+	Uploaded time.Time `json:"uploaded"`
+}
+
+// stateData is the state file's content.
+type stateData struct {
+	Version int               `json:"version"`
+	Dest    string            `json:"dest"` // bucket/host the records are about
+	Uploads map[string]Record `json:"uploads"`
+}
+
+// state is the set of uploaded snapshots, saved after every change.
+type state struct {
+	path string
+	data stateData
+}
+
+// openStateDir makes sure the state dir can be written, so a read-only or
+// missing-permission dir stops offload at start rather than after an upload.
+func openStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &rcloneconf.ConfigError{Var: EnvStateDir, Err: err}
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return &rcloneconf.ConfigError{Var: EnvStateDir, Err: fmt.Errorf("state dir is not writable: %w", err)}
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// loadState reads the state for dest. A missing file is an empty state; a
+// corrupt one is renamed aside (kept for the operator) and replaced by an
+// empty state, which offload rebuilds from the destination.
+func loadState(dir, dest string, log *zap.Logger) (*state, error) {
+	s := &state{path: filepath.Join(dir, StateFile)}
+	s.data = stateData{Version: 1, Dest: dest, Uploads: map[string]Record{}}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Info("no state file yet: the destination is consulted before each upload", zap.String("path", s.path))
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var d stateData
+	if err := json.Unmarshal(b, &d); err != nil || d.Version != 1 {
+		if err == nil {
+			err = fmt.Errorf("unknown version %d", d.Version)
+		}
+		aside := fmt.Sprintf("%s.corrupt-%s", s.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+		if rerr := os.Rename(s.path, aside); rerr != nil {
+			return nil, fmt.Errorf("move corrupt state aside: %w", rerr)
+		}
+		log.Error("state file is corrupt: kept aside, rebuilding from the destination",
+			zap.String("path", s.path), zap.String("kept_as", aside), zap.Error(err))
+		return s, nil
+	}
+	if d.Dest != dest {
+		log.Warn("state file is about another destination: consulting this one before each upload",
+			zap.String("state_dest", d.Dest), zap.String("dest", dest))
+		return s, nil
+	}
+	if d.Uploads == nil {
+		d.Uploads = map[string]Record{}
+	}
+	s.data = d
+	return s, nil
+}
+
+// uploaded reports whether the file with this name, size and mtime is done.
+func (s *state) uploaded(name string, size int64, mtime time.Time) bool {
+	r, ok := s.data.Uploads[name]
+	return ok && r.Size == size && r.ModTime.Equal(mtime)
+}
+
+// record remembers an upload and saves the state.
+func (s *state) record(name string, r Record) error {
+	s.data.Uploads[name] = r
+	return s.save()
+}
+
+// prune forgets snapshots no longer in the directory (k3s retention), so the
+// state stays small. It saves only when something changed.
+func (s *state) prune(present map[string]bool) error {
+	changed := false
+	for name := range s.data.Uploads {
+		if !present[name] {
+			delete(s.data.Uploads, name)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return s.save()
+}
+
+// save writes the state atomically: temp file, fsync, rename, fsync dir.
+func (s *state) save() error {
+	b, err := json.MarshalIndent(s.data, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.path)
+	f, err := os.CreateTemp(dir, "."+StateFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op once renamed
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

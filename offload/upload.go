@@ -1,0 +1,264 @@
+package offload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/operations"
+)
+
+// Upload describes one snapshot uploaded with its sidecar.
+type Upload struct {
+	Name     string        // file name, also the object name under the host prefix
+	Key      string        // object key in the bucket: <host>/<name>
+	Size     int64         // bytes
+	SHA256   string        // hex, as written to the sidecar
+	ModTime  time.Time     // the file's mtime
+	Duration time.Duration // from opening the file to the sidecar being written
+	Attempt  int           // 1 for a first-time success
+	At       time.Time     // when the sidecar was written
+}
+
+// look is a file's size and mtime at one moment: equal looks mean unchanged.
+type look struct {
+	size  int64
+	mtime time.Time
+}
+
+func lookOf(info os.FileInfo) look { return look{info.Size(), info.ModTime()} }
+
+func (l look) equal(o look) bool { return l.size == o.size && l.mtime.Equal(o.mtime) }
+
+// errChanged means the file changed since the quiet period ended: it goes
+// back to waiting, it is not a failure.
+var errChanged = errors.New("snapshot changed while being read")
+
+// localError is a failure to read the snapshot itself, as opposed to a
+// destination failure; it names the file.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// uploader puts snapshots and their sidecars under one host prefix.
+type uploader struct {
+	dst          fs.Fs // <bucket>/<host>
+	dir, host    string
+	verifyFormat bool
+}
+
+// outcome is what happened to one upload attempt.
+type outcome struct {
+	upload  Upload
+	present bool // already at the destination, nothing uploaded
+}
+
+// upload ships the file name if it still has look want. Unless it is at the
+// destination already (object and a sidecar whose hash matches the file):
+// that is how a lost state is rebuilt without uploading anything twice.
+func (u *uploader) upload(ctx context.Context, name string, want look) (outcome, error) {
+	start := time.Now()
+	path := filepath.Join(u.dir, name)
+	f, err := os.Open(path) // read-only: offload never writes to the snapshot dir
+	if err != nil {
+		return outcome{}, &localError{err}
+	}
+	defer f.Close()
+	if err := unchanged(f, want); err != nil {
+		return outcome{}, err
+	}
+	if rec, ok, err := u.atDestination(ctx, name, f, want); err != nil || ok {
+		return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: rec.Size, SHA256: rec.SHA256, ModTime: want.mtime}, present: ok}, err
+	}
+	if u.verifyFormat {
+		if err := precheck(f, name, want.size); err != nil {
+			return outcome{}, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return outcome{}, &localError{err}
+	}
+	g := &guardedReader{f: f, path: path, size: want.size, want: want, sha: sha256.New()}
+	if u.verifyFormat && !IsZip(name) {
+		g.trailer = NewTrailerChecker()
+	}
+	_, err = operations.RcatSize(ctx, u.dst, name, io.NopCloser(g), want.size, want.mtime, nil)
+	if g.err != nil {
+		// The guard refused the last bytes, so the object was never completed.
+		return outcome{}, g.err
+	}
+	if err != nil {
+		return outcome{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	sum := hex.EncodeToString(g.sha.Sum(nil))
+	if err := u.putSidecar(ctx, name, sum, want.mtime); err != nil {
+		return outcome{}, err
+	}
+	at := time.Now()
+	return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: want.size, SHA256: sum,
+		ModTime: want.mtime, Duration: at.Sub(start), At: at}}, nil
+}
+
+func (u *uploader) putSidecar(ctx context.Context, name, sum string, mtime time.Time) error {
+	body := Sidecar(sum, name)
+	_, err := operations.RcatSize(ctx, u.dst, name+SidecarSuffix, io.NopCloser(bytes.NewReader(body)), int64(len(body)), mtime, nil)
+	if err != nil {
+		return fmt.Errorf("upload %s%s: %w", name, SidecarSuffix, err)
+	}
+	return nil
+}
+
+// atDestination reports whether the destination already holds this file:
+// its sidecar parses, names it and holds the file's hash, and the object has
+// its size. It costs one HEAD for a new snapshot, and a local read only when
+// a sidecar is there to compare with.
+func (u *uploader) atDestination(ctx context.Context, name string, f *os.File, want look) (Record, bool, error) {
+	sidecar, err := readSidecar(ctx, u.dst, name)
+	if errors.Is(err, fs.ErrorObjectNotFound) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, err
+	}
+	sum, err := ParseSidecar(sidecar, name)
+	if err != nil {
+		return Record{}, false, nil // a bad sidecar is replaced by the upload
+	}
+	obj, err := u.dst.NewObject(ctx, name)
+	if errors.Is(err, fs.ErrorObjectNotFound) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("look up %s: %w", name, err)
+	}
+	if obj.Size() != want.size {
+		return Record{}, false, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return Record{}, false, &localError{fmt.Errorf("read %s: %w", f.Name(), err)}
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum {
+		return Record{}, false, nil
+	}
+	return Record{Size: want.size, ModTime: want.mtime, SHA256: sum}, true, nil
+}
+
+// readSidecar reads <name>.sha256 from dst (fs.ErrorObjectNotFound if absent).
+func readSidecar(ctx context.Context, dst fs.Fs, name string) ([]byte, error) {
+	obj, err := dst.NewObject(ctx, name+SidecarSuffix)
+	if err != nil {
+		if errors.Is(err, fs.ErrorObjectNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("look up %s%s: %w", name, SidecarSuffix, err)
+	}
+	rc, err := obj.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s%s: %w", name, SidecarSuffix, err)
+	}
+	defer rc.Close()
+	// A sidecar is one short line; anything much longer is not one.
+	b, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return nil, fmt.Errorf("read %s%s: %w", name, SidecarSuffix, err)
+	}
+	return b, nil
+}
+
+// precheck runs the checks that must pass before a byte is sent: the size
+// rule of a raw snapshot, and the whole zip check, which needs random access
+// and so costs a read of its own.
+func precheck(f *os.File, name string, size int64) error {
+	if IsZip(name) {
+		return CheckZip(f, size)
+	}
+	if size%512 != trailerSize {
+		return corruptf("size %d is not an etcd snapshot with a trailer (size %% 512 = %d, want %d)", size, size%512, trailerSize)
+	}
+	return nil
+}
+
+// unchanged checks an open file still has the look its quiet period ended on.
+func unchanged(f *os.File, want look) error {
+	info, err := f.Stat()
+	if err != nil {
+		return &localError{err}
+	}
+	if got := lookOf(info); !got.equal(want) {
+		return fmt.Errorf("%w: %s is now %d bytes, mtime %s (was %d bytes, %s)", errChanged, f.Name(),
+			got.size, got.mtime.Format(time.RFC3339Nano), want.size, want.mtime.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// guardedReader feeds the upload, hashing on the way, and withholds the last
+// bytes until the file has passed its checks: the etcd trailer, and size and
+// mtime unchanged since the quiet period. A failed check becomes a read
+// error, which makes rclone abort the upload (a single PUT never completes
+// its body; a multipart upload is aborted), so no object that failed the
+// check ever becomes visible.
+type guardedReader struct {
+	f       *os.File
+	path    string
+	size, n int64
+	want    look
+	sha     hash.Hash
+	trailer *TrailerChecker // nil when the format is not checked
+	err     error
+}
+
+func (g *guardedReader) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	remaining := g.size - g.n
+	if remaining == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > remaining {
+		p = p[:remaining]
+	}
+	n, err := g.f.Read(p)
+	g.sha.Write(p[:n])
+	if g.trailer != nil {
+		g.trailer.Write(p[:n])
+	}
+	g.n += int64(n)
+	switch {
+	case g.n == g.size:
+		if g.err = g.finish(); g.err != nil {
+			return 0, g.err
+		}
+		return n, nil
+	case err == io.EOF:
+		g.err = fmt.Errorf("%w: %s ended after %d of %d bytes", errChanged, g.path, g.n, g.size)
+		return 0, g.err
+	case err != nil:
+		g.err = &localError{err}
+		return 0, g.err
+	}
+	return n, nil
+}
+
+func (g *guardedReader) finish() error {
+	if err := unchanged(g.f, g.want); err != nil {
+		return err
+	}
+	if g.trailer != nil {
+		if err := g.trailer.Check(); err != nil {
+			return fmt.Errorf("%s: %w", g.path, err)
+		}
+	}
+	return nil
+}
