@@ -109,13 +109,32 @@ func (s *signals) finish(ctx context.Context, run monitor.Run, err error) error 
 	return err
 }
 
-// uploaded publishes offload watch's progress and pings success: call it
-// from offload's OnUpload hook, with the counters' totals as the run.
-func (s *signals) uploaded(ctx context.Context, run monitor.Run) {
-	run = s.complete(run, nil)
-	s.Record(ctx, run)
-	s.Ping.Success(ctx, run.Summary(nil))
+// watch starts publishing a long-running job's progress (offload
+// watch), off the caller's path:
+//
+//	progress := sig.watch(c.Context)
+//	defer progress.close()
+//	cfg.OnUpload = func(offload.Upload) { progress.update(run from the counters, nil) }
+//
+// Each update records the metrics and pings success (or fail, with an
+// error); it never blocks.
+func (s *signals) watch(ctx context.Context) *progress {
+	return &progress{signals: s, recorder: monitor.NewRecorder(ctx, s.Signals)}
 }
+
+// progress is a long-running job's stream of runs, each the job's totals.
+type progress struct {
+	signals  *signals
+	recorder *monitor.Recorder
+}
+
+// update publishes run; err decides as in finish.
+func (p *progress) update(run monitor.Run, err error) {
+	p.recorder.Update(p.signals.complete(run, err), err)
+}
+
+// close publishes the last update and stops.
+func (p *progress) close() { p.recorder.Close() }
 
 func (s *signals) complete(run monitor.Run, err error) monitor.Run {
 	if run.Job == "" {

@@ -177,7 +177,7 @@ func TestSignalsConfigErrors(t *testing.T) {
 	}
 }
 
-func TestSignalsUploadedRecordsAndPingsSuccess(t *testing.T) {
+func TestSignalsWatchPublishesEachUpdate(t *testing.T) {
 	pings := newRecorder(t)
 	metrics := filepath.Join(t.TempDir(), "offsite-offload.prom")
 	e := &env{log: zaptest.NewLogger(t)}
@@ -192,7 +192,9 @@ func TestSignalsUploadedRecordsAndPingsSuccess(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				sig.uploaded(c.Context, monitor.Run{Items: []monitor.Item{{Name: "k3s-1", Objects: 1, OK: true}}})
+				progress := sig.watch(c.Context)
+				defer progress.close()
+				progress.update(monitor.Run{Items: []monitor.Item{{Name: "k3s-1", Objects: 1, OK: true}}}, nil)
 				return nil
 			},
 		}},
