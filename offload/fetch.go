@@ -1,0 +1,119 @@
+package offload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// FetchConfig says which snapshot Fetch brings back, and where to.
+type FetchConfig struct {
+	Dest   rcloneconf.Remote
+	Bucket string
+	Host   string
+	Name   string // "" for the latest snapshot of Host
+	Dir    string // existing directory to write the snapshot into
+}
+
+// Validate checks the config; errors are *rcloneconf.ConfigError.
+func (c FetchConfig) Validate() error {
+	if err := validateDest(c.Bucket, c.Host); err != nil {
+		return err
+	}
+	if c.Dir == "" {
+		return rcloneconf.Errorf(EnvFetchDir, "is required: the directory to write the snapshot into")
+	}
+	info, err := os.Stat(c.Dir)
+	if err != nil {
+		return &rcloneconf.ConfigError{Var: EnvFetchDir, Err: err}
+	}
+	if !info.IsDir() {
+		return rcloneconf.Errorf(EnvFetchDir, "%s is not a directory", c.Dir)
+	}
+	return nil
+}
+
+// RestoreCommand is the k3s command an operator runs to restore from path.
+// offsite prints it and never runs it.
+func RestoreCommand(path string) string {
+	return "k3s server --cluster-reset --cluster-reset-restore-path=" + path
+}
+
+// Fetch downloads a snapshot (the latest of Host unless Name is set) into
+// Dir and returns its path. The download is checked against its sidecar and
+// its etcd trailer or zip CRCs before it is renamed into place, so Dir never
+// holds a partial or corrupt snapshot. Failed checks wrap ErrVerifyFailed.
+func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := cfg.Validate(); err != nil {
+		return "", err
+	}
+	ctx = rcloneCtx(ctx)
+	bucketFs, err := cfg.Dest.Fs(ctx, cfg.Bucket)
+	if err != nil {
+		return "", err
+	}
+	objs, err := listHost(ctx, bucketFs, cfg.Host)
+	if err != nil {
+		return "", err
+	}
+	name := cfg.Name
+	if name == "" {
+		if name, _ = objs.newest(ctx); name == "" {
+			return "", fmt.Errorf("%w: no snapshots under %s/%s/", ErrVerifyFailed, cfg.Bucket, cfg.Host)
+		}
+	}
+	obj, ok := objs.snapshots[name]
+	if !ok {
+		return "", fmt.Errorf("%w: no snapshot %s/%s/%s", ErrVerifyFailed, cfg.Bucket, cfg.Host, name)
+	}
+	sum, err := objs.sidecarSum(ctx, name)
+	if err != nil {
+		return "", verifyErr(err)
+	}
+	dst := filepath.Join(cfg.Dir, name)
+	if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s already exists: not overwriting it", dst)
+	}
+	log.Info("fetching snapshot", zap.String("key", obj.Remote()), zap.Int64("bytes", obj.Size()), zap.String("sha256", sum))
+	tmp, err := os.CreateTemp(cfg.Dir, "."+name+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	err = copyChecked(ctx, obj, name, sum, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", verifyErr(err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", err
+	}
+	if err := syncDir(cfg.Dir); err != nil {
+		return "", err
+	}
+	log.Info("snapshot fetched and verified", zap.String("path", dst), zap.String("sha256", sum))
+	return dst, nil
+}
+
+// verifyErr marks integrity failures as verification failures.
+func verifyErr(err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w: %w", ErrVerifyFailed, err)
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package offload
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	rfs "github.com/rclone/rclone/fs"
+)
+
+// hostObjects is one host prefix's listing: snapshots and sidecars by the
+// snapshot name they belong to.
+type hostObjects struct {
+	snapshots map[string]rfs.Object
+	sidecars  map[string]rfs.Object
+}
+
+// listHost lists <bucket>/<host>/ on bucketFs (a remote rooted at the bucket).
+// A prefix with nothing under it is empty, not an error.
+func listHost(ctx context.Context, bucketFs rfs.Fs, host string) (hostObjects, error) {
+	h := hostObjects{snapshots: map[string]rfs.Object{}, sidecars: map[string]rfs.Object{}}
+	entries, err := bucketFs.List(ctx, host)
+	if errors.Is(err, rfs.ErrorDirNotFound) {
+		return h, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("list %s/: %w", host, err)
+	}
+	for _, e := range entries {
+		o, ok := e.(rfs.Object)
+		if !ok {
+			continue
+		}
+		name := strings.TrimPrefix(o.Remote(), host+"/")
+		if snap, ok := strings.CutSuffix(name, SidecarSuffix); ok {
+			h.sidecars[snap] = o
+		} else {
+			h.snapshots[name] = o
+		}
+	}
+	return h, nil
+}
+
+// listHosts returns the host prefixes in the bucket.
+func listHosts(ctx context.Context, bucketFs rfs.Fs) ([]string, error) {
+	entries, err := bucketFs.List(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	var hosts []string
+	for _, e := range entries {
+		if _, ok := e.(rfs.Directory); ok {
+			hosts = append(hosts, e.Remote())
+		}
+	}
+	return hosts, nil
+}
+
+// snapshotTime is when a snapshot was taken: the unix seconds k3s puts at
+// the end of its names (<prefix>-<node>-<seconds>[.zip]), else the object's
+// modification time. Names carry different prefixes (etcd-snapshot,
+// on-demand), so they do not sort by time.
+func snapshotTime(name string, modTime time.Time) time.Time {
+	base := strings.TrimSuffix(name, ".zip")
+	if i := strings.LastIndexByte(base, '-'); i >= 0 {
+		if s, err := strconv.ParseInt(base[i+1:], 10, 64); err == nil && s > 1e9 && s < 1e11 {
+			return time.Unix(s, 0)
+		}
+	}
+	return modTime
+}
+
+// newest returns the latest snapshot of a listing ("" when there is none).
+func (h hostObjects) newest(ctx context.Context) (string, time.Time) {
+	var name string
+	var at time.Time
+	for n, o := range h.snapshots {
+		t := snapshotTime(n, o.ModTime(ctx))
+		if name == "" || t.After(at) || (t.Equal(at) && n > name) {
+			name, at = n, t
+		}
+	}
+	return name, at
+}
+
+// sidecarSum reads and parses the sidecar of name.
+func (h hostObjects) sidecarSum(ctx context.Context, name string) (string, error) {
+	o, ok := h.sidecars[name]
+	if !ok {
+		remote := name
+		if o, ok := h.snapshots[name]; ok {
+			remote = o.Remote()
+		}
+		return "", fmt.Errorf("%w: %s: no sidecar %s%s", ErrCorrupt, remote, remote, SidecarSuffix)
+	}
+	rc, err := o.Open(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", o.Remote(), err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", o.Remote(), err)
+	}
+	sum, err := ParseSidecar(b, name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrCorrupt, o.Remote(), err)
+	}
+	return sum, nil
+}
+
+// copyChecked downloads obj (snapshot name) into dst, hashing it on the way
+// and checking the hash against want, then its format: the etcd trailer on
+// the same pass, or for a zip, its CRCs from dst. dst may be nil for a raw
+// snapshot, when only the check matters. Check failures wrap ErrCorrupt.
+func copyChecked(ctx context.Context, obj rfs.Object, name, want string, dst *os.File) error {
+	rc, err := obj.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", obj.Remote(), err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	var tc *TrailerChecker
+	w := io.MultiWriter(h)
+	if IsZip(name) {
+		if dst == nil {
+			return fmt.Errorf("checking a zip needs a file to download into")
+		}
+	} else {
+		tc = NewTrailerChecker()
+		w = io.MultiWriter(h, tc)
+	}
+	if dst != nil {
+		w = io.MultiWriter(w, dst)
+	}
+	if _, err := io.Copy(w, rc); err != nil {
+		return fmt.Errorf("download %s: %w", obj.Remote(), err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%w: %s has SHA-256 %s, its sidecar says %s", ErrCorrupt, obj.Remote(), got, want)
+	}
+	if tc != nil {
+		if err := tc.Check(); err != nil {
+			return fmt.Errorf("%s: %w", obj.Remote(), err)
+		}
+		return nil
+	}
+	info, err := dst.Stat()
+	if err != nil {
+		return err
+	}
+	if err := CheckZip(dst, info.Size()); err != nil {
+		return fmt.Errorf("%s: %w", obj.Remote(), err)
+	}
+	return nil
+}

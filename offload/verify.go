@@ -1,0 +1,258 @@
+package offload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	rfs "github.com/rclone/rclone/fs"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// ErrVerifyFailed means the bucket is missing data, holds corrupt data, or
+// its newest snapshot is stale (offsite exits 4). Errors that stopped the
+// check itself (listing, network) do not wrap it.
+var ErrVerifyFailed = errors.New("verification failed")
+
+// Download modes for Verify: which snapshots are downloaded and hashed.
+const (
+	DownloadLatest = "latest"
+	DownloadAll    = "all"
+	DownloadNone   = "none"
+)
+
+// Env vars of verify etcd and fetch.
+const (
+	EnvMaxAge   = "OFFSITE_MAX_AGE"
+	EnvDownload = "OFFSITE_DOWNLOAD"
+	EnvFetchDir = "OFFSITE_FETCH_DIR"
+)
+
+// DefaultMaxAge is how old the newest snapshot may be: k3s snapshots every
+// 12 hours by default, so a day and an hour of slack.
+const DefaultMaxAge = 25 * time.Hour
+
+// VerifyConfig says what Verify checks.
+type VerifyConfig struct {
+	Dest     rcloneconf.Remote
+	Bucket   string
+	Host     string // the host prefix to check, unless AllHosts
+	AllHosts bool   // every host prefix in the bucket
+	MaxAge   time.Duration
+	Download string    // DownloadLatest, DownloadAll or DownloadNone
+	Now      time.Time // zero: time.Now()
+}
+
+// Validate checks the config; errors are *rcloneconf.ConfigError.
+func (c VerifyConfig) Validate() error {
+	if c.AllHosts {
+		if err := validateDest(c.Bucket, "all"); err != nil {
+			return err
+		}
+	} else if err := validateDest(c.Bucket, c.Host); err != nil {
+		return err
+	}
+	if c.MaxAge <= 0 {
+		return rcloneconf.Errorf(EnvMaxAge, "must be positive, got %v", c.MaxAge)
+	}
+	switch c.Download {
+	case DownloadLatest, DownloadAll, DownloadNone:
+		return nil
+	}
+	return rcloneconf.Errorf(EnvDownload, "%q is not latest, all or none", c.Download)
+}
+
+// HostReport is what Verify found under one host prefix.
+type HostReport struct {
+	Host       string        `json:"host"`
+	Snapshots  int           `json:"snapshots"`
+	Newest     string        `json:"newest,omitempty"`
+	NewestTime time.Time     `json:"newest_time,omitzero"`
+	NewestAge  time.Duration `json:"newest_age_ns"`
+	Bytes      int64         `json:"bytes"`
+	Downloaded int           `json:"downloaded"`
+	Problems   []string      `json:"problems"`
+}
+
+// VerifyReport is the result of Verify, one row per host.
+type VerifyReport struct {
+	Bucket  string        `json:"bucket"`
+	MaxAge  time.Duration `json:"max_age_ns"`
+	Checked time.Time     `json:"checked"`
+	Hosts   []HostReport  `json:"hosts"`
+}
+
+// Problems counts the problems of every host.
+func (r *VerifyReport) Problems() int {
+	n := 0
+	for _, h := range r.Hosts {
+		n += len(h.Problems)
+	}
+	return n
+}
+
+// Verify checks the snapshots of one host (or all): every snapshot has a
+// well-formed sidecar naming it, is not empty, and (per Download) its
+// content matches the sidecar and passes its format check; the newest is
+// younger than MaxAge. It returns the report and, when it found any
+// problem, an error wrapping ErrVerifyFailed.
+func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	now := cfg.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ctx = rcloneCtx(ctx)
+	bucketFs, err := cfg.Dest.Fs(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	hosts := []string{cfg.Host}
+	if cfg.AllHosts {
+		if hosts, err = listHosts(ctx, bucketFs); err != nil {
+			return nil, err
+		}
+	}
+	report := &VerifyReport{Bucket: cfg.Bucket, MaxAge: cfg.MaxAge, Checked: now}
+	for _, host := range hosts {
+		hr, err := verifyHost(ctx, cfg, bucketFs, host, now, log)
+		if err != nil {
+			return report, err
+		}
+		report.Hosts = append(report.Hosts, hr)
+	}
+	if len(hosts) == 0 {
+		report.Hosts = append(report.Hosts, HostReport{Host: "*", Problems: []string{"no host prefixes in the bucket"}})
+	}
+	if n := report.Problems(); n > 0 {
+		return report, fmt.Errorf("%w: %d problems in %s", ErrVerifyFailed, n, cfg.Bucket)
+	}
+	return report, nil
+}
+
+func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host string, now time.Time, log *zap.Logger) (HostReport, error) {
+	hr := HostReport{Host: host, Problems: []string{}}
+	objs, err := listHost(ctx, bucketFs, host)
+	if err != nil {
+		return hr, err
+	}
+	problem := func(format string, args ...any) {
+		hr.Problems = append(hr.Problems, fmt.Sprintf(format, args...))
+	}
+	names := make([]string, 0, len(objs.snapshots))
+	for n := range objs.snapshots {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	sums := map[string]string{}
+	for _, n := range names {
+		o := objs.snapshots[n]
+		hr.Snapshots++
+		hr.Bytes += o.Size()
+		if o.Size() == 0 {
+			problem("%s: empty object", o.Remote())
+		}
+		sum, err := objs.sidecarSum(ctx, n)
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
+		case err != nil:
+			return hr, err
+		default:
+			sums[n] = sum
+		}
+	}
+	for n, o := range objs.sidecars {
+		if _, ok := objs.snapshots[n]; !ok {
+			problem("%s: sidecar without its snapshot %s/%s", o.Remote(), host, n)
+		}
+	}
+	newest, at := objs.newest(ctx)
+	if newest == "" {
+		problem("no snapshots under %s/%s/", cfg.Bucket, host)
+	} else {
+		hr.Newest, hr.NewestTime, hr.NewestAge = newest, at, now.Sub(at)
+		if hr.NewestAge > cfg.MaxAge {
+			problem("newest snapshot %s/%s is %s old, more than the maximum age %s", host, newest, hr.NewestAge.Round(time.Minute), cfg.MaxAge)
+		}
+	}
+	var download []string
+	switch cfg.Download {
+	case DownloadAll:
+		download = names
+	case DownloadLatest:
+		if newest != "" {
+			download = []string{newest}
+		}
+	}
+	for _, n := range download {
+		sum, ok := sums[n]
+		if !ok || objs.snapshots[n].Size() == 0 {
+			continue // already reported
+		}
+		err := downloadAndCheck(ctx, objs, n, sum)
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
+		case err != nil:
+			return hr, err
+		}
+		hr.Downloaded++
+	}
+	if len(hr.Problems) > 0 {
+		log.Error("etcd snapshots have problems", zap.String("host", host), zap.Strings("problems", hr.Problems))
+	}
+	return hr, nil
+}
+
+// downloadAndCheck downloads a snapshot and checks it; a zip goes through a
+// temporary file, which its check needs.
+func downloadAndCheck(ctx context.Context, objs hostObjects, name, sum string) error {
+	var tmp *os.File
+	if IsZip(name) {
+		var err error
+		if tmp, err = os.CreateTemp("", "offsite-verify-*.zip"); err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+	}
+	return copyChecked(ctx, objs.snapshots[name], name, sum, tmp)
+}
+
+// WriteTable prints the report as a table, then each problem on its own line.
+func (r *VerifyReport) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSNAPSHOTS\tNEWEST\tAGE\tBYTES\tDOWNLOADED\tPROBLEMS")
+	for _, h := range r.Hosts {
+		newest, age := "-", "-"
+		if h.Newest != "" {
+			newest, age = h.Newest, h.NewestAge.Round(time.Minute).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", h.Host, h.Snapshots, newest, age, h.Bytes, h.Downloaded, len(h.Problems))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, h := range r.Hosts {
+		for _, p := range h.Problems {
+			if _, err := fmt.Fprintf(w, "%s: %s\n", h.Host, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package offload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/offsite-backup/offsite/offload/offloadtest"
+)
+
+// putSnapshot writes a snapshot and its sidecar straight into the bucket.
+func putSnapshot(t *testing.T, f *fixture, host, name string, data []byte) {
+	t.Helper()
+	f.minio.Put(t, testBucket, host+"/"+name, data)
+	f.minio.Put(t, testBucket, host+"/"+name+SidecarSuffix, Sidecar(offloadtest.SHA256(data), name))
+}
+
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	now := time.Unix(1700100000, 0)
+	older, newest := offloadtest.Name("n", 1700090000), offloadtest.Name("n", 1700099000)
+	snap := offloadtest.Snapshot(8, 900)
+
+	tests := []struct {
+		name     string
+		setup    func(host string)
+		download string
+		problem  string // "" for none; else a substring naming the object
+	}{
+		{"all good", func(h string) {
+			putSnapshot(t, f, h, older, offloadtest.Snapshot(8, 901))
+			putSnapshot(t, f, h, newest+".zip", offloadtest.Zip(t, newest, snap))
+		}, DownloadAll, ""},
+		{"missing sidecar", func(h string) {
+			putSnapshot(t, f, h, newest, snap)
+			f.minio.Put(t, testBucket, h+"/"+older, offloadtest.Snapshot(8, 901))
+		}, DownloadNone, h0(older) + ": no sidecar"},
+		{"wrong hash in sidecar", func(h string) {
+			putSnapshot(t, f, h, newest, snap)
+			f.minio.Put(t, testBucket, h+"/"+newest+SidecarSuffix, Sidecar(strings.Repeat("0", 64), newest))
+		}, DownloadLatest, h0(newest) + " has SHA-256"},
+		{"sidecar names another file", func(h string) {
+			putSnapshot(t, f, h, newest, snap)
+			f.minio.Put(t, testBucket, h+"/"+newest+SidecarSuffix, Sidecar(offloadtest.SHA256(snap), older))
+		}, DownloadNone, h0(newest) + SidecarSuffix + ": sidecar names"},
+		{"bytes changed after upload", func(h string) {
+			putSnapshot(t, f, h, older, snap)
+			changed := bytes.Clone(snap)
+			changed[5] ^= 1
+			f.minio.Put(t, testBucket, h+"/"+older, changed)
+			putSnapshot(t, f, h, newest, snap)
+		}, DownloadAll, h0(older) + " has SHA-256"},
+		{"zero-byte object", func(h string) {
+			putSnapshot(t, f, h, newest, nil)
+		}, DownloadLatest, h0(newest) + ": empty object"},
+		{"stale newest", func(h string) {
+			putSnapshot(t, f, h, offloadtest.Name("n", 1700000000), snap)
+		}, DownloadLatest, "is 27h47m0s old"},
+		{"nothing there", func(string) {}, DownloadLatest, "no snapshots under"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := "h" + string(rune('a'+i))
+			tt.setup(host)
+			report, err := Verify(context.Background(), VerifyConfig{
+				Dest: f.cfg.Dest, Bucket: testBucket, Host: host, MaxAge: 25 * time.Hour, Download: tt.download, Now: now,
+			}, zaptest.NewLogger(t))
+			if tt.problem == "" {
+				if err != nil {
+					t.Fatalf("Verify=%v, problems %v", err, report.Hosts)
+				}
+				return
+			}
+			if !errors.Is(err, ErrVerifyFailed) {
+				t.Fatalf("Verify=%v, want ErrVerifyFailed", err)
+			}
+			want := strings.ReplaceAll(tt.problem, "HOST", host)
+			got := strings.Join(report.Hosts[0].Problems, "\n")
+			if !strings.Contains(got, want) {
+				t.Fatalf("problems:\n%s\nwant one containing %q", got, want)
+			}
+		})
+	}
+
+	// Every host at once: the broken ones make the whole run fail.
+	report, err := Verify(context.Background(), VerifyConfig{Dest: f.cfg.Dest, Bucket: testBucket, AllHosts: true,
+		MaxAge: 25 * time.Hour, Download: DownloadNone, Now: now}, zaptest.NewLogger(t))
+	if !errors.Is(err, ErrVerifyFailed) || len(report.Hosts) != len(tests)-1 {
+		t.Fatalf("all hosts: %v, %d hosts; want ErrVerifyFailed and %d hosts", err, len(report.Hosts), len(tests)-1)
+	}
+	var table bytes.Buffer
+	if err := report.WriteTable(&table); err != nil || !strings.Contains(table.String(), "HOST") {
+		t.Fatalf("table=%q, %v", table.String(), err)
+	}
+}
+
+// h0 is a placeholder for the host prefix of the case, filled in by the test.
+func h0(name string) string { return "HOST/" + name }
+
+func TestFetchLatest(t *testing.T) {
+	f := newFixture(t)
+	// Newest by the time in the name, not by sorting names.
+	onDemand := "on-demand-node1-1700001000.zip"
+	latest := offloadtest.Name(testHost, 1700002000) + ".zip"
+	raw := offloadtest.Snapshot(16, 1000)
+	zipped := offloadtest.Zip(t, strings.TrimSuffix(latest, ".zip"), raw)
+	putSnapshot(t, f, testHost, offloadtest.Name(testHost, 1700000000), offloadtest.Snapshot(16, 1001))
+	putSnapshot(t, f, testHost, onDemand, offloadtest.Zip(t, "x", offloadtest.Snapshot(4, 1002)))
+	putSnapshot(t, f, testHost, latest, zipped)
+
+	dir := t.TempDir()
+	cfg := FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}
+	path, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := path, filepath.Join(dir, latest); got != want {
+		t.Fatalf("fetched %s, want %s", got, want)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, zipped) {
+		t.Fatal("fetched bytes differ from the snapshot")
+	}
+	if _, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t)); err == nil {
+		t.Fatal("second fetch overwrote the first")
+	}
+	if got, want := RestoreCommand(path), "k3s server --cluster-reset --cluster-reset-restore-path="+path; got != want {
+		t.Fatalf("restore command %q, want %q", got, want)
+	}
+}
+
+func TestFetchRefusesCorrupt(t *testing.T) {
+	f := newFixture(t)
+	name := offloadtest.Name(testHost, 1700003000)
+	data := offloadtest.Snapshot(16, 1100)
+	putSnapshot(t, f, testHost, name, data)
+	changed := bytes.Clone(data)
+	changed[100] ^= 1
+	f.minio.Put(t, testBucket, testHost+"/"+name, changed)
+
+	badTrailer := offloadtest.Name(testHost, 1700002000)
+	bad := bytes.Clone(data)
+	bad[len(bad)-1] ^= 1
+	putSnapshot(t, f, testHost, badTrailer, bad) // sidecar matches, trailer does not
+
+	for _, n := range []string{name, badTrailer} {
+		dir := t.TempDir()
+		_, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Name: n, Dir: dir}, zaptest.NewLogger(t))
+		if !errors.Is(err, ErrVerifyFailed) {
+			t.Fatalf("Fetch %s=%v, want ErrVerifyFailed", n, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("fetch of %s left %v in the directory", n, entries)
+		}
+	}
+}
