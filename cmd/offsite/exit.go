@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 
+	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -40,6 +41,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &cfg):
 		return exitConfig
+	case errors.Is(err, offload.ErrVerifyFailed):
+		return exitVerify
 	}
 	return exitFailed
 }

@@ -83,6 +83,7 @@ func (e *env) app() *cli.App {
 		},
 		Before: e.before,
 		Commands: []*cli.Command{
+			e.offloadCommand(),
 			e.verifyCommand(),
 			e.versionCommand(),
 		},

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/offload"
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// etcdRemote is the rclone remote name of the etcd snapshot destination.
+const etcdRemote = "offsite-etcd"
+
+func (e *env) offloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "offload",
+		Usage: "ship k3s etcd snapshots to MinIO, each with a .sha256 sidecar, exactly once",
+		Subcommands: []*cli.Command{
+			{
+				Name:   "watch",
+				Usage:  "upload what is new, then watch the snapshot directory until SIGTERM (systemd service)",
+				Flags:  append(e.offloadFlags(), monitorFlags()...),
+				Action: action(e.offloadWatch),
+			},
+			{
+				Name:   "once",
+				Usage:  "upload what is new, then exit: 0 all uploaded, 1 something failed (timer, manual trigger)",
+				Flags:  append(e.offloadFlags(), monitorFlags()...),
+				Action: action(e.offloadOnce),
+			},
+			{
+				Name:      "fetch",
+				Usage:     "download a snapshot (default: the host's latest), verify it, and print the k3s restore command",
+				UsageText: "offsite offload fetch [--host H] [--name N | --latest] --to DIR",
+				Flags:     e.fetchFlags(),
+				Action:    action(e.offloadFetch),
+			},
+		},
+	}
+}
+
+// etcdDestFlags are the destination flags every etcd command shares.
+func etcdDestFlags() []cli.Flag {
+	return append(remoteFlags("MINIO", "destination", "us-east-1"),
+		stringFlag(offload.EnvBucket, offload.DefaultBucket, "destination bucket (must exist; offsite never creates buckets)"),
+		&cli.StringFlag{Name: flagName(offload.EnvHostname), Aliases: []string{"host"}, EnvVars: []string{offload.EnvHostname},
+			Value: offload.ShortHostname(), Usage: "host prefix: snapshots go to <bucket>/<hostname>/"},
+	)
+}
+
+func (e *env) offloadFlags() []cli.Flag {
+	stateDir := offload.DefaultStateDir
+	if dir := lookupEnv(e.environ, "STATE_DIRECTORY"); dir != "" {
+		stateDir, _, _ = strings.Cut(dir, ":")
+	}
+	return append(etcdDestFlags(),
+		stringFlag(offload.EnvSnapshotDir, offload.DefaultSnapshotDir, "k3s etcd snapshot directory (only ever read)"),
+		stringFlag(offload.EnvStateDir, stateDir, "where offload remembers what it uploaded (default $STATE_DIRECTORY, else "+offload.DefaultStateDir+")"),
+		durationFlag(offload.EnvQuietPeriod, offload.DefaultQuietPeriod, "a snapshot must be unchanged this long before upload"),
+		durationFlag(offload.EnvRescanInterval, offload.DefaultRescanInterval, "full rescan of the directory (plus up to 10% jitter), the safety net for missed events"),
+		stringFlag(offload.EnvInclude, "", "only files whose name matches this glob (default: every file but *.part, *.tmp and dotfiles)"),
+		&cli.BoolFlag{Name: flagName(offload.EnvVerifyFormat), EnvVars: []string{offload.EnvVerifyFormat}, Value: true,
+			Usage: "check etcd trailers and zip CRCs before upload (--verify-format=false for other kinds of files)"},
+		durationFlag(offload.EnvBackoffMin, offload.DefaultBackoffMin, "first retry delay while the destination fails"),
+		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
+	)
+}
+
+func durationFlag(env string, value time.Duration, usage string) *cli.DurationFlag {
+	return &cli.DurationFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func lookupEnv(environ []string, key string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// offloadConfig turns the flags into an offload.Config.
+func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
+	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	if err != nil {
+		return offload.Config{}, err
+	}
+	cfg := offload.DefaultConfig()
+	cfg.Dest = dest
+	cfg.Bucket = c.String(flagName(offload.EnvBucket))
+	cfg.Hostname = c.String(flagName(offload.EnvHostname))
+	cfg.SnapshotDir = c.String(flagName(offload.EnvSnapshotDir))
+	cfg.StateDir = c.String(flagName(offload.EnvStateDir))
+	cfg.QuietPeriod = c.Duration(flagName(offload.EnvQuietPeriod))
+	cfg.RescanInterval = c.Duration(flagName(offload.EnvRescanInterval))
+	cfg.Include = c.String(flagName(offload.EnvInclude))
+	cfg.VerifyFormat = c.Bool(flagName(offload.EnvVerifyFormat))
+	cfg.BackoffMin = c.Duration(flagName(offload.EnvBackoffMin))
+	cfg.BackoffMax = c.Duration(flagName(offload.EnvBackoffMax))
+	cfg.Counters = &offload.Counters{}
+	return cfg, cfg.Validate()
+}
+
+// offloadRun is the monitoring view of the counters: one host item.
+func offloadRun(host string, v offload.CounterValues, ok bool) monitor.Run {
+	return monitor.Run{Items: []monitor.Item{{Name: host, Objects: v.Uploaded, Bytes: v.Bytes,
+		Errors: v.Failed, Pending: v.Pending, OK: ok}}}
+}
+
+func (e *env) offloadWatch(c *cli.Context) error {
+	cfg, err := e.offloadConfig(c)
+	if err != nil {
+		return err
+	}
+	sig, err := e.signals(c, "offload", cfg.Hostname)
+	if err != nil {
+		return err
+	}
+	progress := sig.watch(c.Context)
+	defer progress.close()
+	cfg.OnUpload = func(offload.Upload) {
+		progress.update(offloadRun(cfg.Hostname, cfg.Counters.Values(), true), nil)
+	}
+	return offload.Watch(c.Context, cfg, e.log)
+}
+
+func (e *env) offloadOnce(c *cli.Context) error {
+	cfg, err := e.offloadConfig(c)
+	if err != nil {
+		return err
+	}
+	sig, err := e.signals(c, "offload", cfg.Hostname)
+	if err != nil {
+		return err
+	}
+	sig.start(c.Context)
+	_, err = offload.Once(c.Context, cfg, e.log)
+	return sig.finish(c.Context, offloadRun(cfg.Hostname, cfg.Counters.Values(), err == nil), err)
+}
+
+func (e *env) fetchFlags() []cli.Flag {
+	return append(etcdDestFlags(),
+		&cli.StringFlag{Name: "name", Usage: "the snapshot to fetch (default: the latest, by the time in its name)"},
+		&cli.BoolFlag{Name: "latest", Usage: "fetch the latest snapshot (the default)"},
+		&cli.StringFlag{Name: "to", EnvVars: []string{offload.EnvFetchDir}, Usage: "existing directory to write the snapshot into"},
+	)
+}
+
+func (e *env) offloadFetch(c *cli.Context) error {
+	if c.Bool("latest") && c.String("name") != "" {
+		return rcloneconf.Errorf("--name", "give --name or --latest, not both")
+	}
+	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	if err != nil {
+		return err
+	}
+	path, err := offload.Fetch(c.Context, offload.FetchConfig{
+		Dest:   dest,
+		Bucket: c.String(flagName(offload.EnvBucket)),
+		Host:   c.String(flagName(offload.EnvHostname)),
+		Name:   c.String("name"),
+		Dir:    c.String("to"),
+	}, e.log)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash and etcd integrity check passed.\nTo restore this node's etcd from it (stop k3s on every server first), run:\n  %s\n", path, offload.RestoreCommand(path))
+	return err
+}
