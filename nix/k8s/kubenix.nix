@@ -1,0 +1,39 @@
+# kubenix module for the rgw-mirror CronJob: offsite.rgwMirror takes the
+# arguments of ./cronjob.nix and puts the CronJob into
+# kubernetes.resources.cronJobs. The two Secrets it reads are yours to
+# create (sops-nix, sealed-secrets); see `secrets` in ./cronjob.nix.
+{ config, lib, ... }:
+let
+  cfg = config.offsite.rgwMirror;
+  inherit (lib) mkOption types;
+  built = import ./cronjob.nix cfg.settings;
+in
+{
+  options.offsite.rgwMirror = {
+    enable = lib.mkEnableOption "the offsite rgw-mirror CronJob (Ceph RGW to MinIO)";
+
+    settings = mkOption {
+      type = types.attrs;
+      default = { };
+      example = lib.literalExpression ''
+        {
+          image = "registry.lan/offsite@sha256:...";
+          rgwEndpoint = "http://rook-ceph-rgw-objectstore.rook-ceph.svc";
+          minioEndpoint = "http://10.10.10.209:9000";
+          timeZone = "Europe/Berlin";
+          mode = "auto";
+        }
+      '';
+      description = ''
+        Arguments of nix/k8s/cronjob.nix (the flake's lib.mkRgwMirrorCronJob):
+        image (pinned by digest), rgwEndpoint and minioEndpoint are required.
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    kubernetes.resources.cronJobs.${built.cronJob.metadata.name} = {
+      inherit (built.cronJob) metadata spec;
+    };
+  };
+}
