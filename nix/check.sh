@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Offline checks of offsite's Nix packaging (make check-nix). Nothing from
+# nixpkgs can be fetched here, so this checks what can be checked honestly:
+#   1. every .nix file parses;
+#   2. nix/module.nix, evaluated with the stand-in lib and NixOS in
+#      nix/check/nixpkgs/, renders etcd-offload.service (and .timer) that
+#      pass `systemd-analyze verify` without a word and
+#      `systemd-analyze security` at exposure <= 2.0, and keep the settings
+#      that matter; broken settings fail with clear assertion messages;
+#   3. every env var the unit and the CronJob set is one offsite reads;
+#   4. the CronJob decodes strictly into Kubernetes' types (go test ./nix/k8s);
+#   5. the flake's outputs evaluate with nixpkgs replaced by the stand-in;
+#   6. vendorHash in nix/package.nix matches go.mod, go.sum and the sources.
+# What it cannot see: real nixpkgs argument names and option types, the Go
+# build inside Nix, the image, the VM test. `nix flake check` does, where
+# nixpkgs can be fetched.
+#
+# It installs nothing. It needs nix-instantiate and nix (Debian: nix-bin),
+# systemd-analyze (Debian: systemd), go and git, and fails without them.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+fail() {
+	echo "check-nix: FAIL: $*" >&2
+	exit 1
+}
+step() { echo "check-nix: $*"; }
+
+for tool in nix-instantiate nix systemd-analyze go git; do
+	command -v "$tool" >/dev/null || fail "$tool is not installed (Debian packages: nix-bin systemd git; Go from go.dev)"
+done
+
+# Root without a Nix daemon, offline (Debian's nix-bin as CI uses it).
+export NIX_CONFIG="${NIX_CONFIG:-$'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command flakes'}"
+nixx=(nix --extra-experimental-features 'nix-command flakes')
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# --- 1. parse
+step "parse"
+count=0
+while IFS= read -r f; do
+	nix-instantiate --parse "$f" >/dev/null || fail "$f does not parse"
+	count=$((count + 1))
+done < <(git ls-files --cached --others --exclude-standard '*.nix')
+[ "$count" -gt 0 ] || fail "no .nix files found"
+step "  $count .nix files parse"
+
+# --- 2. the NixOS module, rendered to units
+step "build offsite for the unit's ExecStart and the env var cross-check"
+mkdir -p "$tmp/package/bin"
+go build -o "$tmp/package/bin/offsite" ./cmd/offsite
+offsite="$tmp/package/bin/offsite"
+
+render() { # mode -> $tmp/<mode>/<unit files>
+	local mode=$1 names name
+	mkdir -p "$tmp/$mode"
+	names=$("${nixx[@]}" eval --raw --impure --file nix/check/module.nix --argstr package "$tmp/package" "units.$mode" \
+		--apply 'u: builtins.concatStringsSep " " (builtins.attrNames u)')
+	[ -n "$names" ] || fail "module renders no units in $mode mode"
+	for name in $names; do
+		"${nixx[@]}" eval --raw --impure --file nix/check/module.nix --argstr package "$tmp/package" \
+			"units.$mode.\"$name\"" >"$tmp/$mode/$name"
+	done
+	echo "$names"
+}
+
+has() { grep -qxF -- "$2" "$1" || fail "$(basename "$1") lacks the line: $2"; }
+hasnt() { ! grep -qE -- "$2" "$1" || fail "$(basename "$1") must not match /$2/: $(grep -E -- "$2" "$1" | head -1)"; }
+only() { # unit key value: every Key= line has exactly this value, and there is one
+	local lines
+	lines=$(grep -E "^$2=" "$1" || true)
+	[ "$lines" = "$2=$3" ] || fail "$(basename "$1"): want exactly $2=$3, got: ${lines:-nothing}"
+}
+
+snap=/var/lib/rancher/k3s/server/db/snapshots
+for mode in watch timer; do
+	units=$(render "$mode")
+	step "$mode mode: $units"
+	for u in $units; do
+		out=$(cd "$tmp/$mode" && systemd-analyze verify --man=no "./$u" 2>&1) || fail "systemd-analyze verify $u failed: $out"
+		[ -z "$out" ] || fail "systemd-analyze verify $u ($mode) complained: $out"
+	done
+	svc="$tmp/$mode/etcd-offload.service"
+	[ -f "$svc" ] || fail "no etcd-offload.service in $mode mode"
+	out=$(cd "$tmp/$mode" && systemd-analyze security --offline=true --threshold=20 ./etcd-offload.service 2>&1) ||
+		fail "systemd-analyze security: exposure above 2.0 in $mode mode: $(echo "$out" | grep -F 'Overall exposure' || echo "$out")"
+	step "  $(echo "$out" | grep -F 'Overall exposure')"
+
+	has "$svc" "ReadOnlyPaths=-$snap"
+	has "$svc" "LoadCredential=minio_access_key_id:/run/secrets/minio_etcd_access_key_id"
+	has "$svc" "LoadCredential=minio_secret_access_key:/run/secrets/minio_etcd_secret_access_key"
+	has "$svc" 'Environment="MINIO_ACCESS_KEY_ID_FILE=%d/minio_access_key_id"'
+	has "$svc" 'Environment="MINIO_SECRET_ACCESS_KEY_FILE=%d/minio_secret_access_key"'
+	has "$svc" "DynamicUser=true"
+	has "$svc" "StateDirectory=offsite"
+	has "$svc" "ProtectSystem=strict"
+	has "$svc" "NoNewPrivileges=true"
+	has "$svc" "PrivateTmp=true"
+	has "$svc" "ProtectHome=true"
+	has "$svc" "UMask=0077"
+	only "$svc" CapabilityBoundingSet CAP_DAC_READ_SEARCH
+	only "$svc" AmbientCapabilities CAP_DAC_READ_SEARCH
+	# No write access under the k3s dir, by any route.
+	hasnt "$svc" '^(ReadWritePaths|BindPaths)=[-+]?/var/lib/rancher'
+	hasnt "$svc" '^(StateDirectory|CacheDirectory|LogsDirectory|RuntimeDirectory)=.*rancher'
+	# Secrets only as credentials, never as values.
+	hasnt "$svc" '^Environment="(MINIO|RGW)_(ACCESS_KEY_ID|SECRET_ACCESS_KEY)='
+	# Ordered after k3s at most: never tied to it.
+	hasnt "$svc" '^(Requires|Requisite|BindsTo|PartOf|Upholds|Conflicts|Wants)=.*k3s'
+	hasnt "$svc" 'systemctl|ExecStop'
+
+	case $mode in
+	watch)
+		has "$svc" 'ExecStart="'"$offsite"'" "offload" "watch"'
+		has "$svc" "Restart=on-failure"
+		has "$svc" "RestartPreventExitStatus=2"
+		has "$svc" "StartLimitBurst=5"
+		has "$svc" "WantedBy=multi-user.target"
+		[ ! -e "$tmp/$mode/etcd-offload.timer" ] || fail "watch mode must not install a timer"
+		;;
+	timer)
+		timer="$tmp/$mode/etcd-offload.timer"
+		[ -f "$timer" ] || fail "no etcd-offload.timer in timer mode"
+		has "$svc" 'ExecStart="'"$offsite"'" "offload" "once"'
+		has "$svc" "Type=oneshot"
+		hasnt "$svc" '^WantedBy='
+		has "$timer" "OnCalendar=hourly"
+		has "$timer" "Persistent=true"
+		has "$timer" "RandomizedDelaySec=10m"
+		has "$timer" "WantedBy=timers.target"
+		;;
+	esac
+
+	# --- 3. every env var of the unit is one offsite reads (its help lists
+	# them as [$NAME]); an unknown one would be silently ignored.
+	sub=$([ "$mode" = watch ] && echo watch || echo once)
+	help=$("$offsite" --help && "$offsite" offload "$sub" --help) || fail "offsite offload $sub --help failed: is the command there?"
+	for var in $(sed -n 's/^Environment="\([A-Z_]*\)=.*/\1/p' "$svc"); do
+		grep -qF "\$$var" <<<"$help" || fail "etcd-offload.service sets $var, which offsite offload does not read"
+	done
+done
+
+step "disabled module renders nothing"
+[ "$("${nixx[@]}" eval --json --impure --file nix/check/module.nix units.disabled)" = "{}" ] || fail "a disabled module must render no units"
+
+step "environmentFile instead of credential files"
+"${nixx[@]}" eval --raw --impure --file nix/check/module.nix 'environmentFileOnly."etcd-offload.service"' >"$tmp/envfile.service"
+has "$tmp/envfile.service" "EnvironmentFile=/run/secrets/etcd-offload.env"
+hasnt "$tmp/envfile.service" '^LoadCredential='
+hasnt "$tmp/envfile.service" '_FILE='
+
+step "broken settings fail with the option's name"
+failures=$("${nixx[@]}" eval --raw --impure --file nix/check/module.nix failures \
+	--apply 'f: builtins.concatStringsSep "\n" (builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: ms: map (m: n + ": " + m) ms) f)))')
+for want in \
+	"noEndpoint: services.offsite.etcdOffload.endpoint:" \
+	"noCredentials: services.offsite.etcdOffload.accessKeyIdFile:" \
+	"noCredentials: services.offsite.etcdOffload.secretAccessKeyFile:" \
+	"secretInStore: services.offsite.etcdOffload.secretAccessKeyFile:" \
+	"relativeSnapshotDir: services.offsite.etcdOffload.snapshotDir:"; do
+	grep -qF "$want" <<<"$failures" || fail "no assertion message starting \"$want\"; got:
+$failures"
+done
+if "${nixx[@]}" eval --raw --impure --expr "
+	(import ./nix/check/nixpkgs/nixos.nix { lib = import ./nix/check/nixpkgs/lib.nix; }).eval {
+	  modules = [ ./nix/module.nix { services.offsite.etcdOffload = { enable = true; endpoint = \"http://x\"; quietPeriode = \"1s\"; }; } ];
+	}" --apply 'e: builtins.toJSON e.config.services' >/dev/null 2>"$tmp/typo.err"; then
+	fail "a misspelt option evaluated without error"
+fi
+grep -qF "services.offsite.etcdOffload.quietPeriode' does not exist" "$tmp/typo.err" || fail "misspelt option: unexpected error: $(cat "$tmp/typo.err")"
+
+# --- 3 (CronJob) and 4.
+step "CronJob env vars are ones offsite mirror reads"
+help=$("$offsite" --help && "$offsite" mirror --help) || fail "offsite mirror --help failed: is the command there?"
+cronenv=$("${nixx[@]}" eval --raw --impure --expr '
+	let c = (import ./nix/k8s/cronjob.nix {
+	  image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	  rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio";
+	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r";
+	}).cronJob;
+	in builtins.concatStringsSep " " (map (e: e.name) (builtins.head c.spec.jobTemplate.spec.template.spec.containers).env)')
+for var in $cronenv; do
+	grep -qF "\$$var" <<<"$help" || fail "the CronJob sets $var, which offsite mirror does not read"
+done
+
+step "CronJob decodes strictly into batch/v1 (go test ./nix/k8s)"
+OFFSITE_TEST_REQUIRE_NIX=1 go test -count=1 ./nix/k8s/
+
+# --- 5. the flake, nixpkgs replaced by the stand-in
+step "flake outputs evaluate against the stand-in nixpkgs"
+[ -n "$(git ls-files flake.nix)" ] || fail "flake.nix is not tracked by git: flakes see tracked files only"
+standin=(--no-write-lock-file --override-input nixpkgs "path:$repo/nix/check/nixpkgs")
+"${nixx[@]}" flake check --no-build "${standin[@]}" "git+file://$repo" 2>"$tmp/flake.err" || {
+	cat "$tmp/flake.err" >&2
+	fail "nix flake check"
+}
+# flake check does not look inside apps and lib: evaluate them too.
+"${nixx[@]}" eval --json "${standin[@]}" "git+file://$repo#apps" \
+	--apply 'builtins.mapAttrs (_: a: assert a.default.type == "app"; a.default.program)' >/dev/null 2>"$tmp/flake.err" || {
+	cat "$tmp/flake.err" >&2
+	fail "apps do not evaluate"
+}
+"${nixx[@]}" eval --raw "${standin[@]}" "git+file://$repo#lib" --apply 'lib: (lib.mkRgwMirrorCronJob {
+	image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; }).cronJob.kind' >/dev/null 2>"$tmp/flake.err" || {
+	cat "$tmp/flake.err" >&2
+	fail "lib.mkRgwMirrorCronJob does not evaluate"
+}
+
+# --- 6. vendorHash
+step "vendorHash"
+nix/vendor-hash.sh --check
+
+step "OK"

@@ -1,0 +1,47 @@
+# offsite, built with buildGoModule. The flake calls it; any nixpkgs can:
+#   pkgs.callPackage ./nix/package.nix { version = "1.0.0"; }
+{
+  lib,
+  buildGo126Module,
+  version ? "dev",
+}:
+buildGo126Module {
+  pname = "offsite";
+  inherit version;
+
+  # The repository without what never goes into a build (in a flake, only
+  # git-tracked files are there to begin with).
+  src = lib.cleanSourceWith {
+    src = ../.;
+    filter =
+      path: _type:
+      !(builtins.elem (baseNameOf path) [
+        ".git"
+        ".cache"
+        "result"
+      ]);
+  };
+
+  # The hash of the `go mod vendor` tree of go.mod/go.sum and every package's
+  # imports. After a dependency change run nix/vendor-hash.sh --write (it runs
+  # `go mod vendor` and `nix hash path`, offline), or build once with
+  # lib.fakeHash here and copy the hash Nix reports.
+  vendorHash = "sha256-ZKhyKutZqoe4yTGmxpKe2pU+mzjNbkvPSP5cCy3SaKs=";
+
+  subPackages = [ "cmd/offsite" ];
+  env.CGO_ENABLED = 0;
+  ldflags = [
+    "-s"
+    "-w"
+    "-X main.Version=${version}"
+  ];
+  # Integration tests start MinIO, which the build sandbox cannot: -short
+  # skips them, and they run in CI instead.
+  checkFlags = [ "-short" ];
+
+  meta = {
+    description = "Keep a homelab's irreplaceable state off the cluster: RGW mirror and etcd snapshot offload to MinIO";
+    mainProgram = "offsite";
+    platforms = lib.platforms.linux;
+  };
+}
