@@ -2,6 +2,7 @@ package offload
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/offsite-backup/offsite/offload/offloadtest"
@@ -13,6 +14,11 @@ import (
 func TestMain(m *testing.M) {
 	// rclone's logger is process-wide: not tied to any one test.
 	rcloneconf.Init(zap.NewNop())
+	if dirs := os.Getenv(unreadableEnv); dirs != "" {
+		snapDir, stateDir, _ := strings.Cut(dirs, ":")
+		onceUnreadable(snapDir, stateDir)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
