@@ -139,12 +139,14 @@ rgw frontends = beast endpoint=127.0.0.1:%[2]d
 
 func (r *RGW) conf() string { return r.dir + "/ceph.conf" }
 
-// inChroot prepares a command that runs inside the chroot in a private mount
-// namespace with its own /proc: that mount cannot outlive the process or
-// show up on the host, so nothing is left to unmount after a crash.
+// inChroot prepares a command that runs inside the chroot in private mount
+// and PID namespaces with its own /proc: that mount cannot outlive the
+// process or show up on the host, so nothing is left to unmount after a
+// crash; and when the test binary dies, unshare's death kills the
+// namespace's first process, which takes every other one with it.
 func (r *RGW) inChroot(args ...string) *exec.Cmd {
 	script := `mount -t proc proc "$ROOT/proc" && exec chroot "$ROOT" "$@"`
-	cmd := exec.Command("unshare", append([]string{"--mount", "--kill-child", "--", "sh", "-c", script, "sh"}, args...)...)
+	cmd := exec.Command("unshare", append([]string{"--mount", "--pid", "--kill-child", "--", "sh", "-c", script, "sh"}, args...)...)
 	cmd.Env = append(os.Environ(), "ROOT="+r.chroot.root)
 	// The whole tree dies with the test binary, even before its cleanups.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

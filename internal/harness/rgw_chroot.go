@@ -59,14 +59,21 @@ func prepareRGWChroot() (*rgwChroot, error) {
 	defer unlock()
 
 	c := &rgwChroot{root: filepath.Join(dir, "root")}
+	// The marker names what the chroot was built from, then radosgw's
+	// version: a chroot built from another recipe is rebuilt.
 	marker := filepath.Join(dir, "ready")
-	if version, err := os.ReadFile(marker); err == nil {
-		if _, err := os.Stat(filepath.Join(c.root, "usr/bin/radosgw")); err == nil {
-			c.version = strings.TrimSpace(string(version))
+	recipe := rgwSuite + " " + rgwPackages
+	if data, err := os.ReadFile(marker); err == nil {
+		built, version, _ := strings.Cut(string(data), "\n")
+		if _, err := os.Stat(filepath.Join(c.root, "usr/bin/radosgw")); err == nil && built == recipe {
+			c.version = strings.TrimSpace(version)
 			return c, nil
 		}
 	}
-	// No marker or no radosgw: whatever is there is a half-finished attempt.
+	// No marker, another recipe or no radosgw: whatever is there goes.
+	if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
 	for _, stale := range []string{c.root, filepath.Join(dir, "root.partial")} {
 		if err := removeTree(stale); err != nil {
 			return nil, err
@@ -85,7 +92,7 @@ func prepareRGWChroot() (*rgwChroot, error) {
 		return nil, err
 	}
 	c.version = strings.TrimSpace(string(version))
-	if err := os.WriteFile(marker, []byte(c.version+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(marker, []byte(recipe+"\n"+c.version+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -105,8 +112,9 @@ func rgwHostCheck() error {
 }
 
 // buildRGWChroot debootstraps Debian 13 into dir and installs radosgw. It runs
-// in a private mount namespace: the proc and sys mounts debootstrap and apt
-// need vanish with the process, even when it is killed half-way.
+// in private mount and PID namespaces: the proc and sys mounts debootstrap
+// and apt need vanish with the process, and every process of the build dies
+// with the test binary, even when it is killed half-way.
 func buildRGWChroot(dir, logPath string) error {
 	logs, err := os.Create(logPath)
 	if err != nil {
@@ -122,7 +130,7 @@ chroot "$ROOT" apt-get update -q
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PACKAGES
 chroot "$ROOT" apt-get clean
 `
-	cmd := exec.Command("unshare", "--mount", "--kill-child", "--", "sh", "-c", script)
+	cmd := exec.Command("unshare", "--mount", "--pid", "--kill-child", "--", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "SUITE="+rgwSuite, "ROOT="+dir, "MIRROR="+os.Getenv(rgwMirrorEnv), "PACKAGES="+rgwPackages)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
