@@ -86,15 +86,20 @@ func StartRGW(t testing.TB) *RGW {
 	return r
 }
 
+// RGWRequired reports whether RGW tests must fail rather than skip.
+func RGWRequired() bool {
+	if v, ok := os.LookupEnv(RequireRGWEnv); ok {
+		required, _ := strconv.ParseBool(v)
+		return required
+	}
+	return Required()
+}
+
 // skipRGW is skip with RequireRGWEnv taken into account.
 func skipRGW(t testing.TB, format string, args ...any) {
 	t.Helper()
-	required := Required()
-	if v, ok := os.LookupEnv(RequireRGWEnv); ok {
-		required, _ = strconv.ParseBool(v)
-	}
 	msg := fmt.Sprintf(format, args...)
-	if required {
+	if RGWRequired() {
 		t.Fatalf("%s (RGW is required: %s=%s, %s=%s)", msg, RequireRGWEnv, os.Getenv(RequireRGWEnv), RequireS3Env, os.Getenv(RequireS3Env))
 	}
 	t.Skip(msg)

@@ -96,6 +96,9 @@ func TestRGWDelimiterListingIsShort(t *testing.T) {
 		t.Fatalf("delimiter listing: %d objects, want fewer than %d: has %s fixed the DBStore listing bug? Then the mirror tests that rely on it need another way to under-list", len(delimited), len(objects), r.Version)
 	}
 	t.Logf("delimiter listing saw %d of %d objects, without an error", len(delimited), len(objects))
+	if rss, err := r.RSS(); err == nil {
+		t.Logf("RSS after %d PUTs and the listings: %d MiB", len(objects), rss>>20)
+	}
 }
 
 func TestRGWStopStart(t *testing.T) {
@@ -207,5 +210,30 @@ func TestRemoveTreeDetachesLeftoverMounts(t *testing.T) {
 	}
 	if mounts, _ := mountsUnder(dir); len(mounts) != 0 {
 		t.Fatalf("mounts left: %v", mounts)
+	}
+}
+
+func TestRGWRequired(t *testing.T) {
+	for _, tc := range []struct {
+		s3, rgw string // "" leaves the variable unset
+		want    bool
+	}{
+		{"", "", false},
+		{"1", "", true},
+		{"1", "0", false}, // no root here, MinIO still required
+		{"", "1", true},
+		{"0", "true", true},
+	} {
+		t.Run(tc.s3+"/"+tc.rgw, func(t *testing.T) {
+			for env, v := range map[string]string{RequireS3Env: tc.s3, RequireRGWEnv: tc.rgw} {
+				t.Setenv(env, v)
+				if v == "" {
+					os.Unsetenv(env)
+				}
+			}
+			if got := RGWRequired(); got != tc.want {
+				t.Fatalf("RGWRequired()=%v, want %v", got, tc.want)
+			}
+		})
 	}
 }
