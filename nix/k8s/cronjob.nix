@@ -173,7 +173,14 @@ in
             }
             {
               action = "Ignore";
-              onPodConditions = [ { type = "DisruptionTarget"; } ];
+              # status is optional since Kubernetes 1.31 (defaults to True);
+              # spelt out for older clusters and kubenix's typed options.
+              onPodConditions = [
+                {
+                  type = "DisruptionTarget";
+                  status = "True";
+                }
+              ];
             }
           ];
           template = {

@@ -145,6 +145,15 @@ func TestCronJobDefaults(t *testing.T) {
 		if got, want := failJob, []int32{2, 3, 4}; !equal(got, want) {
 			t.Errorf("exit codes that fail the job without retry=%v, want %v", got, want)
 		}
+		ignored := false
+		for _, r := range job.PodFailurePolicy.Rules {
+			for _, p := range r.OnPodConditions {
+				ignored = ignored || (r.Action == batchv1.PodFailurePolicyActionIgnore && p.Type == corev1.DisruptionTarget && p.Status == corev1.ConditionTrue)
+			}
+		}
+		if !ignored {
+			t.Errorf("evictions (DisruptionTarget=True) count against backoffLimit")
+		}
 	})
 
 	t.Run("container", func(t *testing.T) {

@@ -109,36 +109,9 @@ let
         attrByPath (builtins.tail path) default set.${head path}
       else
         default;
-    recursiveUpdate =
-      a: b:
-      a
-      // mapAttrs (
-        name: value: if isAttrs value && isAttrs (a.${name} or null) then recursiveUpdate a.${name} value else value
-      ) b;
-
     concatMapStringsSep = sep: f: list: concatStringsSep sep (map f list);
     concatStrings = concatStringsSep "";
     hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
-    hasSuffix =
-      suffix: s:
-      let
-        ls = stringLength s;
-        lx = stringLength suffix;
-      in
-      ls >= lx && substring (ls - lx) lx s == suffix;
-    splitString =
-      sep: s:
-      filter isString (builtins.split (replaceStrings [ "." "*" "+" "?" "(" ")" "[" "]" "|" ] [ "\\." "\\*" "\\+" "\\?" "\\(" "\\)" "\\[" "\\]" "\\|" ] sep) s);
-
-    # nixpkgs quotes only what needs quoting.
-    escapeShellArg =
-      arg:
-      let
-        s = toString arg;
-      in
-      if match "[[:alnum:],._+:@%/-]+" s == null then "'${replaceStrings [ "'" ] [ "'\\''" ] s}'" else s;
-    escapeShellArgs = concatMapStringsSep " " escapeShellArg;
-
     isDerivation = x: isAttrs x && (x.type or null) == "derivation";
     getExe =
       pkg:
@@ -151,14 +124,16 @@ let
       _type = "literalExpression";
       inherit text;
     };
-    literalMD = text: {
-      _type = "literalMD";
-      inherit text;
-    };
-
-    # Sources: the stand-in never copies anything into the store.
-    cleanSource = src: src;
-    cleanSourceWith = { src, filter ? (_: _: true), name ? null }: src;
+    # Sources: the stand-in copies nothing into the store, but runs the
+    # filter once so that its body is evaluated.
+    cleanSourceWith =
+      {
+        src,
+        filter ? (_: _: true),
+        name ? null,
+      }:
+      assert isBool (filter "${toString src}/go.mod" "regular");
+      src;
 
     platforms.linux = [
       "x86_64-linux"
