@@ -76,6 +76,9 @@ only() { # unit key value: every Key= line has exactly this value, and there is 
 	[ "$lines" = "$2=$3" ] || fail "$(basename "$1"): want exactly $2=$3, got: ${lines:-nothing}"
 }
 
+# reads VAR: the help text on stdin lists $VAR (urfave/cli shows [$VAR]).
+reads() { grep -qE "\\\$$1([^A-Za-z0-9_]|\$)"; }
+
 snap=/var/lib/rancher/k3s/server/db/snapshots
 for mode in watch timer; do
 	units=$(render "$mode")
@@ -140,7 +143,7 @@ for mode in watch timer; do
 	sub=$([ "$mode" = watch ] && echo watch || echo once)
 	help=$("$offsite" --help && "$offsite" offload "$sub" --help) || fail "offsite offload $sub --help failed: is the command there?"
 	for var in $(sed -n 's/^Environment="\([A-Z_]*\)=.*/\1/p' "$svc"); do
-		grep -qF "\$$var" <<<"$help" || fail "etcd-offload.service sets $var, which offsite offload does not read"
+		reads "$var" <<<"$help" || fail "etcd-offload.service sets $var, which offsite offload $sub does not read"
 	done
 done
 
@@ -173,20 +176,7 @@ if "${nixx[@]}" eval --raw --impure --expr "
 fi
 grep -qF "services.offsite.etcdOffload.quietPeriode' does not exist" "$tmp/typo.err" || fail "misspelt option: unexpected error: $(cat "$tmp/typo.err")"
 
-# --- 3 (CronJob) and 4.
-step "CronJob env vars are ones offsite mirror reads"
-help=$("$offsite" --help && "$offsite" mirror --help) || fail "offsite mirror --help failed: is the command there?"
-cronenv=$("${nixx[@]}" eval --raw --impure --expr '
-	let c = (import ./nix/k8s/cronjob.nix {
-	  image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	  rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio";
-	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r";
-	}).cronJob;
-	in builtins.concatStringsSep " " (map (e: e.name) (builtins.head c.spec.jobTemplate.spec.template.spec.containers).env)')
-for var in $cronenv; do
-	grep -qF "\$$var" <<<"$help" || fail "the CronJob sets $var, which offsite mirror does not read"
-done
-
+# --- 4.
 step "CronJob decodes strictly into batch/v1 (go test ./nix/k8s)"
 OFFSITE_TEST_REQUIRE_NIX=1 go test -count=1 ./nix/k8s/
 
@@ -214,5 +204,19 @@ standin=(--no-write-lock-file --override-input nixpkgs "path:$repo/nix/check/nix
 # --- 6. vendorHash
 step "vendorHash"
 nix/vendor-hash.sh --check
+
+# --- 3, for the CronJob (last: it needs the mirror command).
+step "CronJob env vars are ones offsite mirror reads"
+help=$("$offsite" --help && "$offsite" mirror --help) || fail "offsite mirror --help failed: is the command there?"
+cronenv=$("${nixx[@]}" eval --raw --impure --expr '
+	let c = (import ./nix/k8s/cronjob.nix {
+	  image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	  rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio";
+	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r";
+	}).cronJob;
+	in builtins.concatStringsSep " " (map (e: e.name) (builtins.head c.spec.jobTemplate.spec.template.spec.containers).env)')
+for var in $cronenv; do
+	reads "$var" <<<"$help" || fail "the CronJob sets $var, which offsite mirror does not read"
+done
 
 step "OK"
