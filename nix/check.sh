@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline checks of offsite's Nix packaging (make check-nix). Nothing from
 # nixpkgs can be fetched here, so this checks what can be checked honestly:
-#   1. every .nix file parses;
+#   1. every .nix file parses, and the stand-in behaves like nixpkgs' lib
+#      where offsite relies on it (nix/check/lib-test.nix);
 #   2. nix/module.nix, evaluated with the stand-in lib and NixOS in
 #      nix/check/nixpkgs/, renders etcd-offload.service (and .timer) that
 #      pass `systemd-analyze verify` without a word and
@@ -48,6 +49,9 @@ while IFS= read -r f; do
 done < <(git ls-files --cached --others --exclude-standard '*.nix')
 [ "$count" -gt 0 ] || fail "no .nix files found"
 step "  $count .nix files parse"
+
+step "stand-in module system behaves as nixpkgs' does (nix/check/lib-test.nix)"
+[ "$(nix-instantiate --eval --strict nix/check/lib-test.nix)" = true ] || fail "nix/check/lib-test.nix"
 
 # --- 2. the NixOS module, rendered to units
 step "build offsite for the unit's ExecStart and the env var cross-check"
