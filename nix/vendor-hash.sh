@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Computes buildGoModule's vendorHash for nix/package.nix without building
 # with Nix: buildGoModule's goModules output is the `go mod vendor` tree of
-# the flake's source (the git-tracked files), hashed as a NAR.
+# the package's source (the git-tracked files but nix/), hashed as a NAR.
 #
 #   nix/vendor-hash.sh           print the hash
 #   nix/vendor-hash.sh --check   fail unless nix/package.nix has it
@@ -33,8 +33,10 @@ package="$repo/nix/package.nix"
 tmp=$(mktemp -d)
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# The flake's source: tracked files as they are in the work tree.
+# The package's source: tracked files as they are in the work tree, without
+# nix/ (nix/package.nix filters it out too).
 (cd "$repo" && git ls-files -z) | while IFS= read -r -d '' f; do
+	case $f in nix/*) continue ;; esac
 	[ -e "$repo/$f" ] || continue
 	mkdir -p "$tmp/src/$(dirname "$f")"
 	cp -p "$repo/$f" "$tmp/src/$f"
