@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
@@ -65,6 +66,22 @@ func (c *TrailerChecker) Check() error {
 		return corruptf("trailer %x does not match the SHA-256 of the preceding bytes %x", c.tail, sum)
 	}
 	return nil
+}
+
+// Sum is the SHA-256 of everything written, trailer included: the hash of
+// the bytes before the trailer continued with the trailer, so one hashing
+// pass serves both the trailer check and the sidecar.
+func (c *TrailerChecker) Sum() []byte {
+	state, err := c.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("sha256 state does not marshal: " + err.Error()) // crypto/sha256 always does
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		panic("sha256 state does not unmarshal: " + err.Error())
+	}
+	h.Write(c.tail)
+	return h.Sum(nil)
 }
 
 // IsZip reports whether name is a compressed k3s snapshot.

@@ -2,6 +2,7 @@ package offload
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -73,5 +74,18 @@ func TestCheckZip(t *testing.T) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
 		})
+	}
+}
+
+func TestTrailerCheckerSumIsWholeFileHash(t *testing.T) {
+	snap := offloadtest.Snapshot(2, 4)
+	for _, chunk := range []int{5, 32, 4096} {
+		c := NewTrailerChecker()
+		for off := 0; off < len(snap); off += chunk {
+			c.Write(snap[off:min(off+chunk, len(snap))])
+		}
+		if got, want := hex.EncodeToString(c.Sum()), offloadtest.SHA256(snap); got != want {
+			t.Fatalf("chunk %d: Sum=%s, want %s", chunk, got, want)
+		}
 	}
 }

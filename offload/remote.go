@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strconv"
@@ -126,16 +127,18 @@ func copyChecked(ctx context.Context, obj rfs.Object, name, want string, dst *os
 		return fmt.Errorf("download %s: %w", obj.Remote(), err)
 	}
 	defer rc.Close()
-	h := sha256.New()
 	var tc *TrailerChecker
-	w := io.MultiWriter(h)
+	var h hash.Hash
+	var w io.Writer
 	if IsZip(name) {
 		if dst == nil {
 			return fmt.Errorf("checking a zip needs a file to download into")
 		}
+		h = sha256.New()
+		w = h
 	} else {
-		tc = NewTrailerChecker()
-		w = io.MultiWriter(h, tc)
+		tc = NewTrailerChecker() // it hashes the whole object too
+		w = tc
 	}
 	if dst != nil {
 		w = io.MultiWriter(w, dst)
@@ -143,7 +146,13 @@ func copyChecked(ctx context.Context, obj rfs.Object, name, want string, dst *os
 	if _, err := io.Copy(w, rc); err != nil {
 		return fmt.Errorf("download %s: %w", obj.Remote(), err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+	var sum []byte
+	if tc != nil {
+		sum = tc.Sum()
+	} else {
+		sum = h.Sum(nil)
+	}
+	if got := hex.EncodeToString(sum); got != want {
 		return fmt.Errorf("%w: %s has SHA-256 %s, its sidecar says %s", ErrCorrupt, obj.Remote(), got, want)
 	}
 	if tc != nil {

@@ -88,9 +88,11 @@ func (u *uploader) upload(ctx context.Context, name string, want look) (outcome,
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return outcome{}, &localError{err}
 	}
-	g := &guardedReader{f: f, path: path, size: want.size, want: want, sha: sha256.New()}
+	g := &guardedReader{f: f, path: path, size: want.size, want: want}
 	if u.verifyFormat && !IsZip(name) {
-		g.trailer = NewTrailerChecker()
+		g.trailer = NewTrailerChecker() // hashes for the sidecar too
+	} else {
+		g.sha = sha256.New()
 	}
 	_, err = operations.RcatSize(ctx, u.dst, name, io.NopCloser(g), want.size, want.mtime, nil)
 	if g.err != nil {
@@ -100,7 +102,7 @@ func (u *uploader) upload(ctx context.Context, name string, want look) (outcome,
 	if err != nil {
 		return outcome{}, fmt.Errorf("upload %s: %w", name, err)
 	}
-	sum := hex.EncodeToString(g.sha.Sum(nil))
+	sum := hex.EncodeToString(g.sum())
 	if err := u.putSidecar(ctx, name, sum, want.mtime); err != nil {
 		return outcome{}, err
 	}
@@ -213,8 +215,8 @@ type guardedReader struct {
 	path    string
 	size, n int64
 	want    look
-	sha     hash.Hash
-	trailer *TrailerChecker // nil when the format is not checked
+	sha     hash.Hash       // when the format is not checked
+	trailer *TrailerChecker // when it is; it hashes the whole file too
 	err     error
 }
 
@@ -230,9 +232,10 @@ func (g *guardedReader) Read(p []byte) (int, error) {
 		p = p[:remaining]
 	}
 	n, err := g.f.Read(p)
-	g.sha.Write(p[:n])
 	if g.trailer != nil {
 		g.trailer.Write(p[:n])
+	} else {
+		g.sha.Write(p[:n])
 	}
 	g.n += int64(n)
 	switch {
@@ -249,6 +252,14 @@ func (g *guardedReader) Read(p []byte) (int, error) {
 		return 0, g.err
 	}
 	return n, nil
+}
+
+// sum is the SHA-256 of the whole file, once it has all been read.
+func (g *guardedReader) sum() []byte {
+	if g.trailer != nil {
+		return g.trailer.Sum()
+	}
+	return g.sha.Sum(nil)
 }
 
 func (g *guardedReader) finish() error {

@@ -1,0 +1,219 @@
+// Package offloadbench measures offsite offload against a plain rclone
+// upload: how long a snapshot takes from its final write to its sidecar
+// being visible (minus the quiet period), and what an idle watcher costs.
+// It runs the real binaries against a real MinIO, so it is slow and not part
+// of the test suite: OFFSITE_BENCH=1 turns it on (make bench).
+package offloadbench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/offsite-backup/offsite/internal/harness"
+	"github.com/offsite-backup/offsite/offload/offloadtest"
+)
+
+const (
+	bucket      = "etcd-bench"
+	host        = "bench"
+	quiet       = time.Second
+	runs        = 5
+	idleWindow  = 60 * time.Second
+	rcloneMod   = "github.com/rclone/rclone@v1.76.0"
+	clockTicks  = 100 // USER_HZ on Linux
+	pollEvery   = 5 * time.Millisecond
+	sidecarName = ".sha256"
+)
+
+func TestBenchOffload(t *testing.T) {
+	if os.Getenv("OFFSITE_BENCH") != "1" {
+		t.Skip("benchmark: run with OFFSITE_BENCH=1 (make bench)")
+	}
+	m := harness.StartMinio(t, bucket)
+	offsite := buildOffsite(t)
+	rclone := rcloneBinary(t)
+	snapDir, stateDir := t.TempDir(), t.TempDir()
+
+	watcher := exec.Command(offsite, "--log-level=warn", "offload", "watch",
+		"--snapshot-dir", snapDir, "--state-dir", stateDir, "--quiet-period", quiet.String(),
+		"--minio-bucket", bucket, "--host", host)
+	watcher.Env = append(os.Environ(), "MINIO_ENDPOINT="+m.Endpoint,
+		"MINIO_ACCESS_KEY_ID="+m.AccessKey, "MINIO_SECRET_ACCESS_KEY="+m.SecretKey)
+	watcher.Stderr = os.Stderr
+	if err := watcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- watcher.Wait() }()
+	t.Cleanup(func() { _ = watcher.Process.Signal(os.Interrupt); <-exited })
+	select {
+	case err := <-exited:
+		t.Fatalf("watcher exited at start: %v", err)
+	case <-time.After(time.Second):
+	}
+
+	// (b) idle first, while the process has done nothing but start.
+	cpu0 := cpuTime(t, watcher.Process.Pid)
+	time.Sleep(idleWindow)
+	idleCPU := cpuTime(t, watcher.Process.Pid) - cpu0
+	rss, hwm := memory(t, watcher.Process.Pid)
+	t.Logf("idle watcher over %v: CPU %v (%.3f%% of one core), RSS %.1f MiB (peak %.1f MiB)",
+		idleWindow, idleCPU, 100*idleCPU.Seconds()/idleWindow.Seconds(), rss, hwm)
+
+	// (a) latency, against rclone copyto of the same file.
+	ts := time.Now().Unix()
+	for _, mib := range []int{16, 256} {
+		var offload, plain []time.Duration
+		for range runs {
+			ts++
+			name := offloadtest.Name(host, ts)
+			data := offloadtest.Snapshot(mib*256, uint64(ts))
+			src := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(src, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			plain = append(plain, rcloneCopyto(t, rclone, m, src, "rclone/"+name))
+			offload = append(offload, shipLatency(t, m, snapDir, name, data)-quiet)
+		}
+		o, p := median(offload), median(plain)
+		t.Logf("%d MiB: offload %v (final write to sidecar visible, minus the %v quiet period), rclone copyto %v: ratio %.2f (runs: offload %v, rclone %v)",
+			mib, o.Round(time.Millisecond), quiet, p.Round(time.Millisecond), o.Seconds()/p.Seconds(), rounded(offload), rounded(plain))
+	}
+	rss, hwm = memory(t, watcher.Process.Pid)
+	t.Logf("watcher after the uploads: RSS %.1f MiB (peak %.1f MiB)", rss, hwm)
+}
+
+// shipLatency writes a snapshot the way k3s does and returns the time from
+// its rename into place to its sidecar being visible.
+func shipLatency(t *testing.T, m *harness.Minio, dir, name string, data []byte) time.Duration {
+	t.Helper()
+	part := filepath.Join(dir, name+".part")
+	if err := os.WriteFile(part, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := os.Rename(part, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+	client := m.Client()
+	key := host + "/" + name + sidecarName
+	deadline := start.Add(2 * time.Minute)
+	for {
+		_, err := client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err == nil {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sidecar %s not visible after 2 minutes", key)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// rcloneCopyto times the rclone CLI uploading src, configured by env vars.
+func rcloneCopyto(t *testing.T, rclone string, m *harness.Minio, src, key string) time.Duration {
+	t.Helper()
+	cmd := exec.Command(rclone, "copyto", src, "dst:"+bucket+"/"+key)
+	cmd.Env = append(os.Environ(), "RCLONE_CONFIG_DST_TYPE=s3", "RCLONE_CONFIG_DST_PROVIDER=Minio",
+		"RCLONE_CONFIG_DST_ENDPOINT="+m.Endpoint, "RCLONE_CONFIG_DST_ACCESS_KEY_ID="+m.AccessKey,
+		"RCLONE_CONFIG_DST_SECRET_ACCESS_KEY="+m.SecretKey, "RCLONE_CONFIG_DST_REGION=us-east-1",
+		"RCLONE_CONFIG_DST_FORCE_PATH_STYLE=true", "RCLONE_CONFIG=/dev/null")
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rclone copyto: %v\n%s", err, out)
+	}
+	return time.Since(start)
+}
+
+func buildOffsite(t *testing.T) string {
+	t.Helper()
+	cache, err := harness.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "offsite")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/offsite")
+	cmd.Dir = filepath.Dir(cache)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build offsite: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// rcloneBinary is the rclone CLI in the cache, built once (about 80 s).
+func rcloneBinary(t *testing.T) string {
+	t.Helper()
+	cache, err := harness.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(cache, "bin", "rclone")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	cmd := exec.Command("go", "install", rcloneMod)
+	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin), "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s: %v\n%s", rcloneMod, err, out)
+	}
+	return bin
+}
+
+// cpuTime is the user + system CPU time pid has used.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// memory is pid's resident set and its peak, in MiB.
+func memory(t *testing.T, pid int) (rss, peak float64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		switch k {
+		case "VmRSS":
+			rss = kb / 1024
+		case "VmHWM":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func rounded(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
