@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 
+	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -41,8 +42,10 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &cfg):
 		return exitConfig
-	case errors.Is(err, offload.ErrVerifyFailed):
+	case errors.Is(err, mirror.ErrVerifyFailed), errors.Is(err, offload.ErrVerifyFailed):
 		return exitVerify
+	case errors.Is(err, mirror.ErrSafetyStop):
+		return exitSafety
 	}
 	return exitFailed
 }

@@ -83,8 +83,10 @@ func (e *env) app() *cli.App {
 		},
 		Before: e.before,
 		Commands: []*cli.Command{
+			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
+			e.demoCommand(),
 			e.versionCommand(),
 		},
 	}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/mirror"
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// rclone remote names of the mirror's two ends.
+const (
+	rgwRemote   = "offsite-rgw"
+	minioRemote = "offsite-minio"
+)
+
+func intFlag(env string, value int, usage string) *cli.IntFlag {
+	return &cli.IntFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func boolFlag(env string, value bool, usage string) *cli.BoolFlag {
+	return &cli.BoolFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+// rgwMirrorFlags are the flags mirror and verify rgw share: both ends and
+// the bucket selection.
+func rgwMirrorFlags() []cli.Flag {
+	d := mirror.DefaultConfig()
+	flags := append(remoteFlags("RGW", "source (Ceph RGW)", ""), remoteFlags("MINIO", "destination (MinIO)", "us-east-1")...)
+	return append(flags,
+		stringFlag(mirror.EnvBuckets, "", "comma-separated allow-list of source buckets (default: every bucket the credentials list)"),
+		stringFlag(mirror.EnvExcludeBuckets, "", "comma-separated deny-list of source buckets"),
+		stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "destination bucket (must exist; offsite never creates buckets)"),
+		stringFlag(mirror.EnvReportPrefix, d.ReportPrefix, "where run reports go in the destination bucket"),
+		boolFlag(mirror.EnvFastList, d.FastList, "list whole buckets without a delimiter (RGW's DBStore under-lists with one)"),
+		intFlag(mirror.EnvCheckers, d.Checkers, "parallel comparisons"),
+	)
+}
+
+func (e *env) mirrorCommand() *cli.Command {
+	d := mirror.DefaultConfig()
+	return &cli.Command{
+		Name:  "mirror",
+		Usage: "copy (or sync) every RGW bucket to <MINIO_BUCKET>/<bucket>/ and write a run report there",
+		Flags: append(append(rgwMirrorFlags(),
+			stringFlag(mirror.EnvMode, string(d.Mode), "copy (never deletes), sync (deletes after all transfers), or auto (sync a bucket once a report shows a clean copy)"),
+			boolFlag(mirror.EnvDryRun, false, "report what would be copied and deleted; change nothing"),
+			intFlag(mirror.EnvTransfers, d.Transfers, "parallel transfers"),
+			intFlag(mirror.EnvLowLevelRetries, d.LowLevelRetries, "retries of one request"),
+			intFlag(mirror.EnvRetries, d.Retries, "tries of a whole bucket after errors"),
+			durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
+			stringFlag(mirror.EnvMaxDelete, d.MaxDelete.String(), "per-bucket cap on deletions in sync mode: a count (500) or a share of the mirror (10%)"),
+			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
+			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never)"),
+		), monitorFlags()...),
+		Action: action(e.mirror),
+	}
+}
+
+// mirrorEnds builds both remotes.
+func mirrorEnds(c *cli.Context) (src, dst rcloneconf.Remote, err error) {
+	if src, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+		return src, dst, err
+	}
+	dst, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio)
+	return src, dst, err
+}
+
+func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
+	cfg := mirror.DefaultConfig()
+	var err error
+	if cfg.Source, cfg.Dest, err = mirrorEnds(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Mode, err = mirror.ParseMode(c.String(flagName(mirror.EnvMode))); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxDelete, err = mirror.ParseMaxDelete(c.String(flagName(mirror.EnvMaxDelete))); err != nil {
+		return cfg, err
+	}
+	cfg.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
+	cfg.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
+	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
+	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
+	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
+	cfg.DryRun = c.Bool(flagName(mirror.EnvDryRun))
+	cfg.Transfers = c.Int(flagName(mirror.EnvTransfers))
+	cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
+	cfg.LowLevelRetries = c.Int(flagName(mirror.EnvLowLevelRetries))
+	cfg.Retries = c.Int(flagName(mirror.EnvRetries))
+	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
+	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
+	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
+	cfg.Version = Version
+	return cfg, cfg.Validate()
+}
+
+func (e *env) mirror(c *cli.Context) error {
+	sig, err := e.signals(c, "mirror", "")
+	if err != nil {
+		return err
+	}
+	sig.start(c.Context)
+	cfg, err := e.mirrorConfig(c)
+	if err != nil {
+		return sig.finish(c.Context, monitor.Run{}, err)
+	}
+	rep, err := mirror.Run(c.Context, cfg, e.log)
+	if rep != nil {
+		fmt.Fprint(e.stdout, rep.Summary())
+	}
+	return sig.finish(c.Context, mirrorRun(rep), err)
+}
+
+// mirrorRun is the monitoring view of a report: one item per bucket.
+func mirrorRun(rep *mirror.Report) monitor.Run {
+	run := monitor.Run{Start: rep.Start, End: rep.End}
+	for _, b := range rep.Buckets {
+		run.Items = append(run.Items, monitor.Item{Name: b.Name, Objects: b.Transferred, Bytes: b.Bytes,
+			Deletions: b.Deleted, Errors: b.Errors, OK: b.Status == mirror.StatusOK})
+	}
+	return run
+}
+
+// list splits a comma-separated env var, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

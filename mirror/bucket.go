@@ -1,0 +1,170 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/accounting"
+	"github.com/rclone/rclone/fs/operations"
+	"go.uber.org/zap"
+)
+
+// maxErrorMessages bounds the error messages kept per bucket in the report.
+const maxErrorMessages = 10
+
+// mirrorBucket copies (or syncs) one source bucket into its mirror, trying
+// the whole bucket again on retryable errors, and returns its report entry
+// and an error when it did not end ok.
+func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (BucketReport, error) {
+	start := time.Now()
+	log := r.log.With(zap.String("bucket", name), zap.String("mode", string(mode)))
+	br := BucketReport{Name: name, Mode: mode}
+	defer func() { br.DurationSeconds = time.Since(start).Seconds() }()
+
+	// Each bucket has its own counters; groups outlive a run, so reset.
+	ctx = accounting.WithStatsGroup(ctx, "mirror/"+name)
+	stats := accounting.Stats(ctx)
+	stats.ResetCounters()
+	defer progress(ctx, stats, log, r.cfg.ProgressInterval)()
+
+	fail := func(err error) (BucketReport, error) {
+		br.Status = StatusFailed
+		if br.Errors == 0 {
+			br.Errors = 1
+		}
+		if len(br.ErrorMessages) == 0 {
+			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
+		}
+		br.DurationSeconds = time.Since(start).Seconds()
+		log.Error("bucket failed", zap.Error(err))
+		return br, fmt.Errorf("bucket %s: %w", name, err)
+	}
+	fsrc, err := r.cfg.Source.Fs(ctx, name)
+	if err != nil {
+		return fail(err)
+	}
+	fdst, err := r.cfg.Dest.Fs(ctx, r.cfg.DestBucket+"/"+name)
+	if err != nil {
+		return fail(err)
+	}
+
+	var res passResult
+	for attempt := 1; ; attempt++ {
+		br.Attempts = attempt
+		res = runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
+		br.Errors += max(stats.GetErrors(), int64(len(res.errs)))
+		for _, err := range res.errs {
+			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
+		}
+		if len(res.errs) == 0 || ctx.Err() != nil || attempt >= r.cfg.Retries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
+			break
+		}
+		wait := r.cfg.RetriesSleep
+		if after := time.Until(stats.RetryAfter()); after > wait {
+			wait = after // the server asked for a longer pause
+		}
+		log.Warn("bucket had errors, trying it again", zap.Int("attempt", attempt), zap.Int("tries", r.cfg.Retries),
+			zap.Duration("wait", wait), zap.Int("errors", len(res.errs)), zap.Error(res.errs[len(res.errs)-1]))
+		stats.ResetErrors()
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+
+	br.SourceObjects, br.MirrorObjects = res.srcObjects, res.dstObjects
+	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
+	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
+	if r.cfg.DryRun {
+		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
+	}
+	if len(res.errs) > 0 {
+		if n := len(res.mirrorOnly); n > 0 {
+			log.Warn("not deleting after errors", zap.Int("planned_deletions", n))
+		}
+		return fail(fmt.Errorf("%d errors in the last of %d tries, nothing deleted; last error: %w", len(res.errs), br.Attempts, res.errs[len(res.errs)-1]))
+	}
+	if mode == ModeSync {
+		if err := r.deleteMirrorOnly(ctx, &br, res, log); err != nil {
+			if errors.Is(err, ErrSafetyStop) {
+				br.Status = StatusAborted
+				br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
+				br.DurationSeconds = time.Since(start).Seconds()
+				log.Error("safety stop: nothing deleted", zap.Int64("deletions_refused", br.DeletionsRefused), zap.Error(err))
+				return br, fmt.Errorf("bucket %s: %w", name, err)
+			}
+			br.Errors += stats.GetErrors()
+			return fail(err)
+		}
+	}
+	br.Status = StatusOK
+	br.DurationSeconds = time.Since(start).Seconds()
+	log.Info("bucket done", zap.Int64("checked", br.Checked), zap.Int64("transferred", br.Transferred),
+		zap.Int64("bytes", br.Bytes), zap.Int64("deleted", br.Deleted), zap.Int64("compared_size_only", br.SizeOnly),
+		zap.Int("attempts", br.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
+	return br, nil
+}
+
+// deleteMirrorOnly deletes the mirror objects whose source is gone, after
+// a pass without errors, unless a safety rule refuses them: then nothing is
+// deleted at all and the error wraps ErrSafetyStop.
+func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res passResult, log *zap.Logger) error {
+	planned := int64(len(res.mirrorOnly))
+	if planned == 0 {
+		return nil
+	}
+	if res.srcObjects == 0 && !r.cfg.AllowEmptySource {
+		br.DeletionsRefused = planned
+		return fmt.Errorf("%w: the source bucket lists empty while its mirror holds %d objects; refusing to delete them (if the bucket was really emptied, run once with %s=true)",
+			ErrSafetyStop, res.dstObjects, EnvAllowEmptySource)
+	}
+	if limit := r.cfg.MaxDelete.Limit(res.dstObjects); planned > limit {
+		br.DeletionsRefused = planned
+		return fmt.Errorf("%w: %d deletions planned, over the cap of %d (%s=%s of %d mirror objects); nothing deleted",
+			ErrSafetyStop, planned, limit, EnvMaxDelete, r.cfg.MaxDelete, res.dstObjects)
+	}
+	if r.cfg.DryRun {
+		br.Deleted = planned
+		for _, o := range res.mirrorOnly {
+			log.Debug("would delete", zap.String("object", o.Remote()))
+		}
+		return nil
+	}
+	ch := make(fs.ObjectsChan, fs.GetConfig(ctx).Checkers)
+	go func() {
+		defer close(ch)
+		for _, o := range res.mirrorOnly {
+			select {
+			case ch <- o:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	err := operations.DeleteFiles(ctx, ch)
+	br.Deleted = accounting.Stats(ctx).GetDeletes()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("delete mirror-only objects: %w", err)
+	}
+	return nil
+}
+
+// appendMessage keeps the first messages, and always the latest one.
+func appendMessage(msgs []string, msg string) []string {
+	for _, m := range msgs {
+		if m == msg {
+			return msgs
+		}
+	}
+	if len(msgs) >= maxErrorMessages {
+		msgs[len(msgs)-1] = msg
+		return msgs
+	}
+	return append(msgs, msg)
+}

@@ -1,0 +1,117 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rclone/rclone/fs"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// destination opens the destination bucket and lists its top level: the
+// mirrors of buckets and the report prefix. A missing bucket is a
+// configuration error: offsite never creates it, because the operator's
+// bucket carries versioning and lifecycle rules a new one would not.
+func (r *runner) destination(ctx context.Context) (fs.Fs, []string, error) {
+	fbucket, err := r.cfg.Dest.Fs(ctx, r.cfg.DestBucket)
+	if err != nil {
+		return nil, nil, classify("MINIO", err)
+	}
+	entries, err := fbucket.List(ctx, "")
+	if isNotFound(err) {
+		return nil, nil, rcloneconf.Errorf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", r.cfg.DestBucket, r.cfg.Dest.Endpoint)
+	}
+	if err != nil {
+		return nil, nil, classify("MINIO", fmt.Errorf("list destination bucket %s: %w", r.cfg.DestBucket, err))
+	}
+	var dirs []string
+	for _, e := range entries {
+		if _, ok := e.(fs.Directory); ok {
+			dirs = append(dirs, e.Remote())
+		}
+	}
+	return fbucket, dirs, nil
+}
+
+// sourceBuckets lists every bucket the source credentials can see.
+func (r *runner) sourceBuckets(ctx context.Context) ([]string, error) {
+	return listBuckets(ctx, r.cfg.Source)
+}
+
+func listBuckets(ctx context.Context, src rcloneconf.Remote) ([]string, error) {
+	froot, err := src.Fs(ctx, "")
+	if err != nil {
+		return nil, classify("RGW", err)
+	}
+	entries, err := froot.List(ctx, "")
+	if err != nil {
+		return nil, classify("RGW", fmt.Errorf("list source buckets: %w", err))
+	}
+	var buckets []string
+	for _, e := range entries {
+		if _, ok := e.(fs.Directory); ok {
+			buckets = append(buckets, e.Remote())
+		}
+	}
+	slices.Sort(buckets)
+	return buckets, nil
+}
+
+// selectBuckets applies the allow- and deny-lists. It returns the buckets
+// to mirror, report entries for the others (skipped when excluded, failed
+// when allow-listed but missing, or colliding with the report prefix), and
+// the errors of the failed ones.
+func (r *runner) selectBuckets(source []string) (selected []string, entries []BucketReport, errs []error) {
+	selected, missing, excluded, colliding := filterBuckets(source, r.cfg.Buckets, r.cfg.Exclude, reportRoot(r.cfg.ReportPrefix))
+	for _, b := range excluded {
+		entries = append(entries, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusSkipped, ErrorMessages: []string{"excluded by " + EnvExcludeBuckets}})
+	}
+	failed := func(b, msg string) {
+		entries = append(entries, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusFailed, Errors: 1, ErrorMessages: []string{msg}})
+		errs = append(errs, errors.New("bucket "+b+": "+msg))
+		r.log.Error("bucket failed", zap.String("bucket", b), zap.String("error", msg))
+	}
+	for _, b := range missing {
+		failed(b, "listed in "+EnvBuckets+" but not found in the source (or not visible to its credentials)")
+	}
+	for _, b := range colliding {
+		failed(b, fmt.Sprintf("its mirror would overlap the reports under %q; set %s to another prefix", r.cfg.ReportPrefix, EnvReportPrefix))
+	}
+	return selected, entries, errs
+}
+
+// filterBuckets is selectBuckets without the reporting.
+func filterBuckets(source, allow, deny []string, reportRoot string) (selected, missing, excluded, colliding []string) {
+	for _, b := range source {
+		switch {
+		case len(allow) > 0 && !slices.Contains(allow, b):
+		case slices.Contains(deny, b):
+			excluded = append(excluded, b)
+		case b == reportRoot:
+			colliding = append(colliding, b)
+		default:
+			selected = append(selected, b)
+		}
+	}
+	for _, b := range allow {
+		if !slices.Contains(source, b) && !slices.Contains(deny, b) && !slices.Contains(missing, b) {
+			missing = append(missing, b)
+		}
+	}
+	return selected, missing, excluded, colliding
+}
+
+// orphaned are the mirrors in the destination whose source bucket is gone.
+func orphaned(mirrors, source []string, reportPrefix string) []string {
+	out := []string{}
+	for _, m := range mirrors {
+		if m != reportRoot(reportPrefix) && !slices.Contains(source, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

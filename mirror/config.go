@@ -1,0 +1,257 @@
+// Package mirror copies every bucket of an S3 source (Ceph RGW) into one
+// destination bucket (MinIO), bucket B under the prefix B/, in copy or sync
+// mode, with whole-bucket retries, a deletion cap and an empty-source guard,
+// and writes a run report into the destination. It also verifies a mirror
+// against its source.
+package mirror
+
+import (
+	"math"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// Env vars of the mirror and verify rgw commands, named in configuration
+// errors. The cmd package builds its flags from the same names.
+const (
+	EnvBuckets          = "RGW_BUCKETS"
+	EnvExcludeBuckets   = "RGW_EXCLUDE_BUCKETS"
+	EnvDestBucket       = "MINIO_BUCKET"
+	EnvMode             = "OFFSITE_MODE"
+	EnvDryRun           = "OFFSITE_DRY_RUN"
+	EnvTransfers        = "OFFSITE_TRANSFERS"
+	EnvCheckers         = "OFFSITE_CHECKERS"
+	EnvLowLevelRetries  = "OFFSITE_LOW_LEVEL_RETRIES"
+	EnvRetries          = "OFFSITE_RETRIES"
+	EnvRetriesSleep     = "OFFSITE_RETRIES_SLEEP"
+	EnvMaxDelete        = "OFFSITE_MAX_DELETE"
+	EnvAllowEmptySource = "OFFSITE_ALLOW_EMPTY_SOURCE"
+	EnvReportPrefix     = "OFFSITE_REPORT_PREFIX"
+	EnvFastList         = "OFFSITE_FAST_LIST"
+	EnvProgress         = "OFFSITE_PROGRESS_INTERVAL"
+	EnvMaxReportAge     = "OFFSITE_MAX_REPORT_AGE"
+)
+
+// DefaultDestBucket is where the RGW mirror goes unless MINIO_BUCKET says otherwise.
+const DefaultDestBucket = "homelab-backup-rgw"
+
+// Mode says whether a run may delete mirror objects whose source is gone.
+type Mode string
+
+// Modes.
+const (
+	ModeCopy Mode = "copy" // never deletes
+	ModeSync Mode = "sync" // deletes mirror-only objects, after every transfer succeeded
+	ModeAuto Mode = "auto" // sync a bucket once an earlier report shows a clean copy of it
+)
+
+// ParseMode parses copy, sync or auto.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case ModeCopy, ModeSync, ModeAuto:
+		return m, nil
+	}
+	return "", rcloneconf.Errorf(EnvMode, "%q is not copy, sync or auto", s)
+}
+
+// Config is one mirror run.
+type Config struct {
+	Source     rcloneconf.Remote // the RGW
+	Dest       rcloneconf.Remote // the MinIO
+	DestBucket string            // must exist; bucket B goes to DestBucket/B/
+	Buckets    []string          // allow-list; empty means every bucket the source lists
+	Exclude    []string          // deny-list
+	Mode       Mode
+	DryRun     bool // plan only: count what would be copied and deleted
+
+	Transfers       int
+	Checkers        int
+	LowLevelRetries int
+	Retries         int           // tries per bucket, the first included
+	RetriesSleep    time.Duration // pause between tries, longer if the server asks
+	FastList        bool          // list whole buckets without a delimiter (see FACTS: RGW under-lists with one)
+
+	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
+	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
+
+	ReportPrefix     string        // reports go to DestBucket/ReportPrefix/YYYY-MM-DD/...
+	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
+	Version          string        // offsite's version, for the report
+}
+
+// DefaultConfig returns the documented defaults; remotes are left empty.
+func DefaultConfig() Config {
+	return Config{
+		DestBucket:       DefaultDestBucket,
+		Mode:             ModeCopy,
+		Transfers:        4,
+		Checkers:         8,
+		LowLevelRetries:  10,
+		Retries:          10,
+		RetriesSleep:     5 * time.Second,
+		FastList:         true,
+		MaxDelete:        MaxDelete{Percent: 10, IsPercent: true},
+		ReportPrefix:     "_reports",
+		ProgressInterval: time.Minute,
+		Version:          "dev",
+	}
+}
+
+// Validate checks the config; every error is a *rcloneconf.ConfigError
+// naming the env var at fault.
+func (c *Config) Validate() error {
+	if err := validateRemotes(c.Source, c.Dest); err != nil {
+		return err
+	}
+	if err := validateBucketName(EnvDestBucket, c.DestBucket); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		env   string
+		names []string
+	}{{EnvBuckets, c.Buckets}, {EnvExcludeBuckets, c.Exclude}} {
+		for _, b := range l.names {
+			if err := validateBucketName(l.env, b); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := ParseMode(string(c.Mode)); err != nil {
+		return err
+	}
+	for _, n := range []struct {
+		env      string
+		value    int
+		min, max int
+	}{
+		{EnvTransfers, c.Transfers, 1, 256},
+		{EnvCheckers, c.Checkers, 1, 256},
+		{EnvLowLevelRetries, c.LowLevelRetries, 1, 1000},
+		{EnvRetries, c.Retries, 1, 1000},
+	} {
+		if n.value < n.min || n.value > n.max {
+			return rcloneconf.Errorf(n.env, "%d is out of range %d..%d", n.value, n.min, n.max)
+		}
+	}
+	if c.RetriesSleep < 0 {
+		return rcloneconf.Errorf(EnvRetriesSleep, "%v is negative", c.RetriesSleep)
+	}
+	if c.ProgressInterval < 0 {
+		return rcloneconf.Errorf(EnvProgress, "%v is negative", c.ProgressInterval)
+	}
+	if err := c.MaxDelete.validate(); err != nil {
+		return err
+	}
+	return validateReportPrefix(c.ReportPrefix)
+}
+
+func validateRemotes(src, dst rcloneconf.Remote) error {
+	if strings.TrimSpace(src.Endpoint) == "" {
+		return rcloneconf.Errorf("RGW_ENDPOINT", "is required")
+	}
+	if strings.TrimSpace(dst.Endpoint) == "" {
+		return rcloneconf.Errorf("MINIO_ENDPOINT", "is required")
+	}
+	if src.Name == "" || dst.Name == "" || src.Name == dst.Name {
+		return rcloneconf.Errorf("RGW_ENDPOINT", "source and destination need distinct remote names (got %q and %q)", src.Name, dst.Name)
+	}
+	return nil
+}
+
+// validateBucketName applies S3's bucket naming rules, which also keep a
+// bucket name from ever equalling the default report prefix "_reports".
+func validateBucketName(env, name string) error {
+	if len(name) < 3 || len(name) > 63 {
+		return rcloneconf.Errorf(env, "%q is not a bucket name: it must be 3 to 63 characters long", name)
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (r == '-' || r == '.') && i > 0 && i < len(name)-1
+		if !ok {
+			return rcloneconf.Errorf(env, "%q is not a bucket name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", name)
+		}
+	}
+	return nil
+}
+
+func validateReportPrefix(prefix string) error {
+	if prefix == "" || strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") || path.Clean(prefix) != prefix || strings.HasPrefix(prefix, "..") {
+		return rcloneconf.Errorf(EnvReportPrefix, "%q must be a relative path like _reports or offsite/reports", prefix)
+	}
+	return nil
+}
+
+// reportRoot is the first path segment of the report prefix: a bucket of
+// that name would be mirrored over the reports, so it is refused.
+func reportRoot(prefix string) string {
+	root, _, _ := strings.Cut(prefix, "/")
+	return root
+}
+
+// MaxDelete caps the deletions of one bucket in sync mode, as a count or
+// as a percentage of the objects in the bucket's mirror.
+type MaxDelete struct {
+	Count     int64
+	Percent   float64
+	IsPercent bool
+}
+
+// ParseMaxDelete parses a count ("500") or a percentage ("10%"). Errors are
+// *rcloneconf.ConfigError naming OFFSITE_MAX_DELETE.
+func ParseMaxDelete(s string) (MaxDelete, error) {
+	s = strings.TrimSpace(s)
+	if num, ok := strings.CutSuffix(s, "%"); ok {
+		p, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || p < 0 || p > 100 {
+			return MaxDelete{}, rcloneconf.Errorf(EnvMaxDelete, "%q is not a percentage from 0%% to 100%%", s)
+		}
+		return MaxDelete{Percent: p, IsPercent: true}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return MaxDelete{}, rcloneconf.Errorf(EnvMaxDelete, "%q is neither a count of objects (500) nor a percentage of the mirror (10%%)", s)
+	}
+	return MaxDelete{Count: n}, nil
+}
+
+func (m MaxDelete) validate() error {
+	if m.Count < 0 || m.Percent < 0 || m.Percent > 100 {
+		return rcloneconf.Errorf(EnvMaxDelete, "%s is out of range", m)
+	}
+	return nil
+}
+
+// Limit is how many of mirrorObjects may be deleted in one run. A share
+// rounds down: "no more than 10%" of 5 objects is none.
+func (m MaxDelete) Limit(mirrorObjects int64) int64 {
+	if !m.IsPercent {
+		return m.Count
+	}
+	// The epsilon keeps 10% of 30 from rounding down to 2.
+	return int64(math.Floor(float64(mirrorObjects)*m.Percent/100 + 1e-9))
+}
+
+func (m MaxDelete) String() string {
+	if m.IsPercent {
+		return strconv.FormatFloat(m.Percent, 'f', -1, 64) + "%"
+	}
+	return strconv.FormatInt(m.Count, 10)
+}
+
+// MarshalText writes the cap the way OFFSITE_MAX_DELETE takes it.
+func (m MaxDelete) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText is ParseMaxDelete.
+func (m *MaxDelete) UnmarshalText(b []byte) error {
+	v, err := ParseMaxDelete(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+func (m Mode) String() string { return string(m) }

@@ -1,0 +1,58 @@
+package mirror
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/aws/smithy-go"
+	"github.com/rclone/rclone/fs"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// ErrSafetyStop marks a run in which the deletion cap or the empty-source
+// guard refused a bucket's deletions. offsite exits 3 on it.
+var ErrSafetyStop = errors.New("safety stop")
+
+// ErrVerifyFailed marks a verification that found missing or differing
+// objects, or a stale or failed last report. offsite exits 4 on it.
+var ErrVerifyFailed = errors.New("verification failed")
+
+// credentialErrorCodes are the S3 error codes of keys that are wrong,
+// rather than of a server that is down.
+var credentialErrorCodes = map[string]bool{
+	"InvalidAccessKeyId":           true,
+	"SignatureDoesNotMatch":        true,
+	"AccessDenied":                 true,
+	"InvalidToken":                 true,
+	"AuthorizationHeaderMalformed": true,
+}
+
+// classify turns err from talking to a remote into a configuration error
+// when the remote refused the credentials: a wrong key is an operator's
+// mistake (exit 2), not a failed run. prefix names the env vars (RGW, MINIO).
+func classify(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && credentialErrorCodes[api.ErrorCode()] {
+		return &rcloneconf.ConfigError{Var: prefix + "_ACCESS_KEY_ID", Err: err}
+	}
+	// rclone sometimes flattens the SDK error into text.
+	for code := range credentialErrorCodes {
+		if strings.Contains(err.Error(), code) {
+			return &rcloneconf.ConfigError{Var: prefix + "_ACCESS_KEY_ID", Err: err}
+		}
+	}
+	return err
+}
+
+// isNotFound reports whether err says a bucket or directory does not exist.
+func isNotFound(err error) bool {
+	if errors.Is(err, fs.ErrorDirNotFound) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket"
+}

@@ -1,0 +1,125 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/operations"
+	"github.com/rclone/rclone/fs/walk"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// ErrNoReport says the destination holds no run report yet.
+var ErrNoReport = errors.New("no run report found")
+
+// LatestReport reads the newest run report in dest's destBucket under
+// prefix. It returns an error wrapping ErrNoReport when there is none.
+// Dry runs write no report, so the newest report is a real run.
+func LatestReport(ctx context.Context, dest rcloneconf.Remote, destBucket, prefix string) (*Report, error) {
+	dest.Register()
+	fbucket, err := dest.Fs(ctx, destBucket)
+	if err != nil {
+		return nil, err
+	}
+	var latest *Report
+	err = eachReport(ctx, fbucket, prefix, func(r *Report) bool {
+		latest = r
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if latest == nil {
+		return nil, fmt.Errorf("%s/%s: %w", destBucket, prefix, ErrNoReport)
+	}
+	return latest, nil
+}
+
+// eachReport calls fn with each report under prefix in fbucket, newest
+// first, until fn returns false.
+func eachReport(ctx context.Context, fbucket fs.Fs, prefix string, fn func(*Report) bool) error {
+	keys, err := reportKeys(ctx, fbucket, prefix)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		r, err := readReport(ctx, fbucket, key)
+		if err != nil {
+			return err
+		}
+		if !fn(r) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// reportKeys lists the report keys under prefix, newest first: their
+// date folder and fixed-width UTC timestamp sort in time order.
+func reportKeys(ctx context.Context, fbucket fs.Fs, prefix string) ([]string, error) {
+	var keys []string
+	err := walk.ListR(ctx, fbucket, prefix, true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
+		for _, e := range entries {
+			rel := strings.TrimPrefix(e.Remote(), prefix+"/")
+			day, name, ok := strings.Cut(rel, "/")
+			if ok && len(day) == len("2006-01-02") && strings.HasSuffix(name, ".json") && !strings.Contains(name, "/") {
+				keys = append(keys, e.Remote())
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrorDirNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list reports under %s: %w", prefix, err)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+	return keys, nil
+}
+
+func readReport(ctx context.Context, fbucket fs.Fs, key string) (*Report, error) {
+	o, err := fbucket.NewObject(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open report %s: %w", key, err)
+	}
+	data, err := operations.ReadFile(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("read report %s: %w", key, err)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("parse report %s: %w", key, err)
+	}
+	r.Location = key
+	return &r, nil
+}
+
+// cleanlyCopied returns which of buckets an earlier report shows copied or
+// synced with status ok: auto mode syncs only those.
+func cleanlyCopied(ctx context.Context, fbucket fs.Fs, prefix string, buckets []string) (map[string]bool, error) {
+	clean := map[string]bool{}
+	err := eachReport(ctx, fbucket, prefix, func(r *Report) bool {
+		if r.DryRun {
+			return true
+		}
+		for _, b := range r.Buckets {
+			if b.Status == StatusOK && (b.Mode == ModeCopy || b.Mode == ModeSync) {
+				clean[b.Name] = true
+			}
+		}
+		for _, b := range buckets {
+			if !clean[b] {
+				return true
+			}
+		}
+		return false
+	})
+	return clean, err
+}

@@ -1,0 +1,215 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/accounting"
+	"github.com/rclone/rclone/fs/fserrors"
+	"github.com/rclone/rclone/fs/hash"
+	"github.com/rclone/rclone/fs/march"
+	"github.com/rclone/rclone/fs/operations"
+	"go.uber.org/zap"
+)
+
+// pass is one try at one bucket: a single march over the source and mirror
+// listings that checks and copies as it goes and collects the mirror-only
+// objects. It deletes nothing: deciding on those is the caller's job, once
+// every transfer has finished. This is rclone's sync with delete-after,
+// taken apart so that the planned deletions can be counted, and refused
+// as a whole, before any of them happens (rclone's own --max-delete lets
+// deletions through up to the cap, then fails: a partial deletion).
+type pass struct {
+	ctx        context.Context
+	cancel     context.CancelFunc
+	fsrc, fdst fs.Fs
+	collect    bool // keep mirror-only objects for deletion (sync mode)
+	dryRun     bool
+	stats      *accounting.StatsInfo
+	log        *zap.Logger
+
+	toCheck chan fs.ObjectPair
+	toCopy  chan fs.ObjectPair
+	checkQ  queue
+	copyQ   queue
+
+	srcObjects, dstObjects atomic.Int64
+	sizeOnly, extra        atomic.Int64
+	wouldCopy, wouldBytes  atomic.Int64 // dry run
+
+	mu         sync.Mutex
+	mirrorOnly []fs.Object
+	errs       []error
+}
+
+// passResult is what one pass saw and did.
+type passResult struct {
+	srcObjects, dstObjects int64
+	sizeOnly, extra        int64
+	wouldCopy, wouldBytes  int64
+	mirrorOnly             []fs.Object
+	errs                   []error
+}
+
+func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *zap.Logger) passResult {
+	ci := fs.GetConfig(ctx)
+	p := &pass{
+		fsrc: fsrc, fdst: fdst, collect: collect, dryRun: dryRun, log: log,
+		stats:   accounting.Stats(ctx),
+		toCheck: make(chan fs.ObjectPair, ci.Checkers*4),
+		toCopy:  make(chan fs.ObjectPair, ci.Transfers*4),
+	}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	defer p.cancel()
+	p.checkQ.set = p.stats.SetCheckQueue
+	p.copyQ.set = p.stats.SetTransferQueue
+
+	var checkers, transfers sync.WaitGroup
+	for range ci.Checkers {
+		checkers.Go(p.checker)
+	}
+	for range ci.Transfers {
+		transfers.Go(p.transfer)
+	}
+	m := &march.March{Ctx: p.ctx, Fdst: fdst, Fsrc: fsrc, Callback: p}
+	if err := m.Run(p.ctx); err != nil {
+		p.fail(err)
+	}
+	close(p.toCheck)
+	checkers.Wait()
+	close(p.toCopy)
+	transfers.Wait()
+	if err := ctx.Err(); err != nil {
+		p.fail(err)
+	}
+	return passResult{
+		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(),
+		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
+		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
+		mirrorOnly: p.mirrorOnly, errs: p.errs,
+	}
+}
+
+// fail records err; a fatal one stops the pass.
+func (p *pass) fail(err error) {
+	if errors.Is(err, context.Canceled) && p.ctx.Err() != nil && len(p.errs) > 0 {
+		return // the cancellation that an earlier fatal error caused
+	}
+	p.mu.Lock()
+	p.errs = append(p.errs, err)
+	p.mu.Unlock()
+	if fserrors.IsFatalError(err) {
+		p.log.Error("fatal error, stopping this try", zap.Error(err))
+		p.cancel()
+	}
+}
+
+// SrcOnly queues an object missing from the mirror for copying.
+func (p *pass) SrcOnly(src fs.DirEntry) (recurse bool) {
+	switch x := src.(type) {
+	case fs.Object:
+		p.srcObjects.Add(1)
+		p.send(p.toCopy, &p.copyQ, fs.ObjectPair{Src: x})
+	case fs.Directory:
+		return true
+	}
+	return false
+}
+
+// DstOnly counts an object whose source is gone, and keeps it in sync mode.
+func (p *pass) DstOnly(dst fs.DirEntry) (recurse bool) {
+	switch x := dst.(type) {
+	case fs.Object:
+		p.dstObjects.Add(1)
+		p.extra.Add(1)
+		if p.collect {
+			p.mu.Lock()
+			p.mirrorOnly = append(p.mirrorOnly, x)
+			p.mu.Unlock()
+		}
+	case fs.Directory:
+		return true
+	}
+	return false
+}
+
+// Match queues an object present on both sides for comparison.
+func (p *pass) Match(ctx context.Context, dst, src fs.DirEntry) (recurse bool) {
+	srcObj, srcIsObj := src.(fs.Object)
+	dstObj, dstIsObj := dst.(fs.Object)
+	switch {
+	case srcIsObj && dstIsObj:
+		p.srcObjects.Add(1)
+		p.dstObjects.Add(1)
+		p.send(p.toCheck, &p.checkQ, fs.ObjectPair{Src: srcObj, Dst: dstObj})
+		return false
+	case !srcIsObj && !dstIsObj:
+		return true
+	}
+	p.fail(fs.CountError(ctx, errors.New(src.Remote()+": object on one side, directory on the other")))
+	return false
+}
+
+func (p *pass) send(ch chan fs.ObjectPair, q *queue, pair fs.ObjectPair) {
+	q.add(pair.Src.Size())
+	select {
+	case ch <- pair:
+	case <-p.ctx.Done():
+		q.done(pair.Src.Size())
+	}
+}
+
+// checker compares the pairs found on both sides: size and, where both
+// sides have one, hash (--checksum). Equal pairs without a hash were
+// compared by size only, and are counted so the report can say so.
+func (p *pass) checker() {
+	for pair := range p.toCheck {
+		p.checkQ.done(pair.Src.Size())
+		if p.ctx.Err() != nil {
+			continue
+		}
+		tr := p.stats.NewCheckingTransfer(pair.Src, "checking")
+		need := operations.NeedTransfer(p.ctx, pair.Dst, pair.Src)
+		if !need {
+			if _, ht, err := operations.CheckHashes(p.ctx, pair.Src, pair.Dst); err != nil || ht == hash.None {
+				p.sizeOnly.Add(1)
+			}
+		}
+		tr.Done(p.ctx, nil)
+		if need {
+			p.send(p.toCopy, &p.copyQ, pair)
+		}
+	}
+}
+
+// transfer copies each queued object; in a dry run it only counts.
+func (p *pass) transfer() {
+	for pair := range p.toCopy {
+		p.copyQ.done(pair.Src.Size())
+		if p.ctx.Err() != nil {
+			continue
+		}
+		if p.dryRun {
+			p.wouldCopy.Add(1)
+			p.wouldBytes.Add(pair.Src.Size())
+			p.log.Debug("would copy", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
+			continue
+		}
+		if _, err := operations.Copy(p.ctx, p.fdst, pair.Dst, pair.Src.Remote(), pair.Src); err != nil {
+			p.log.Warn("copy failed", zap.String("object", pair.Src.Remote()), zap.Error(err))
+			p.fail(err)
+		}
+	}
+}
+
+// queue keeps rclone's stats informed of the work waiting, for the ETA.
+type queue struct {
+	n, size atomic.Int64
+	set     func(n int, size int64)
+}
+
+func (q *queue) add(size int64)  { q.set(int(q.n.Add(1)), q.size.Add(size)) }
+func (q *queue) done(size int64) { q.set(int(q.n.Add(-1)), q.size.Add(-size)) }

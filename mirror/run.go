@@ -1,0 +1,149 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// reportWriteTimeout bounds the report write, which runs even after the
+// run's context was cancelled (SIGTERM): the report says what happened.
+const reportWriteTimeout = 2 * time.Minute
+
+type runner struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// Run mirrors every selected source bucket into the destination bucket and
+// writes the run report there (not in a dry run). It always returns the
+// report. The error is a *rcloneconf.ConfigError for configuration
+// problems, including a missing destination bucket and credentials either
+// side refuses; it wraps ErrSafetyStop when a safety rule refused a
+// bucket's deletions; otherwise it is a plain error when any bucket failed
+// or the report could not be written.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rep := &Report{
+		Start: time.Now().UTC(), Mode: cfg.Mode, DryRun: cfg.DryRun,
+		OffsiteVersion: cfg.Version, RcloneVersion: rcloneconf.RcloneVersion(),
+		Source: cfg.Source.Endpoint, Destination: cfg.Dest.Endpoint + "/" + cfg.DestBucket,
+		MaxDelete: cfg.MaxDelete.String(), Buckets: []BucketReport{}, Orphaned: []string{},
+	}
+	failRun := func(err error) (*Report, error) {
+		rep.Error = err.Error()
+		rep.finish(time.Now().UTC())
+		return rep, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return failRun(err)
+	}
+	cfg.Source.Register()
+	cfg.Dest.Register()
+	ctx, ci := fs.AddConfig(ctx)
+	ci.CheckSum = true
+	ci.Transfers = cfg.Transfers
+	ci.Checkers = cfg.Checkers
+	ci.LowLevelRetries = cfg.LowLevelRetries
+	ci.UseListR = cfg.FastList
+	ci.DryRun = cfg.DryRun // a second guard: the pass already skips writes in a dry run
+	ci.DeleteMode = fs.DeleteModeAfter
+	ci.MaxDelete = -1 // the cap is enforced before any deletion, in deleteMirrorOnly
+	r := &runner{cfg: cfg, log: log}
+
+	fbucket, mirrors, err := r.destination(ctx)
+	if err != nil {
+		return failRun(err) // nowhere to write the report
+	}
+	sourceBuckets, err := r.sourceBuckets(ctx)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep, errors.Join(err, r.finish(ctx, rep, fbucket))
+	}
+	rep.Orphaned = orphaned(mirrors, sourceBuckets, cfg.ReportPrefix)
+	for _, o := range rep.Orphaned {
+		log.Warn("orphaned mirror: its source bucket is gone; left untouched", zap.String("bucket", o))
+	}
+	selected, entries, errs := r.selectBuckets(sourceBuckets)
+	rep.Buckets = append(rep.Buckets, entries...)
+	modes := r.modes(ctx, fbucket, selected)
+	for _, name := range selected {
+		if ctx.Err() != nil {
+			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusSkipped, ErrorMessages: []string{"not started: the run was cancelled"}})
+			errs = append(errs, fmt.Errorf("bucket %s: not started: %w", name, ctx.Err()))
+			continue
+		}
+		br, err := r.mirrorBucket(ctx, name, modes[name])
+		rep.Buckets = append(rep.Buckets, br)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return compareStrings(a.Name, b.Name) })
+	errs = append(errs, r.finish(ctx, rep, fbucket))
+	return rep, errors.Join(errs...)
+}
+
+// finish completes the report, logs its summary and writes it, unless this
+// is a dry run, which changes nothing.
+func (r *runner) finish(ctx context.Context, rep *Report, fbucket fs.Fs) error {
+	rep.finish(time.Now().UTC())
+	var err error
+	if !rep.DryRun {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportWriteTimeout)
+		defer cancel()
+		if err = rep.write(wctx, fbucket, r.cfg.ReportPrefix); err != nil {
+			r.log.Error("could not write the run report", zap.Error(err))
+		}
+	}
+	r.log.Info("mirror run finished", zap.String("status", rep.Status), zap.String("mode", string(rep.Mode)),
+		zap.Bool("dry_run", rep.DryRun), zap.Int("buckets", rep.Totals.Buckets), zap.Int("ok", rep.Totals.OK),
+		zap.Int("failed", rep.Totals.Failed), zap.Int("aborted", rep.Totals.Aborted),
+		zap.Int64("transferred", rep.Totals.Transferred), zap.Int64("bytes", rep.Totals.Bytes),
+		zap.Int64("deleted", rep.Totals.Deleted), zap.Int64("deletions_refused", rep.Totals.DeletionsRefused),
+		zap.Strings("orphaned", rep.Orphaned), zap.String("report", rep.Location))
+	return err
+}
+
+// modes decides copy or sync per bucket; auto syncs the buckets an earlier
+// report shows cleanly copied, and copies the others.
+func (r *runner) modes(ctx context.Context, fbucket fs.Fs, buckets []string) map[string]Mode {
+	modes := map[string]Mode{}
+	for _, b := range buckets {
+		modes[b] = r.cfg.Mode
+	}
+	if r.cfg.Mode != ModeAuto {
+		return modes
+	}
+	clean, err := cleanlyCopied(ctx, fbucket, r.cfg.ReportPrefix, buckets)
+	if err != nil {
+		r.log.Warn("could not read earlier reports; copying every bucket (copy never deletes)", zap.Error(err))
+	}
+	for _, b := range buckets {
+		modes[b] = ModeCopy
+		if clean[b] {
+			modes[b] = ModeSync
+		}
+		r.log.Info("auto mode", zap.String("bucket", b), zap.String("mode", string(modes[b])), zap.Bool("earlier_clean_copy", clean[b]))
+	}
+	return modes
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
