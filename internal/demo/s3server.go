@@ -28,11 +28,10 @@ func startS3(ctx context.Context, name, dir, key, secret string, buckets ...stri
 		}
 	}
 	out, err := rc.Calls.Get("serve/start").Fn(ctx, rc.Params{
-		"type":           "s3",
-		"fs":             dir,
-		"addr":           "127.0.0.1:0",
-		"auth_key":       []string{key + "," + secret},
-		"dir_cache_time": "0s", // see writes from both sides at once
+		"type":     "s3",
+		"fs":       dir,
+		"addr":     "127.0.0.1:0",
+		"auth_key": []string{key + "," + secret},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start s3 server for %s: %w", name, err)

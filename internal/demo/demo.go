@@ -1,0 +1,309 @@
+// Package demo runs offsite end to end with nothing installed: two
+// in-process S3 servers (rclone's serve s3) stand in for the Ceph RGW and
+// the offsite MinIO, and a temp dir for k3s's snapshot dir. It is the only
+// package that pulls rclone's S3 server into the binary.
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs/operations"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/mirror"
+	"github.com/offsite-backup/offsite/offload"
+)
+
+// Config is one demo run.
+type Config struct {
+	Out     io.Writer   // what the demo did, step by step
+	Log     *zap.Logger // the commands' own logs
+	Version string
+	Dir     string // working dir; "" makes a temp dir and removes it afterwards
+}
+
+const (
+	host        = "demo-node"
+	rgwBuckets  = "photos nextcloud gitea"
+	etcdBucket  = offload.DefaultBucket
+	mirrorDest  = mirror.DefaultDestBucket
+	keyIDPrefix = "demo-"
+)
+
+// sampleObjects seeds the source; paths are bucket/key.
+var sampleObjects = map[string]string{
+	"photos/2024/summer/beach.jpg":          "pretend JPEG, summer 2024",
+	"photos/2024/winter/snow day.jpg":       "pretend JPEG with a space in its key",
+	"photos/2025/überraschung.jpg":          "pretend JPEG with a unicode key",
+	"photos/old/scan-001.tif":               "an old scan, deleted from the source in step 2",
+	"nextcloud/alice/files/notes.md":        "# notes\n",
+	"nextcloud/alice/files/empty.txt":       "",
+	"nextcloud/bob/files/budget.ods":        "pretend spreadsheet",
+	"gitea/repositories/homelab/config.git": "pretend git pack",
+	"gitea/avatars/1.png":                   "pretend PNG",
+}
+
+// Run runs the demo. It returns an error if any step did not do what a real
+// run against real servers would have done.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	d := &demo{Config: cfg}
+	if d.Dir == "" {
+		if d.Dir, err = os.MkdirTemp("", "offsite-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(d.Dir)
+	}
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	defer d.stop(ctx)
+	for _, step := range []func(context.Context) error{
+		d.mirrorCopy, d.mirrorSync, d.offloadOnce, d.verifyEtcd, d.fetch, d.safetyStop,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	d.printf("\nAll steps did what they should. Try them on your own servers: see the README.\n")
+	return nil
+}
+
+type demo struct {
+	Config
+	rgw, minio *s3Server
+	step       int
+}
+
+func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.Out, format, args...) }
+
+func (d *demo) heading(command, what string) {
+	d.step++
+	d.printf("\n== %d. %s\n   %s\n", d.step, command, what)
+}
+
+func (d *demo) start(ctx context.Context) error {
+	var err error
+	buckets := strings.Fields(rgwBuckets)
+	if d.rgw, err = startS3(ctx, "offsite-demo-rgw", filepath.Join(d.Dir, "rgw"), keyIDPrefix+"rgw", "demo-rgw-secret", buckets...); err != nil {
+		return err
+	}
+	if d.minio, err = startS3(ctx, "offsite-demo-minio", filepath.Join(d.Dir, "minio"), keyIDPrefix+"minio", "demo-minio-secret", mirrorDest, etcdBucket); err != nil {
+		d.rgw.stop(ctx)
+		return err
+	}
+	d.rgw.remote.Register()
+	d.minio.remote.Register()
+	for path, content := range sampleObjects {
+		if err := d.put(ctx, path, content); err != nil {
+			return err
+		}
+	}
+	d.printf("offsite demo: two in-process S3 servers on loopback, working in %s\n", d.Dir)
+	d.printf("   source      (stands in for Ceph RGW) %s, buckets %s\n", d.rgw.remote.Endpoint, strings.Join(buckets, ", "))
+	d.printf("   destination (stands in for MinIO)    %s, buckets %s, %s\n", d.minio.remote.Endpoint, mirrorDest, etcdBucket)
+	return nil
+}
+
+func (d *demo) stop(ctx context.Context) {
+	d.rgw.stop(ctx)
+	d.minio.stop(ctx)
+}
+
+func (d *demo) mirrorConfig(mode mirror.Mode) mirror.Config {
+	cfg := mirror.DefaultConfig()
+	cfg.Source, cfg.Dest = d.rgw.remote, d.minio.remote
+	cfg.Mode = mode
+	cfg.Retries, cfg.RetriesSleep = 3, 100*time.Millisecond
+	cfg.ProgressInterval = 0
+	cfg.MaxDelete = mirror.MaxDelete{Count: 2} // the sample buckets are tiny: 10% of them is 0
+	cfg.Version = d.Version
+	return cfg
+}
+
+func (d *demo) mirror(ctx context.Context, cfg mirror.Config) (*mirror.Report, error) {
+	rep, err := mirror.Run(ctx, cfg, d.Log)
+	if rep != nil {
+		d.printf("%s", indent(rep.Summary()))
+	}
+	return rep, err
+}
+
+func (d *demo) mirrorCopy(ctx context.Context) error {
+	d.heading("offsite mirror   (OFFSITE_MODE=copy)", "copies every bucket to "+mirrorDest+"/<bucket>/ and writes a run report there")
+	rep, err := d.mirror(ctx, d.mirrorConfig(mirror.ModeCopy))
+	if err != nil {
+		return fmt.Errorf("mirror copy: %w", err)
+	}
+	if got, want := rep.Totals.Transferred, int64(len(sampleObjects)); got != want {
+		return fmt.Errorf("mirror copy transferred %d objects, want %d", got, want)
+	}
+	return nil
+}
+
+func (d *demo) mirrorSync(ctx context.Context) error {
+	if err := d.remove(ctx, "photos/old/scan-001.tif"); err != nil {
+		return err
+	}
+	d.heading("offsite mirror   (OFFSITE_MODE=auto)", "photos/old/scan-001.tif was deleted at the source; the last report shows a clean copy, so this run syncs and deletes it from the mirror, after every transfer")
+	rep, err := d.mirror(ctx, d.mirrorConfig(mirror.ModeAuto))
+	if err != nil {
+		return fmt.Errorf("mirror sync: %w", err)
+	}
+	if got, want := rep.Totals.Deleted, int64(1); got != want {
+		return fmt.Errorf("mirror sync deleted %d objects, want %d", got, want)
+	}
+	return nil
+}
+
+func (d *demo) offloadConfig() offload.Config {
+	cfg := offload.DefaultConfig()
+	cfg.Dest = d.minio.remote
+	cfg.Hostname = host
+	cfg.SnapshotDir = filepath.Join(d.Dir, "snapshots")
+	cfg.StateDir = filepath.Join(d.Dir, "state")
+	cfg.QuietPeriod = time.Second // the demo writes its snapshot whole; k3s needs the 30s default
+	return cfg
+}
+
+func (d *demo) offloadOnce(ctx context.Context) error {
+	cfg := d.offloadConfig()
+	name := fmt.Sprintf("etcd-snapshot-%s-%d", host, time.Now().Unix())
+	if err := writeSnapshot(cfg.SnapshotDir, name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	d.heading("offsite offload once", "k3s wrote "+name+" (as .part, then renamed); it goes to "+etcdBucket+"/"+host+"/ with a .sha256 sidecar")
+	res, err := offload.Once(ctx, cfg, d.Log)
+	if err != nil {
+		return fmt.Errorf("offload once: %w", err)
+	}
+	d.printf("   uploaded %d, already there %d, failed %d\n", len(res.Uploaded), len(res.Skipped), len(res.Failed))
+	if len(res.Uploaded) != 1 {
+		return fmt.Errorf("offload once uploaded %d snapshots, want 1", len(res.Uploaded))
+	}
+	d.heading("offsite offload once   (again)", "nothing is uploaded twice")
+	if res, err = offload.Once(ctx, cfg, d.Log); err != nil {
+		return fmt.Errorf("offload once: %w", err)
+	}
+	d.printf("   uploaded %d, already there %d, failed %d\n", len(res.Uploaded), len(res.Skipped), len(res.Failed))
+	if len(res.Uploaded) != 0 {
+		return fmt.Errorf("second offload once uploaded %d snapshots, want 0", len(res.Uploaded))
+	}
+	return nil
+}
+
+func (d *demo) verifyEtcd(ctx context.Context) error {
+	d.heading("offsite verify etcd --all-hosts", "every snapshot has its sidecar; the newest is downloaded and hashed, and is fresh")
+	rep, err := offload.Verify(ctx, offload.VerifyConfig{
+		Dest: d.minio.remote, Bucket: etcdBucket, AllHosts: true, MaxAge: 25 * time.Hour, Download: offload.DownloadLatest,
+	}, d.Log)
+	if rep != nil {
+		var b strings.Builder
+		_ = rep.WriteTable(&b)
+		d.printf("%s", indent(b.String()))
+	}
+	if err != nil {
+		return fmt.Errorf("verify etcd: %w", err)
+	}
+	return nil
+}
+
+func (d *demo) fetch(ctx context.Context) error {
+	dir := filepath.Join(d.Dir, "restore")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	d.heading("offsite offload fetch --latest --to "+dir, "the restore drill: download the newest snapshot, check its sidecar hash and etcd trailer")
+	path, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: host, Dir: dir}, d.Log)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	d.printf("   fetched %s\n   to restore, on a stopped control plane: %s\n", path, offload.RestoreCommand(path))
+	return nil
+}
+
+// safetyStop empties a source bucket: a sync must refuse to empty its mirror.
+func (d *demo) safetyStop(ctx context.Context) error {
+	for path := range sampleObjects {
+		if strings.HasPrefix(path, "gitea/") {
+			if err := d.remove(ctx, path); err != nil {
+				return err
+			}
+		}
+	}
+	cfg := d.mirrorConfig(mirror.ModeSync)
+	cfg.Buckets = []string{"gitea"}
+	d.heading("offsite mirror   (OFFSITE_MODE=sync RGW_BUCKETS=gitea)", "the gitea bucket now lists empty at the source: the empty-source guard refuses to empty its mirror (exit code 3)")
+	_, err := d.mirror(ctx, cfg)
+	if !errors.Is(err, mirror.ErrSafetyStop) {
+		return fmt.Errorf("mirror of an emptied bucket: got %v, want a safety stop", err)
+	}
+	d.printf("   => %v\n", err)
+	return nil
+}
+
+// put writes an object to the source through S3, as an application would.
+func (d *demo) put(ctx context.Context, path, content string) error {
+	bucket, key, _ := strings.Cut(path, "/")
+	f, err := d.rgw.remote.Fs(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	_, err = operations.Rcat(ctx, f, key, io.NopCloser(strings.NewReader(content)), time.Now(), nil)
+	return err
+}
+
+// remove deletes an object from the source through S3.
+func (d *demo) remove(ctx context.Context, path string) error {
+	bucket, key, _ := strings.Cut(path, "/")
+	f, err := d.rgw.remote.Fs(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	o, err := f.NewObject(ctx, key)
+	if err != nil {
+		return err
+	}
+	return o.Remove(ctx)
+}
+
+// writeSnapshot writes a valid etcd snapshot the way k3s does: random data
+// ending in the SHA-256 of what precedes it, as name.part, then renamed.
+func writeSnapshot(dir, name string) error {
+	body := make([]byte, 256*1024) // etcd pads to 512 bytes: size % 512 == 32 with the trailer
+	if _, err := rand.Read(body); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	part := filepath.Join(dir, name+".part")
+	if err := writeFile(part, append(body, sum[:]...)); err != nil {
+		return err
+	}
+	return os.Rename(part, filepath.Join(dir, name))
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return "   " + strings.Join(lines, "\n   ") + "\n"
+}
