@@ -3,8 +3,11 @@ package mirror
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
@@ -40,9 +43,23 @@ type pass struct {
 	sizeOnly, extra        atomic.Int64
 	wouldCopy, wouldBytes  atomic.Int64 // dry run
 
+	unreachable atomic.Int64 // transfers in a row that could not reach a server
+
 	mu         sync.Mutex
 	mirrorOnly []fs.Object
 	errs       []error
+}
+
+// maxUnreachable transfers failing in a row for want of a server end a
+// pass early. Only connection failures count: objects the server refuses
+// one by one do not stop the others.
+const maxUnreachable = 10
+
+// isUnreachable reports whether err is a failure to talk to a server at
+// all (refused, reset, timed out), rather than an answer from one.
+func isUnreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // passResult is what one pass saw and did.
@@ -198,9 +215,19 @@ func (p *pass) transfer() {
 			p.log.Debug("would copy", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
 			continue
 		}
-		if _, err := operations.Copy(p.ctx, p.fdst, pair.Dst, pair.Src.Remote(), pair.Src); err != nil {
-			p.log.Warn("copy failed", zap.String("object", pair.Src.Remote()), zap.Error(err))
-			p.fail(err)
+		_, err := operations.Copy(p.ctx, p.fdst, pair.Dst, pair.Src.Remote(), pair.Src)
+		if err == nil {
+			p.unreachable.Store(0)
+			continue
+		}
+		p.log.Warn("copy failed", zap.String("object", pair.Src.Remote()), zap.Error(err))
+		p.fail(err)
+		if isUnreachable(err) && p.unreachable.Add(1) == maxUnreachable {
+			// rclone would try every remaining object, each after a
+			// growing pause (2 s apiece at most): hours for a big bucket
+			// whose server is down. The retry loop tries again instead.
+			p.fail(fmt.Errorf("%d transfers in a row could not reach the server; stopping this try", maxUnreachable))
+			p.cancel()
 		}
 	}
 }

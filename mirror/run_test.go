@@ -33,7 +33,7 @@ func seed(t *testing.T, src *harness.Minio) map[string]map[string][]byte {
 			"db/dump-1.sql":        randomBytes(t, 4096),
 			"db/dump-2.sql":        randomBytes(t, 4096),
 			"logs/2026/11/26.log":  []byte("log line\n"),
-			"日本語/ファイル.txt":          []byte("japanese"),
+			"日本語/ファイル.txt":         []byte("japanese"),
 			"trailing space .txt ": []byte("space"),
 		},
 		"gamma": {},
@@ -191,6 +191,9 @@ func TestTransferErrorDeletesNothingAndRetriesRecover(t *testing.T) {
 	}
 	cfg.Transfers = 1
 	cfg.MaxDelete = MaxDelete{Count: 10}
+	// One request, one try: the outage must reach the bucket retry loop
+	// instead of being waited out inside rclone's pacer.
+	cfg.LowLevelRetries = 1
 
 	// The destination goes away mid-run and comes back a moment later.
 	outage := func() {
