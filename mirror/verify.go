@@ -1,0 +1,322 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/accounting"
+	"github.com/rclone/rclone/fs/hash"
+	"github.com/rclone/rclone/fs/march"
+	"github.com/rclone/rclone/fs/operations"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// maxNamedObjects bounds the object names a verify report lists per kind.
+const maxNamedObjects = 20
+
+// VerifyConfig is one verify rgw run: a one-way check that every source
+// object is in the mirror, plus the newest run report's age and status.
+type VerifyConfig struct {
+	Source, Dest rcloneconf.Remote
+	DestBucket   string
+	Buckets      []string // allow-list; empty means every source bucket
+	Exclude      []string
+	Download     bool // compare content where a hash is missing on either side
+	Checkers     int
+	FastList     bool
+	ReportPrefix string
+	MaxReportAge time.Duration // the newest report must have ended within this
+}
+
+// DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
+func DefaultVerifyConfig() VerifyConfig {
+	d := DefaultConfig()
+	return VerifyConfig{DestBucket: d.DestBucket, Checkers: d.Checkers, FastList: d.FastList,
+		ReportPrefix: d.ReportPrefix, MaxReportAge: 25 * time.Hour}
+}
+
+// Validate checks the config; errors are *rcloneconf.ConfigError.
+func (c *VerifyConfig) Validate() error {
+	m := DefaultConfig()
+	m.Source, m.Dest, m.DestBucket = c.Source, c.Dest, c.DestBucket
+	m.Buckets, m.Exclude, m.Checkers, m.ReportPrefix = c.Buckets, c.Exclude, c.Checkers, c.ReportPrefix
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if c.MaxReportAge <= 0 {
+		return rcloneconf.Errorf(EnvMaxReportAge, "%v must be positive", c.MaxReportAge)
+	}
+	return nil
+}
+
+// VerifyReport is what verify rgw found.
+type VerifyReport struct {
+	Start      time.Time      `json:"start"`
+	End        time.Time      `json:"end"`
+	OK         bool           `json:"ok"`
+	Problems   []string       `json:"problems"` // why OK is false, for people
+	Buckets    []VerifyBucket `json:"buckets"`
+	LastReport *LastReport    `json:"last_report"` // nil when there is none
+}
+
+// VerifyBucket is one bucket's check. Extra objects (in the mirror only)
+// are expected after copy runs and do not fail the check.
+type VerifyBucket struct {
+	Name       string   `json:"name"`
+	OK         bool     `json:"ok"`
+	Matched    int64    `json:"matched"`
+	Missing    int64    `json:"missing"`
+	Differing  int64    `json:"differing"`
+	Extra      int64    `json:"extra"`
+	SizeOnly   int64    `json:"compared_size_only"` // no hash on one side, not downloaded
+	Downloaded int64    `json:"compared_by_download"`
+	Errors     int64    `json:"errors"`
+	MissingObj []string `json:"missing_objects,omitempty"` // the first few
+	DifferObj  []string `json:"differing_objects,omitempty"`
+	ErrorMsgs  []string `json:"error_messages,omitempty"`
+}
+
+// LastReport is the newest run report, as verify judged it.
+type LastReport struct {
+	Location   string    `json:"location"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	AgeSeconds float64   `json:"age_seconds"`
+	Status     string    `json:"status"`
+	Mode       Mode      `json:"mode"`
+	Stale      bool      `json:"stale"`
+}
+
+// Verify checks every selected source bucket against its mirror and the
+// newest run report. It always returns the report. The error wraps
+// ErrVerifyFailed when an object is missing or differs, or the newest
+// report is missing, stale or not ok; it is a *rcloneconf.ConfigError for
+// configuration problems; otherwise a plain error when something could not
+// be checked.
+func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rep := &VerifyReport{Start: time.Now().UTC(), Problems: []string{}, Buckets: []VerifyBucket{}}
+	defer func() { rep.End = time.Now().UTC() }()
+	if err := cfg.Validate(); err != nil {
+		return rep, err
+	}
+	cfg.Source.Register()
+	cfg.Dest.Register()
+	ctx, ci := fs.AddConfig(ctx)
+	ci.Checkers = cfg.Checkers
+	ci.UseListR = cfg.FastList
+	r := &runner{cfg: DefaultConfig(), log: log}
+	r.cfg.Source, r.cfg.Dest, r.cfg.DestBucket, r.cfg.ReportPrefix = cfg.Source, cfg.Dest, cfg.DestBucket, cfg.ReportPrefix
+	r.cfg.Buckets, r.cfg.Exclude = cfg.Buckets, cfg.Exclude
+
+	fbucket, _, err := r.destination(ctx)
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	problem := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		rep.Problems = append(rep.Problems, msg)
+		log.Error("verify: " + msg)
+	}
+	rep.LastReport, err = lastReport(ctx, fbucket, cfg)
+	switch {
+	case errors.Is(err, ErrNoReport):
+		problem("no run report under %s/%s: the mirror has never reported a run", cfg.DestBucket, cfg.ReportPrefix)
+	case err != nil:
+		errs = append(errs, err)
+	case rep.LastReport.Stale:
+		problem("the newest run report %s is %v old, over %v", rep.LastReport.Location, time.Duration(rep.LastReport.AgeSeconds*float64(time.Second)).Round(time.Minute), cfg.MaxReportAge)
+	}
+	if l := rep.LastReport; l != nil && l.Status != StatusOK {
+		problem("the newest run report %s says %s", l.Location, l.Status)
+	}
+
+	source, err := r.sourceBuckets(ctx)
+	if err != nil {
+		return rep, errors.Join(append(errs, err)...)
+	}
+	selected, missing, _, _ := filterBuckets(source, cfg.Buckets, cfg.Exclude, reportRoot(cfg.ReportPrefix))
+	for _, b := range missing {
+		errs = append(errs, fmt.Errorf("bucket %s: listed in %s but not found in the source", b, EnvBuckets))
+	}
+	for _, name := range selected {
+		vb, err := verifyBucket(ctx, r.cfg, name, cfg.Download, log.With(zap.String("bucket", name)))
+		rep.Buckets = append(rep.Buckets, vb)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bucket %s: %w", name, err))
+		}
+		if vb.Missing > 0 || vb.Differing > 0 {
+			problem("bucket %s: %d objects missing from the mirror, %d differing", name, vb.Missing, vb.Differing)
+		}
+	}
+	rep.OK = len(rep.Problems) == 0 && len(errs) == 0
+	if len(rep.Problems) > 0 {
+		errs = append([]error{fmt.Errorf("%w: %d problems, first: %s", ErrVerifyFailed, len(rep.Problems), rep.Problems[0])}, errs...)
+	}
+	return rep, errors.Join(errs...)
+}
+
+func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastReport, error) {
+	var latest *Report
+	err := eachReport(ctx, fbucket, cfg.ReportPrefix, func(r *Report) bool {
+		latest = r
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if latest == nil {
+		return nil, ErrNoReport
+	}
+	age := time.Since(latest.End)
+	return &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),
+		Status: latest.Status, Mode: latest.Mode, Stale: age > cfg.MaxReportAge}, nil
+}
+
+// verifyBucket marches over one bucket and its mirror, comparing sizes and
+// hashes, and content by download where a hash is missing and download is
+// set. It returns an error only when something could not be checked.
+func verifyBucket(ctx context.Context, cfg Config, name string, download bool, log *zap.Logger) (VerifyBucket, error) {
+	vb := VerifyBucket{Name: name}
+	ctx = accounting.WithStatsGroup(ctx, "verify/"+name)
+	accounting.Stats(ctx).ResetCounters()
+	fsrc, err := cfg.Source.Fs(ctx, name)
+	if err != nil {
+		return vb, err
+	}
+	fdst, err := cfg.Dest.Fs(ctx, cfg.DestBucket+"/"+name)
+	if err != nil {
+		return vb, err
+	}
+	v := &verifier{log: log, download: download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
+	var workers sync.WaitGroup
+	for range fs.GetConfig(ctx).Checkers {
+		workers.Go(func() { v.compare(ctx) })
+	}
+	err = (&march.March{Ctx: ctx, Fdst: fdst, Fsrc: fsrc, Callback: v}).Run(ctx)
+	close(v.pairs)
+	workers.Wait()
+
+	vb.Matched, vb.Missing, vb.Differing, vb.Extra = v.matched.Load(), v.missing.Load(), v.differing.Load(), v.extra.Load()
+	vb.SizeOnly, vb.Downloaded, vb.Errors = v.sizeOnly.Load(), v.downloaded.Load(), v.errors.Load()
+	vb.MissingObj, vb.DifferObj, vb.ErrorMsgs = v.missingObj, v.differObj, v.errorMsgs
+	if err != nil {
+		vb.Errors++
+		vb.ErrorMsgs = append(vb.ErrorMsgs, err.Error())
+	} else if vb.Errors > 0 {
+		err = fmt.Errorf("%d objects could not be compared; first: %s", vb.Errors, vb.ErrorMsgs[0])
+	}
+	vb.OK = err == nil && vb.Missing == 0 && vb.Differing == 0
+	log.Info("bucket verified", zap.Bool("ok", vb.OK), zap.Int64("matched", vb.Matched), zap.Int64("missing", vb.Missing),
+		zap.Int64("differing", vb.Differing), zap.Int64("extra", vb.Extra), zap.Int64("compared_size_only", vb.SizeOnly),
+		zap.Int64("compared_by_download", vb.Downloaded), zap.Int64("errors", vb.Errors))
+	return vb, err
+}
+
+// verifier is the march callback of verifyBucket.
+type verifier struct {
+	log      *zap.Logger
+	download bool
+	pairs    chan fs.ObjectPair
+
+	matched, missing, differing, extra atomic.Int64
+	sizeOnly, downloaded, errors       atomic.Int64
+
+	mu                               sync.Mutex
+	missingObj, differObj, errorMsgs []string
+}
+
+func (v *verifier) note(list *[]string, s string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(*list) < maxNamedObjects {
+		*list = append(*list, s)
+	}
+}
+
+func (v *verifier) SrcOnly(src fs.DirEntry) bool {
+	if _, ok := src.(fs.Object); ok {
+		v.missing.Add(1)
+		v.note(&v.missingObj, src.Remote())
+		v.log.Error("missing from the mirror", zap.String("object", src.Remote()))
+		return false
+	}
+	return true
+}
+
+func (v *verifier) DstOnly(dst fs.DirEntry) bool {
+	if _, ok := dst.(fs.Object); ok {
+		v.extra.Add(1)
+		return false
+	}
+	return true
+}
+
+func (v *verifier) Match(ctx context.Context, dst, src fs.DirEntry) bool {
+	srcObj, srcIsObj := src.(fs.Object)
+	dstObj, dstIsObj := dst.(fs.Object)
+	if srcIsObj && dstIsObj {
+		select {
+		case v.pairs <- fs.ObjectPair{Src: srcObj, Dst: dstObj}:
+		case <-ctx.Done():
+		}
+		return false
+	}
+	return !srcIsObj && !dstIsObj
+}
+
+func (v *verifier) compare(ctx context.Context) {
+	for p := range v.pairs {
+		differ, why, err := v.differ(ctx, p.Src, p.Dst)
+		switch {
+		case err != nil:
+			v.errors.Add(1)
+			v.note(&v.errorMsgs, p.Src.Remote()+": "+err.Error())
+			v.log.Error("could not compare", zap.String("object", p.Src.Remote()), zap.Error(err))
+		case differ:
+			v.differing.Add(1)
+			v.note(&v.differObj, p.Src.Remote())
+			v.log.Error("differs in the mirror", zap.String("object", p.Src.Remote()), zap.String("why", why))
+		default:
+			v.matched.Add(1)
+		}
+	}
+}
+
+// differ compares sizes, then hashes; where either side has no hash it
+// downloads both when asked to, and otherwise counts a size-only match.
+func (v *verifier) differ(ctx context.Context, src, dst fs.Object) (bool, string, error) {
+	tr := accounting.Stats(ctx).NewCheckingTransfer(src, "verifying")
+	var err error
+	defer func() { tr.Done(ctx, err) }()
+	if src.Size() != dst.Size() {
+		return true, fmt.Sprintf("size %d in the source, %d in the mirror", src.Size(), dst.Size()), nil
+	}
+	same, ht, err := operations.CheckHashes(ctx, src, dst)
+	if err != nil {
+		return false, "", err
+	}
+	if ht != hash.None {
+		return !same, ht.String() + " differs", nil
+	}
+	if !v.download {
+		v.sizeOnly.Add(1)
+		return false, "", nil
+	}
+	v.downloaded.Add(1)
+	equal, err := operations.CheckIdenticalDownload(ctx, src, dst)
+	if err != nil {
+		return false, "", fmt.Errorf("download: %w", err)
+	}
+	return !equal, "content differs", nil
+}
