@@ -1,9 +1,13 @@
-# offsite: build, test, demo, lint, and the operator's runbook.
+# offsite: build, test, demo, lint, Nix checks, benchmarks, and the
+# operator's runbook (docs/runbook.mk, documented in docs/runbook.md).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X 'main.Version=$(VERSION)'
 GO      ?= go
 
-.PHONY: build demo test test-short minio deps lint clean
+.DEFAULT_GOAL := build
+include docs/runbook.mk
+
+.PHONY: build demo test test-short minio rgw check-nix vendor-hash vm-test bench deps lint clean
 
 ## build: the offsite binary in bin/, version from git
 build:
@@ -13,23 +17,44 @@ build:
 demo:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/offsite demo
 
-## test: the whole suite, against real servers; fails (never skips) when one is missing
-test: lint minio
-	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -timeout 40m ./...
+## test: the whole suite against real MinIO and Ceph RGW servers, plus the
+## offline Nix checks; a missing server or tool fails it, never skips
+test: lint minio rgw check-nix
+	OFFSITE_TEST_REQUIRE_S3=1 OFFSITE_TEST_REQUIRE_NIX=1 $(GO) test -count=1 -timeout 40m ./...
 
 ## test-short: unit tests only, no servers
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## minio: build the pinned MinIO server into .cache/bin (once) and check it starts
+## minio: build the pinned MinIO server into .cache/bin (once, ~3 min) and check it starts
 minio:
 	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -run '^TestMinioStartStopStart$$' ./internal/harness
+
+## rgw: build the Ceph RGW chroot into .cache/rgw (once, ~40 s; root and network) and check radosgw starts
+rgw:
+	OFFSITE_TEST_REQUIRE_RGW=1 $(GO) test -count=1 -run '^TestRGWStarts$$' ./internal/harness
+
+## check-nix: offline checks of flake.nix and nix/ (needs nix-bin and systemd: make deps)
+check-nix:
+	nix/check.sh
+
+## vendor-hash: refresh vendorHash in nix/package.nix after go.mod, go.sum or imports change
+vendor-hash:
+	nix/vendor-hash.sh --write
+
+## vm-test: the NixOS VM test (needs Nix with network and KVM)
+vm-test:
+	nix build .#checks.x86_64-linux.offload -L
+
+## bench: offload latency and idle cost against the rclone CLI (not run by CI)
+bench:
+	$(GO) test -tags bench -count=1 -v -timeout 60m ./bench/...
 
 ## deps: the Debian packages the full suite needs (run as root, once per machine)
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ca-certificates git make
+		ca-certificates git make debootstrap util-linux nix-bin systemd
 
 ## lint: gofmt and go vet
 lint:

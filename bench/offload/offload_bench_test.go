@@ -1,8 +1,10 @@
+//go:build bench
+
 // Package offloadbench measures offsite offload against a plain rclone
 // upload: how long a snapshot takes from its final write to its sidecar
 // being visible (minus the quiet period), and what an idle watcher costs.
 // It runs the real binaries against a real MinIO, so it is slow and not part
-// of the test suite: OFFSITE_BENCH=1 turns it on (make bench).
+// of the test suite: the bench build tag turns it on (make bench).
 package offloadbench
 
 import (
@@ -37,9 +39,6 @@ const (
 )
 
 func TestBenchOffload(t *testing.T) {
-	if os.Getenv("OFFSITE_BENCH") != "1" {
-		t.Skip("benchmark: run with OFFSITE_BENCH=1 (make bench)")
-	}
 	m := harness.StartMinio(t, bucket)
 	offsite := buildOffsite(t)
 	rclone := rcloneBinary(t)
