@@ -12,7 +12,9 @@ func CheckEnv(environ []string) error {
 	var found []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "RCLONE_") {
+		// rclone sets RCLONE_CONFIG_DIR itself, for config files offsite
+		// never reads; it changes no remote.
+		if strings.HasPrefix(name, "RCLONE_") && name != "RCLONE_CONFIG_DIR" {
 			found = append(found, name)
 		}
 	}
