@@ -33,7 +33,7 @@ const (
 	EnvReportPrefix     = "OFFSITE_REPORT_PREFIX"
 	EnvFastList         = "OFFSITE_FAST_LIST"
 	EnvProgress         = "OFFSITE_PROGRESS_INTERVAL"
-	EnvMaxReportAge     = "OFFSITE_MAX_REPORT_AGE"
+	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
 )
 
 // DefaultDestBucket is where the RGW mirror goes unless MINIO_BUCKET says otherwise.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -319,4 +321,36 @@ func (v *verifier) differ(ctx context.Context, src, dst fs.Object) (bool, string
 		return false, "", fmt.Errorf("download: %w", err)
 	}
 	return !equal, "content differs", nil
+}
+
+// WriteTable writes the report for people: a row per bucket, the newest
+// run report, and the problems.
+func (r *VerifyReport) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BUCKET\tOK\tMATCHED\tMISSING\tDIFFERING\tEXTRA\tSIZE-ONLY\tDOWNLOADED\tERRORS")
+	for _, b := range r.Buckets {
+		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.Name, b.OK, b.Matched, b.Missing, b.Differing, b.Extra, b.SizeOnly, b.Downloaded, b.Errors)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if l := r.LastReport; l != nil {
+		fmt.Fprintf(w, "last run report: %s, %s, %s mode, ended %s ago (stale: %v)\n", l.Location, l.Status, l.Mode,
+			time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Second), l.Stale)
+	} else {
+		fmt.Fprintln(w, "last run report: none")
+	}
+	for _, b := range r.Buckets {
+		for _, o := range b.MissingObj {
+			fmt.Fprintf(w, "missing   %s/%s\n", b.Name, o)
+		}
+		for _, o := range b.DifferObj {
+			fmt.Fprintf(w, "differing %s/%s\n", b.Name, o)
+		}
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+	_, err := fmt.Fprintf(w, "ok: %v\n", r.OK)
+	return err
 }

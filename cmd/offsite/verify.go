@@ -7,6 +7,7 @@ func (e *env) verifyCommand() *cli.Command {
 		Name:  "verify",
 		Usage: "prove the backups are there, whole and fresh (exit 4 when they are not)",
 		Subcommands: []*cli.Command{
+			e.verifyRGWCommand(),
 			e.verifyEtcdCommand(),
 		},
 	}
