@@ -29,7 +29,7 @@ buildGo126Module {
   # imports. After a dependency change run nix/vendor-hash.sh --write (it runs
   # `go mod vendor` and `nix hash path`, offline), or build once with
   # lib.fakeHash here and copy the hash Nix reports.
-  vendorHash = "sha256-FVwJZSpFs+BMDdvywjE8vjE8o+ovnqmMfRzFS4kEH3c=";
+  vendorHash = "sha256-fLqJVcGo3eaL3Ss7P0qXu787tNrgzcyDKAqN+Gw363Q=";
 
   subPackages = [ "cmd/offsite" ];
   env.CGO_ENABLED = 0;
