@@ -96,20 +96,13 @@ func (s *Server) Delete(t testing.TB, bucket, key string) {
 	}
 }
 
-// List returns the size of every object under prefix, by key. It lists
-// without a delimiter, page by page, so nothing is hidden behind prefixes.
+// List returns the size of every object under prefix, by full key, from a
+// flat listing (see Objects).
 func (s *Server) List(t testing.TB, bucket, prefix string) map[string]int64 {
 	t.Helper()
-	objects := map[string]int64{}
-	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatalf("list %s/%s: %v", bucket, prefix, err)
-		}
-		for _, o := range page.Contents {
-			objects[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
-		}
+	sizes := map[string]int64{}
+	for key, o := range s.Objects(t, bucket, prefix) {
+		sizes[prefix+key] = o.Size
 	}
-	return objects
+	return sizes
 }
