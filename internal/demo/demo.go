@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer d.stop(ctx)
 	for _, step := range []func(context.Context) error{
-		d.mirrorCopy, d.mirrorSync, d.offloadOnce, d.verifyEtcd, d.fetch, d.safetyStop,
+		d.mirrorCopy, d.mirrorSync, d.offloadOnce, d.verifyRGW, d.verifyEtcd, d.fetch, d.safetyStop,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -202,6 +202,22 @@ func (d *demo) offloadOnce(ctx context.Context) error {
 	d.printf("   uploaded %d, already there %d, failed %d\n", len(res.Uploaded), len(res.Skipped), len(res.Failed))
 	if len(res.Uploaded) != 0 {
 		return fmt.Errorf("second offload once uploaded %d snapshots, want 0", len(res.Uploaded))
+	}
+	return nil
+}
+
+func (d *demo) verifyRGW(ctx context.Context) error {
+	d.heading("offsite verify rgw --download", "every source object is in the mirror with the same size and content; the last run report is fresh and ok")
+	cfg := mirror.DefaultVerifyConfig()
+	cfg.Source, cfg.Dest, cfg.Download = d.rgw.remote, d.minio.remote, true
+	rep, err := mirror.Verify(ctx, cfg, d.Log)
+	if rep != nil {
+		var b strings.Builder
+		_ = rep.WriteTable(&b)
+		d.printf("%s", indent(b.String()))
+	}
+	if err != nil {
+		return fmt.Errorf("verify rgw: %w", err)
 	}
 	return nil
 }

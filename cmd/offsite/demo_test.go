@@ -1,0 +1,21 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs `offsite demo` as a newcomer would: it must exit 0 and
+// show every command at work.
+func TestDemo(t *testing.T) {
+	code, stdout, stderr := runOffsite(context.Background(), "demo")
+	if code != exitOK {
+		t.Fatalf("exit=%d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"offsite mirror", "offsite offload once", "offsite verify rgw", "offsite verify etcd", "offsite offload fetch", "empty-source guard", "All steps did what they should"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
