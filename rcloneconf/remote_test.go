@@ -102,7 +102,7 @@ func TestRemoteNeverPrintsSecret(t *testing.T) {
 }
 
 func TestCheckEnv(t *testing.T) {
-	if err := CheckEnv([]string{"HOME=/root", "MINIO_ENDPOINT=x", "RCLONE_CONFIG_DIR=/root/.config/rclone"}); err != nil {
+	if err := CheckEnv([]string{"HOME=/home/op", "MINIO_ENDPOINT=x", "RCLONE_CONFIG_DIR=/home/op/.config/rclone"}); err != nil {
 		t.Fatalf("clean env refused: %v", err)
 	}
 	err := CheckEnv([]string{"RCLONE_S3_ENDPOINT=x", "RCLONE_CONFIG_OFFSITE_DST_TYPE=s3"})
