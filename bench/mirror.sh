@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Benchmark of `offsite mirror` against the rclone CLI (the same rclone
+# version offsite links, with the same flags) and the MinIO client's
+# `mc mirror`, between two MinIO servers on loopback:
+#   (a) 10,000 objects of 4 KiB, (b) 8 objects of 64 MiB,
+#   (c) a no-change re-run over 100,000 objects (copy, then sync).
+# It reports wall time, objects/s, MB/s and peak RSS (/usr/bin/time -v),
+# and the ratios to rclone. Not run by CI: `make bench` or bench/mirror.sh.
+#
+# Sizes can be scaled down for a quick look:
+#   BENCH_SMALL=1000 BENCH_LARGE=2 BENCH_MANY=5000 bench/mirror.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+cache=${OFFSITE_CACHE_DIR:-$root/.cache}
+bin=$cache/bin
+small=${BENCH_SMALL:-10000}
+large=${BENCH_LARGE:-8}
+many=${BENCH_MANY:-100000}
+reps=${BENCH_REPS:-3} # the table shows medians; the tools take turns going first
+out=${BENCH_OUT:-$cache/bench/mirror.md}
+
+rclone_version=v1.76.0
+mc_version=v0.0.0-20250313080218-cf909e1063a9 # mc has no semver tags on the module proxy
+minio_module=$(sed -n 's/^const MinioModule = "\(.*\)"$/\1/p' internal/harness/minio.go)
+
+user=bench-user
+secret=bench-secret-key
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/offsite-bench.XXXXXX")
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+if [ ! -x /usr/bin/time ]; then
+	echo "bench/mirror.sh needs GNU time for peak RSS: apt-get install time" >&2
+	exit 1
+fi
+
+install_tool() { # name module@version
+	if [ ! -x "$bin/$1" ]; then
+		log "building $2 into $bin (once)"
+		mkdir -p "$bin"
+		GOBIN=$bin GOFLAGS=-buildvcs=false go install "$2"
+	fi
+}
+install_tool rclone "github.com/rclone/rclone@$rclone_version"
+install_tool mc "github.com/minio/mc@$mc_version"
+install_tool minio "$minio_module"
+log "building offsite"
+go build -trimpath -o "$work/offsite" ./cmd/offsite
+mkdir -p "$(dirname "$out")"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_minio() { # name -> sets endpoint_<name>
+	local port console
+	port=$(free_port)
+	console=$(free_port)
+	MINIO_ROOT_USER=$user MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=on \
+		"$bin/minio" server "$work/$1" --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" --quiet \
+		>"$work/$1.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do
+		curl -fs "http://127.0.0.1:$port/minio/health/ready" >/dev/null && break
+		sleep 0.1
+	done
+	printf -v "endpoint_$1" 'http://127.0.0.1:%s' "$port"
+}
+start_minio src
+start_minio dst
+log "source $endpoint_src, destination $endpoint_dst"
+
+# The rclone CLI gets its remotes from env vars, given to it alone:
+# offsite refuses to run with RCLONE_* set. Each command starts with env,
+# which execs the tool, so /usr/bin/time measures the tool itself.
+rclone_cmd=(env RCLONE_CONFIG="$work/rclone.conf"
+	RCLONE_CONFIG_SRC_TYPE=s3 RCLONE_CONFIG_SRC_PROVIDER=Ceph RCLONE_CONFIG_SRC_ENDPOINT="$endpoint_src"
+	RCLONE_CONFIG_SRC_ACCESS_KEY_ID=$user RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY=$secret
+	RCLONE_CONFIG_SRC_FORCE_PATH_STYLE=true RCLONE_CONFIG_SRC_ENV_AUTH=false RCLONE_CONFIG_SRC_NO_CHECK_BUCKET=true
+	RCLONE_CONFIG_DST_TYPE=s3 RCLONE_CONFIG_DST_PROVIDER=Minio RCLONE_CONFIG_DST_ENDPOINT="$endpoint_dst"
+	RCLONE_CONFIG_DST_ACCESS_KEY_ID=$user RCLONE_CONFIG_DST_SECRET_ACCESS_KEY=$secret RCLONE_CONFIG_DST_REGION=us-east-1
+	RCLONE_CONFIG_DST_FORCE_PATH_STYLE=true RCLONE_CONFIG_DST_ENV_AUTH=false RCLONE_CONFIG_DST_NO_CHECK_BUCKET=true
+	"$bin/rclone")
+mc_cmd=(env MC_CONFIG_DIR="$work/mc" "$bin/mc" --quiet --no-color)
+offsite_cmd=(env RGW_ENDPOINT="$endpoint_src" RGW_ACCESS_KEY_ID=$user RGW_SECRET_ACCESS_KEY=$secret
+	MINIO_ENDPOINT="$endpoint_dst" MINIO_ACCESS_KEY_ID=$user MINIO_SECRET_ACCESS_KEY=$secret
+	OFFSITE_MAX_DELETE=0 OFFSITE_PROGRESS_INTERVAL=0 OFFSITE_LOG_FORMAT=json OFFSITE_LOG_LEVEL=warn)
+rc() { "${rclone_cmd[@]}" "$@"; }
+mcx() { "${mc_cmd[@]}" "$@"; }
+mcx alias set src "$endpoint_src" $user $secret >/dev/null
+mcx alias set dst "$endpoint_dst" $user $secret >/dev/null
+
+# The flags all three runs share, as offsite's defaults set them.
+rclone_flags=(--checksum --transfers 4 --checkers 8 --fast-list --low-level-retries 10 --retries 1)
+
+seed() { # bucket count size
+	local dir=$work/seed/$1
+	log "seeding $2 objects of $3 bytes into $1"
+	python3 - "$dir" "$2" "$3" <<'EOF'
+import os, sys
+d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    sub = os.path.join(d, "d%03d" % (i % 1000))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "obj-%07d" % i), "wb") as f:
+        f.write(os.urandom(size))
+EOF
+	mcx mb "src/$1" >/dev/null
+	for rep in $(seq "$reps"); do
+		for t in off rcl mc; do mcx mb "dst/$t-$1-$rep" >/dev/null; done
+	done
+	rc copy "$dir" "src:$1" --transfers 32 --checkers 32 --s3-upload-cutoff 1Gi
+	rm -rf "$dir"
+}
+
+rows=()
+measure() { # scenario tool objects bytes command...
+	local scenario=$1 tool=$2 objects=$3 bytes=$4
+	shift 4
+	log "$scenario: $tool"
+	if ! /usr/bin/time -v -o "$work/time" "$@" >"$work/run.log" 2>&1; then
+		echo "$scenario/$tool failed:" >&2
+		tail -20 "$work/run.log" >&2
+		exit 1
+	fi
+	local wall rss
+	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2, p, ":"); s=0; for (i=1; i<=n; i++) s=s*60+p[i]; print s}' "$work/time")
+	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time")
+	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss")
+}
+
+run_all() { # scenario bucket objects bytes copy|sync fresh|same [reps]
+	local mc_flags=() n=${7:-$reps} rep target tools i
+	if [ "$5" = sync ]; then mc_flags=(--remove); fi
+	for rep in $(seq "$n"); do
+		target=1
+		if [ "$6" = fresh ]; then target=$rep; fi # a copy needs an empty target each time
+		tools=(offsite rclone mc)
+		for i in $(seq $(((rep - 1) % 3))); do tools=("${tools[@]:1}" "${tools[0]}"); done
+		for t in "${tools[@]}"; do
+			case $t in
+			offsite) measure "$1" "offsite $5" "$3" "$4" "${offsite_cmd[@]}" MINIO_BUCKET="off-$2-$target" RGW_BUCKETS="$2" OFFSITE_MODE="$5" "$work/offsite" mirror ;;
+			rclone) measure "$1" "rclone $5" "$3" "$4" "${rclone_cmd[@]}" "$5" "src:$2" "dst:rcl-$2-$target/$2" "${rclone_flags[@]}" ;;
+			mc) measure "$1" "mc mirror${mc_flags[*]:+ ${mc_flags[*]}}" "$3" "$4" "${mc_cmd[@]}" mirror --overwrite "${mc_flags[@]}" "src/$2" "dst/mc-$2-$target/$2" ;;
+			esac
+		done
+	done
+}
+
+seed small "$small" 4096
+run_all "(a) $small x 4 KiB" small "$small" $((small * 4096)) copy fresh
+seed large "$large" $((64 << 20))
+run_all "(b) $large x 64 MiB" large "$large" $((large * (64 << 20))) copy fresh
+seed many "$many" 256
+run_all "(c0) first copy, $many x 256 B" many "$many" $((many * 256)) copy fresh 1
+run_all "(c) no-change re-run, $many objects, copy" many "$many" 0 copy same
+run_all "(c') no-change re-run, $many objects, sync" many "$many" 0 sync same
+
+printf '%s\n' "${rows[@]}" | python3 -c '
+import statistics, sys
+rows = {}
+for line in sys.stdin:
+    sc, tool, wall, obj, nbytes, rss = line.rstrip("\n").split("|")
+    r = rows.setdefault((sc, tool), {"wall": [], "rss": [], "obj": int(obj), "bytes": int(nbytes)})
+    r["wall"].append(float(wall))
+    r["rss"].append(int(rss))
+print("| scenario | tool | runs | wall (median) | objects/s | MB/s | peak RSS (max) | wall vs rclone | RSS vs rclone |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+base = {sc: r for (sc, tool), r in rows.items() if tool.startswith("rclone")}
+for (sc, tool), r in rows.items():
+    wall, rss = statistics.median(r["wall"]), max(r["rss"])
+    bw, br = statistics.median(base[sc]["wall"]), max(base[sc]["rss"])
+    mbs = "%.1f" % (r["bytes"] / 1e6 / wall) if r["bytes"] else "-"
+    print("| %s | %s | %d | %.2f s | %.0f | %s | %.0f MiB | %.2f | %.2f |" % (sc, tool, len(r["wall"]), wall, r["obj"] / wall, mbs, rss / 1024, wall / bw, rss / br))
+' | tee "$out"
+log "table written to $out"
