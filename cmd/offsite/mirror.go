@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/mirror"
@@ -56,10 +59,19 @@ func (e *env) mirrorCommand() *cli.Command {
 			durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
 			stringFlag(mirror.EnvMaxDelete, d.MaxDelete.String(), "per-bucket cap on deletions in sync mode: a count (500) or a share of the mirror (10%)"),
 			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
-			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never)"),
+			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set)"),
 		), monitorFlags()...),
 		Action: action(e.mirror),
 	}
+}
+
+// terminalProgressInterval is how often a bucket's progress line comes
+// when a person watches; the CronJob's JSON logs get one a minute.
+const terminalProgressInterval = 10 * time.Second
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // mirrorEnds builds both remotes.
@@ -96,6 +108,9 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
 	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
 	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
+	if !c.IsSet(flagName(mirror.EnvProgress)) && isTerminal(e.stderr) {
+		cfg.ProgressInterval = terminalProgressInterval // someone is watching
+	}
 	cfg.Version = Version
 	return cfg, cfg.Validate()
 }
