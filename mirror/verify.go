@@ -35,6 +35,7 @@ type VerifyConfig struct {
 	FastList     bool
 	ReportPrefix string
 	MaxReportAge time.Duration // the newest report must have ended within this
+	Now          time.Time     // the time report ages are measured at; zero means the time Verify starts
 }
 
 // DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
@@ -111,6 +112,9 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if err := cfg.Validate(); err != nil {
 		return rep, err
 	}
+	if cfg.Now.IsZero() {
+		cfg.Now = rep.Start
+	}
 	cfg.Source.Register()
 	cfg.Dest.Register()
 	ctx, ci := fs.AddConfig(ctx)
@@ -180,7 +184,7 @@ func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastRepo
 	if latest == nil {
 		return nil, ErrNoReport
 	}
-	age := time.Since(latest.End)
+	age := cfg.Now.Sub(latest.End)
 	return &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),
 		Status: latest.Status, Mode: latest.Mode, Stale: age > cfg.MaxReportAge}, nil
 }

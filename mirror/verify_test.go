@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestVerifyRGW(t *testing.T) {
 
 	t.Run("missing and differing", func(t *testing.T) {
 		dst.Delete(t, destBucket, "alpha/b/c")
-		dst.Put(t, destBucket, "alpha/a", []byte("tampered"))
+		dst.Put(t, destBucket, "alpha/a", []byte("alpha A")) // same size: only the hash tells
 		dst.Put(t, destBucket, "alpha/only-in-mirror", []byte("x"))
 		rep, err := verify(t, vcfg)
 		if !errors.Is(err, ErrVerifyFailed) || rep.OK {
@@ -82,16 +83,36 @@ func TestVerifyRGW(t *testing.T) {
 		if !rep.Buckets[1].OK {
 			t.Fatalf("beta=%+v", rep.Buckets[1])
 		}
+		var table strings.Builder
+		if err := rep.WriteTable(&table); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"missing   alpha/b/c", "differing alpha/a", "ok: false"} {
+			if !strings.Contains(table.String(), want) {
+				t.Errorf("table lacks %q:\n%s", want, table.String())
+			}
+		}
 		mustRun(t, cfg) // repair
 	})
 
 	t.Run("stale report", func(t *testing.T) {
 		vcfg := vcfg
-		vcfg.MaxReportAge = time.Millisecond
-		time.Sleep(5 * time.Millisecond)
+		vcfg.Now = time.Now().Add(vcfg.MaxReportAge + time.Hour) // the day the mirror CronJob stopped
 		rep, err := verify(t, vcfg)
-		if !errors.Is(err, ErrVerifyFailed) || !rep.LastReport.Stale {
-			t.Fatalf("err=%v last=%+v", err, rep.LastReport)
+		if !errors.Is(err, ErrVerifyFailed) || !rep.LastReport.Stale || rep.OK {
+			t.Fatalf("err=%v ok=%v last=%+v", err, rep.OK, rep.LastReport)
+		}
+		if got, want := len(rep.Problems), 1; got != want || !strings.Contains(rep.Problems[0], "over 25h") {
+			t.Fatalf("problems=%q, want one naming the maximum age", rep.Problems)
+		}
+		for _, b := range rep.Buckets {
+			if !b.OK {
+				t.Fatalf("bucket %+v", b)
+			}
+		}
+		vcfg.Now = time.Now().Add(vcfg.MaxReportAge - time.Hour)
+		if rep, err := verify(t, vcfg); err != nil || rep.LastReport.Stale {
+			t.Fatalf("within the maximum age: err=%v last=%+v", err, rep.LastReport)
 		}
 	})
 
