@@ -20,6 +20,10 @@ import (
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
+// EnvVerifyDownload turns on verify rgw's content comparison by download.
+// It is not OFFSITE_DOWNLOAD: verify etcd reads that as latest|all|none.
+const EnvVerifyDownload = "OFFSITE_VERIFY_DOWNLOAD"
+
 // maxNamedObjects bounds the object names a verify report lists per kind.
 const maxNamedObjects = 20
 
