@@ -32,7 +32,6 @@ const (
 	quiet       = time.Second
 	runs        = 5
 	idleWindow  = 60 * time.Second
-	rcloneMod   = "github.com/rclone/rclone@v1.76.0"
 	clockTicks  = 100 // USER_HZ on Linux
 	pollEvery   = 5 * time.Millisecond
 	sidecarName = ".sha256"
@@ -153,18 +152,9 @@ func buildOffsite(t *testing.T) string {
 // rcloneBinary is the rclone CLI in the cache, built once (about 80 s).
 func rcloneBinary(t *testing.T) string {
 	t.Helper()
-	cache, err := harness.CacheDir()
+	bin, err := harness.RcloneCLI()
 	if err != nil {
 		t.Fatal(err)
-	}
-	bin := filepath.Join(cache, "bin", "rclone")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	cmd := exec.Command("go", "install", rcloneMod)
-	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin), "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go install %s: %v\n%s", rcloneMod, err, out)
 	}
 	return bin
 }

@@ -106,3 +106,9 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// RcloneCLI returns the rclone CLI of the version offsite is built on, for
+// benchmarks against it, building it into the cache on first use (~80 s).
+func RcloneCLI() (string, error) {
+	return goInstall("rclone", "github.com/rclone/rclone@v1.76.0")
+}
