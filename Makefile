@@ -46,9 +46,10 @@ vendor-hash:
 vm-test:
 	nix build .#checks.x86_64-linux.offload -L
 
-## bench: offload latency and idle cost against the rclone CLI (not run by CI)
-bench:
+## bench: mirror and offload against the rclone CLI and mc (not run by CI; docs/benchmarks.md)
+bench: minio
 	$(GO) test -tags bench -count=1 -v -timeout 60m ./bench/...
+	bash bench/mirror.sh
 
 ## deps: the Debian packages the full suite needs (run as root, once per machine)
 deps:
