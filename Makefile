@@ -28,11 +28,11 @@ test-short:
 
 ## minio: build the pinned MinIO server into .cache/bin (once, ~3 min) and check it starts
 minio:
-	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -run '^TestMinioStartStopStart$$' ./internal/harness
+	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -timeout 30m -run '^TestMinioStartStopStart$$' ./internal/harness
 
 ## rgw: build the Ceph RGW chroot into .cache/rgw (once, ~40 s; root and network) and check radosgw starts
 rgw:
-	OFFSITE_TEST_REQUIRE_RGW=1 $(GO) test -count=1 -run '^TestRGWStarts$$' ./internal/harness
+	OFFSITE_TEST_REQUIRE_RGW=1 $(GO) test -count=1 -timeout 30m -run '^TestRGWStarts$$' ./internal/harness
 
 ## check-nix: offline checks of flake.nix and nix/ (needs nix-bin and systemd: make deps)
 check-nix:
