@@ -10,6 +10,8 @@ import (
 	"github.com/rclone/rclone/fs/accounting"
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // maxErrorMessages bounds the error messages kept per bucket in the report.
@@ -89,7 +91,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	}
 	if mode == ModeSync {
 		if err := r.deleteMirrorOnly(ctx, &br, res, log); err != nil {
-			if errors.Is(err, ErrSafetyStop) {
+			if errors.Is(err, exitcode.ErrSafetyStop) {
 				br.Status = StatusAborted
 				br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
 				br.DurationSeconds = time.Since(start).Seconds()
@@ -110,7 +112,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 
 // deleteMirrorOnly deletes the mirror objects whose source is gone, after
 // a pass without errors, unless a safety rule refuses them: then nothing is
-// deleted at all and the error wraps ErrSafetyStop.
+// deleted at all and the error wraps exitcode.ErrSafetyStop.
 func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res passResult, log *zap.Logger) error {
 	planned := int64(len(res.mirrorOnly))
 	if planned == 0 {
@@ -119,12 +121,12 @@ func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res pas
 	if res.srcObjects == 0 && !r.cfg.AllowEmptySource {
 		br.DeletionsRefused = planned
 		return fmt.Errorf("%w: the source bucket lists empty while its mirror holds %d objects; refusing to delete them (if the bucket was really emptied, run once with %s=true)",
-			ErrSafetyStop, res.dstObjects, EnvAllowEmptySource)
+			exitcode.ErrSafetyStop, res.dstObjects, EnvAllowEmptySource)
 	}
 	if limit := r.cfg.MaxDelete.Limit(res.dstObjects); planned > limit {
 		br.DeletionsRefused = planned
 		return fmt.Errorf("%w: %d deletions planned, over the cap of %d (%s=%s of %d mirror objects); nothing deleted",
-			ErrSafetyStop, planned, limit, EnvMaxDelete, r.cfg.MaxDelete, res.dstObjects)
+			exitcode.ErrSafetyStop, planned, limit, EnvMaxDelete, r.cfg.MaxDelete, res.dstObjects)
 	}
 	if r.cfg.DryRun {
 		br.Deleted = planned

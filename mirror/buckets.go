@@ -9,6 +9,7 @@ import (
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -23,7 +24,7 @@ func (r *runner) destination(ctx context.Context) (fs.Fs, []string, error) {
 	}
 	entries, err := fbucket.List(ctx, "")
 	if isNotFound(err) {
-		return nil, nil, rcloneconf.Errorf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", r.cfg.DestBucket, r.cfg.Dest.Endpoint)
+		return nil, nil, exitcode.Configf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", r.cfg.DestBucket, r.cfg.Dest.Endpoint)
 	}
 	if err != nil {
 		return nil, nil, classify("MINIO", fmt.Errorf("list destination bucket %s: %w", r.cfg.DestBucket, err))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -55,7 +56,7 @@ func ParseMode(s string) (Mode, error) {
 	case ModeCopy, ModeSync, ModeAuto:
 		return m, nil
 	}
-	return "", rcloneconf.Errorf(EnvMode, "%q is not copy, sync or auto", s)
+	return "", exitcode.Configf(EnvMode, "%q is not copy, sync or auto", s)
 }
 
 // Config is one mirror run.
@@ -101,7 +102,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the config; every error is a *rcloneconf.ConfigError
+// Validate checks the config; every error is a *exitcode.ConfigError
 // naming the env var at fault.
 func (c *Config) Validate() error {
 	if err := validateRemotes(c.Source, c.Dest); err != nil {
@@ -134,14 +135,14 @@ func (c *Config) Validate() error {
 		{EnvRetries, c.Retries, 1, 1000},
 	} {
 		if n.value < n.min || n.value > n.max {
-			return rcloneconf.Errorf(n.env, "%d is out of range %d..%d", n.value, n.min, n.max)
+			return exitcode.Configf(n.env, "%d is out of range %d..%d", n.value, n.min, n.max)
 		}
 	}
 	if c.RetriesSleep < 0 {
-		return rcloneconf.Errorf(EnvRetriesSleep, "%v is negative", c.RetriesSleep)
+		return exitcode.Configf(EnvRetriesSleep, "%v is negative", c.RetriesSleep)
 	}
 	if c.ProgressInterval < 0 {
-		return rcloneconf.Errorf(EnvProgress, "%v is negative", c.ProgressInterval)
+		return exitcode.Configf(EnvProgress, "%v is negative", c.ProgressInterval)
 	}
 	if err := c.MaxDelete.validate(); err != nil {
 		return err
@@ -151,13 +152,13 @@ func (c *Config) Validate() error {
 
 func validateRemotes(src, dst rcloneconf.Remote) error {
 	if strings.TrimSpace(src.Endpoint) == "" {
-		return rcloneconf.Errorf("RGW_ENDPOINT", "is required")
+		return exitcode.Configf("RGW_ENDPOINT", "is required")
 	}
 	if strings.TrimSpace(dst.Endpoint) == "" {
-		return rcloneconf.Errorf("MINIO_ENDPOINT", "is required")
+		return exitcode.Configf("MINIO_ENDPOINT", "is required")
 	}
 	if src.Name == "" || dst.Name == "" || src.Name == dst.Name {
-		return rcloneconf.Errorf("RGW_ENDPOINT", "source and destination need distinct remote names (got %q and %q)", src.Name, dst.Name)
+		return exitcode.Configf("RGW_ENDPOINT", "source and destination need distinct remote names (got %q and %q)", src.Name, dst.Name)
 	}
 	return nil
 }
@@ -166,12 +167,12 @@ func validateRemotes(src, dst rcloneconf.Remote) error {
 // bucket name from ever equalling the default report prefix "_reports".
 func validateBucketName(env, name string) error {
 	if len(name) < 3 || len(name) > 63 {
-		return rcloneconf.Errorf(env, "%q is not a bucket name: it must be 3 to 63 characters long", name)
+		return exitcode.Configf(env, "%q is not a bucket name: it must be 3 to 63 characters long", name)
 	}
 	for i, r := range name {
 		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (r == '-' || r == '.') && i > 0 && i < len(name)-1
 		if !ok {
-			return rcloneconf.Errorf(env, "%q is not a bucket name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", name)
+			return exitcode.Configf(env, "%q is not a bucket name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", name)
 		}
 	}
 	return nil
@@ -179,7 +180,7 @@ func validateBucketName(env, name string) error {
 
 func validateReportPrefix(prefix string) error {
 	if prefix == "" || strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") || path.Clean(prefix) != prefix || strings.HasPrefix(prefix, "..") {
-		return rcloneconf.Errorf(EnvReportPrefix, "%q must be a relative path like _reports or offsite/reports", prefix)
+		return exitcode.Configf(EnvReportPrefix, "%q must be a relative path like _reports or offsite/reports", prefix)
 	}
 	return nil
 }
@@ -200,26 +201,26 @@ type MaxDelete struct {
 }
 
 // ParseMaxDelete parses a count ("500") or a percentage ("10%"). Errors are
-// *rcloneconf.ConfigError naming OFFSITE_MAX_DELETE.
+// *exitcode.ConfigError naming OFFSITE_MAX_DELETE.
 func ParseMaxDelete(s string) (MaxDelete, error) {
 	s = strings.TrimSpace(s)
 	if num, ok := strings.CutSuffix(s, "%"); ok {
 		p, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
 		if err != nil || p < 0 || p > 100 {
-			return MaxDelete{}, rcloneconf.Errorf(EnvMaxDelete, "%q is not a percentage from 0%% to 100%%", s)
+			return MaxDelete{}, exitcode.Configf(EnvMaxDelete, "%q is not a percentage from 0%% to 100%%", s)
 		}
 		return MaxDelete{Percent: p, IsPercent: true}, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return MaxDelete{}, rcloneconf.Errorf(EnvMaxDelete, "%q is neither a count of objects (500) nor a percentage of the mirror (10%%)", s)
+		return MaxDelete{}, exitcode.Configf(EnvMaxDelete, "%q is neither a count of objects (500) nor a percentage of the mirror (10%%)", s)
 	}
 	return MaxDelete{Count: n}, nil
 }
 
 func (m MaxDelete) validate() error {
 	if m.Count < 0 || m.Percent < 0 || m.Percent > 100 {
-		return rcloneconf.Errorf(EnvMaxDelete, "%s is out of range", m)
+		return exitcode.Configf(EnvMaxDelete, "%s is out of range", m)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -28,7 +29,7 @@ func TestParseMaxDelete(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := ParseMaxDelete(tt.in)
 			if tt.wantErr {
-				var cfg *rcloneconf.ConfigError
+				var cfg *exitcode.ConfigError
 				if !errors.As(err, &cfg) || cfg.Var != EnvMaxDelete {
 					t.Fatalf("ParseMaxDelete(%q) err=%v, want a ConfigError naming %s", tt.in, err, EnvMaxDelete)
 				}
@@ -74,7 +75,7 @@ func TestParseMode(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "mirror", "delete-before"} {
-		var cfg *rcloneconf.ConfigError
+		var cfg *exitcode.ConfigError
 		if _, err := ParseMode(in); !errors.As(err, &cfg) || cfg.Var != EnvMode {
 			t.Errorf("ParseMode(%q) err=%v, want a ConfigError naming %s", in, err, EnvMode)
 		}
@@ -117,7 +118,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := validConfig()
 			tt.change(&c)
-			var cfg *rcloneconf.ConfigError
+			var cfg *exitcode.ConfigError
 			if err := c.Validate(); !errors.As(err, &cfg) || cfg.Var != tt.wantVar {
 				t.Fatalf("Validate()=%v, want a ConfigError naming %s", err, tt.wantVar)
 			}

@@ -7,16 +7,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rclone/rclone/fs"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
-
-// ErrSafetyStop marks a run in which the deletion cap or the empty-source
-// guard refused a bucket's deletions. offsite exits 3 on it.
-var ErrSafetyStop = errors.New("safety stop")
-
-// ErrVerifyFailed marks a verification that found missing or differing
-// objects, or a stale or failed last report. offsite exits 4 on it.
-var ErrVerifyFailed = errors.New("verification failed")
 
 // credentialErrorCodes are the S3 error codes of keys that are wrong,
 // rather than of a server that is down.
@@ -37,12 +29,12 @@ func classify(prefix string, err error) error {
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) && credentialErrorCodes[api.ErrorCode()] {
-		return &rcloneconf.ConfigError{Var: prefix + "_ACCESS_KEY_ID", Err: err}
+		return &exitcode.ConfigError{Var: prefix + "_ACCESS_KEY_ID", Err: err}
 	}
 	// rclone sometimes flattens the SDK error into text.
 	for code := range credentialErrorCodes {
 		if strings.Contains(err.Error(), code) {
-			return &rcloneconf.ConfigError{Var: prefix + "_ACCESS_KEY_ID", Err: err}
+			return &exitcode.ConfigError{Var: prefix + "_ACCESS_KEY_ID", Err: err}
 		}
 	}
 	return err

@@ -9,6 +9,8 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // localFs opens dir with rclone's local backend.
@@ -93,7 +95,7 @@ func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
 			r.cfg.DryRun = !tt.wantSafety && tt.wantDeleted > 0 // count only: the files stay for the next case
 			var br BucketReport
 			err := r.deleteMirrorOnly(ctx, &br, res, log)
-			if got := errors.Is(err, ErrSafetyStop); got != tt.wantSafety {
+			if got := errors.Is(err, exitcode.ErrSafetyStop); got != tt.wantSafety {
 				t.Fatalf("err=%v, safety stop %v, want %v", err, got, tt.wantSafety)
 			}
 			if tt.wantSafety && br.DeletionsRefused != 3 {
@@ -121,7 +123,7 @@ func TestEmptySourceGuard(t *testing.T) {
 	r := &runner{cfg: DefaultConfig(), log: log}
 	r.cfg.MaxDelete = MaxDelete{Percent: 100, IsPercent: true}
 	var br BucketReport
-	if err := r.deleteMirrorOnly(ctx, &br, res, log); !errors.Is(err, ErrSafetyStop) || br.DeletionsRefused != 2 {
+	if err := r.deleteMirrorOnly(ctx, &br, res, log); !errors.Is(err, exitcode.ErrSafetyStop) || br.DeletionsRefused != 2 {
 		t.Fatalf("err=%v refused=%d, want a safety stop refusing 2", err, br.DeletionsRefused)
 	}
 	r.cfg.AllowEmptySource = true

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/rcloneconf"
@@ -237,7 +238,7 @@ func TestRGWMirrorManyNestedObjects(t *testing.T) {
 		cfg.Mode = mirror.ModeSync
 		cfg.FastList = false
 		rep, err := runMirror(t, cfg)
-		if !errors.Is(err, mirror.ErrSafetyStop) {
+		if !errors.Is(err, exitcode.ErrSafetyStop) {
 			t.Fatalf("sync over a short listing: error %v, want a safety stop", err)
 		}
 		br := bucketReport(t, rep, bucket)
@@ -332,7 +333,7 @@ func TestRGWMirrorWrongCredentials(t *testing.T) {
 
 			// A configuration error: offsite exits 2 (DESIGN.md) and names
 			// the variable to fix.
-			var cerr *rcloneconf.ConfigError
+			var cerr *exitcode.ConfigError
 			if !errors.As(err, &cerr) || cerr.Var != "RGW_ACCESS_KEY_ID" {
 				t.Fatalf("error %v (%T), want a configuration error naming RGW_ACCESS_KEY_ID", err, err)
 			}
@@ -407,7 +408,7 @@ func TestRGWVerifyDownloadMultipart(t *testing.T) {
 		t.Fatalf("size-only check of the altered copy: error %v, %+v; sizes are equal, so it passes", err, b)
 	}
 	b, err = verify(true)
-	if !errors.Is(err, mirror.ErrVerifyFailed) || b.OK || b.Differing != 1 || len(b.DifferObj) != 1 || b.DifferObj[0] != key {
+	if !errors.Is(err, exitcode.ErrVerifyFailed) || b.OK || b.Differing != 1 || len(b.DifferObj) != 1 || b.DifferObj[0] != key {
 		t.Fatalf("with download after a same-size change: error %v, %+v; want %s differing", err, b, key)
 	}
 }

@@ -24,9 +24,9 @@ type runner struct {
 
 // Run mirrors every selected source bucket into the destination bucket and
 // writes the run report there (not in a dry run). It always returns the
-// report. The error is a *rcloneconf.ConfigError for configuration
+// report. The error is a *exitcode.ConfigError for configuration
 // problems, including a missing destination bucket and credentials either
-// side refuses; it wraps ErrSafetyStop when a safety rule refused a
+// side refuses; it wraps exitcode.ErrSafetyStop when a safety rule refused a
 // bucket's deletions; otherwise it is a plain error when any bucket failed
 // or the report could not be written.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {

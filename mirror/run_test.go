@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // seed fills three buckets with what a homelab's RGW holds: nested
@@ -216,7 +216,7 @@ func TestTransferErrorDeletesNothingAndRetriesRecover(t *testing.T) {
 		if err := dst.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if err == nil || errors.Is(err, ErrSafetyStop) {
+		if err == nil || errors.Is(err, exitcode.ErrSafetyStop) {
 			t.Fatalf("err=%v, want a failed run", err)
 		}
 		if b := rep.Bucket("alpha"); b == nil || b.Status != StatusFailed || b.Deleted != 0 || b.Errors == 0 || len(b.ErrorMessages) == 0 {
@@ -277,7 +277,7 @@ func TestSafetyStops(t *testing.T) {
 	cfg.Mode = ModeSync
 	cfg.Buckets = []string{"alpha"}
 	rep, err := run(t, cfg) // default cap: 10%
-	if !errors.Is(err, ErrSafetyStop) {
+	if !errors.Is(err, exitcode.ErrSafetyStop) {
 		t.Fatalf("err=%v, want a safety stop", err)
 	}
 	if b := rep.Bucket("alpha"); b.Status != StatusAborted || b.DeletionsRefused != 5 || b.Deleted != 0 {
@@ -293,7 +293,7 @@ func TestSafetyStops(t *testing.T) {
 	cfg.Buckets = []string{"emptied"}
 	cfg.MaxDelete = MaxDelete{Percent: 100, IsPercent: true}
 	rep, err = run(t, cfg)
-	if !errors.Is(err, ErrSafetyStop) {
+	if !errors.Is(err, exitcode.ErrSafetyStop) {
 		t.Fatalf("err=%v, want a safety stop", err)
 	}
 	if b := rep.Bucket("emptied"); b.Status != StatusAborted || b.DeletionsRefused != 3 || !strings.Contains(b.ErrorMessages[0], "lists empty") {
@@ -319,8 +319,8 @@ func TestBucketSelection(t *testing.T) {
 	cfg.Buckets = []string{"alpha", "beta", "not-there"}
 	cfg.Exclude = []string{"beta"}
 	rep, err := run(t, cfg)
-	var cfgErr *rcloneconf.ConfigError
-	if err == nil || errors.Is(err, ErrSafetyStop) || errors.As(err, &cfgErr) {
+	var cfgErr *exitcode.ConfigError
+	if err == nil || errors.Is(err, exitcode.ErrSafetyStop) || errors.As(err, &cfgErr) {
 		t.Fatalf("err=%v, want a failed run", err)
 	}
 	want := map[string]string{"alpha": StatusOK, "beta": StatusSkipped, "not-there": StatusFailed}
@@ -365,7 +365,7 @@ func TestConfigurationErrors(t *testing.T) {
 			cfg := cfg
 			tt.change(&cfg)
 			rep, err := run(t, cfg)
-			var cfgErr *rcloneconf.ConfigError
+			var cfgErr *exitcode.ConfigError
 			if !errors.As(err, &cfgErr) || cfgErr.Var != tt.wantVar {
 				t.Fatalf("err=%v, want a ConfigError naming %s", err, tt.wantVar)
 			}

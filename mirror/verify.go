@@ -17,6 +17,7 @@ import (
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -49,7 +50,7 @@ func DefaultVerifyConfig() VerifyConfig {
 		ReportPrefix: d.ReportPrefix, MaxReportAge: 25 * time.Hour}
 }
 
-// Validate checks the config; errors are *rcloneconf.ConfigError.
+// Validate checks the config; errors are *exitcode.ConfigError.
 func (c *VerifyConfig) Validate() error {
 	m := DefaultConfig()
 	m.Source, m.Dest, m.DestBucket = c.Source, c.Dest, c.DestBucket
@@ -58,7 +59,7 @@ func (c *VerifyConfig) Validate() error {
 		return err
 	}
 	if c.MaxReportAge <= 0 {
-		return rcloneconf.Errorf(EnvMaxReportAge, "%v must be positive", c.MaxReportAge)
+		return exitcode.Configf(EnvMaxReportAge, "%v must be positive", c.MaxReportAge)
 	}
 	return nil
 }
@@ -103,8 +104,8 @@ type LastReport struct {
 
 // Verify checks every selected source bucket against its mirror and the
 // newest run report. It always returns the report. The error wraps
-// ErrVerifyFailed when an object is missing or differs, or the newest
-// report is missing, stale or not ok; it is a *rcloneconf.ConfigError for
+// exitcode.ErrVerifyFailed when an object is missing or differs, or the newest
+// report is missing, stale or not ok; it is a *exitcode.ConfigError for
 // configuration problems; otherwise a plain error when something could not
 // be checked.
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
@@ -171,7 +172,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	}
 	rep.OK = len(rep.Problems) == 0 && len(errs) == 0
 	if len(rep.Problems) > 0 {
-		errs = append([]error{fmt.Errorf("%w: %d problems, first: %s", ErrVerifyFailed, len(rep.Problems), rep.Problems[0])}, errs...)
+		errs = append([]error{fmt.Errorf("%w: %d problems, first: %s", exitcode.ErrVerifyFailed, len(rep.Problems), rep.Problems[0])}, errs...)
 	}
 	return rep, errors.Join(errs...)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 func verifyConfig(cfg Config) VerifyConfig {
@@ -62,7 +64,7 @@ func TestVerifyRGW(t *testing.T) {
 		dst.Put(t, destBucket, "beta/multipart", altered)
 		putMultipart(t, src, "beta", "multipart", big, 5<<20)
 		rep, err = verify(t, vcfg)
-		if !errors.Is(err, ErrVerifyFailed) || rep.Buckets[1].Differing != 1 || rep.Buckets[1].DifferObj[0] != "multipart" {
+		if !errors.Is(err, exitcode.ErrVerifyFailed) || rep.Buckets[1].Differing != 1 || rep.Buckets[1].DifferObj[0] != "multipart" {
 			t.Fatalf("err=%v beta=%+v", err, rep.Buckets[1])
 		}
 		dst.Put(t, destBucket, "beta/multipart", big)
@@ -73,7 +75,7 @@ func TestVerifyRGW(t *testing.T) {
 		dst.Put(t, destBucket, "alpha/a", []byte("alpha A")) // same size: only the hash tells
 		dst.Put(t, destBucket, "alpha/only-in-mirror", []byte("x"))
 		rep, err := verify(t, vcfg)
-		if !errors.Is(err, ErrVerifyFailed) || rep.OK {
+		if !errors.Is(err, exitcode.ErrVerifyFailed) || rep.OK {
 			t.Fatalf("err=%v ok=%v, want a verification failure", err, rep.OK)
 		}
 		a := rep.Buckets[0]
@@ -99,7 +101,7 @@ func TestVerifyRGW(t *testing.T) {
 		vcfg := vcfg
 		vcfg.Now = time.Now().Add(vcfg.MaxReportAge + time.Hour) // the day the mirror CronJob stopped
 		rep, err := verify(t, vcfg)
-		if !errors.Is(err, ErrVerifyFailed) || !rep.LastReport.Stale || rep.OK {
+		if !errors.Is(err, exitcode.ErrVerifyFailed) || !rep.LastReport.Stale || rep.OK {
 			t.Fatalf("err=%v ok=%v last=%+v", err, rep.OK, rep.LastReport)
 		}
 		if got, want := len(rep.Problems), 1; got != want || !strings.Contains(rep.Problems[0], "over 25h") {
@@ -123,7 +125,7 @@ func TestVerifyRGW(t *testing.T) {
 			t.Fatal("a run with a missing bucket succeeded")
 		}
 		rep, err := verify(t, vcfg)
-		if !errors.Is(err, ErrVerifyFailed) || rep.LastReport.Status != StatusFailed {
+		if !errors.Is(err, exitcode.ErrVerifyFailed) || rep.LastReport.Status != StatusFailed {
 			t.Fatalf("err=%v last=%+v", err, rep.LastReport)
 		}
 		for _, b := range rep.Buckets {
@@ -138,7 +140,7 @@ func TestVerifyWithoutReport(t *testing.T) {
 	src, _, cfg := servers(t, "alpha")
 	src.Put(t, "alpha", "k", []byte("v"))
 	rep, err := verify(t, verifyConfig(cfg))
-	if !errors.Is(err, ErrVerifyFailed) || rep.LastReport != nil || rep.Buckets[0].Missing != 1 {
+	if !errors.Is(err, exitcode.ErrVerifyFailed) || rep.LastReport != nil || rep.Buckets[0].Missing != 1 {
 		t.Fatalf("err=%v rep=%+v", err, rep)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -91,29 +92,29 @@ func ShortHostname() string {
 }
 
 // Validate checks the values that need no file system or network. Every
-// error is a *rcloneconf.ConfigError naming the env var.
+// error is a *exitcode.ConfigError naming the env var.
 func (c Config) Validate() error {
 	if err := validateDest(c.Bucket, c.Hostname); err != nil {
 		return err
 	}
 	switch {
 	case c.SnapshotDir == "":
-		return rcloneconf.Errorf(EnvSnapshotDir, "is required")
+		return exitcode.Configf(EnvSnapshotDir, "is required")
 	case c.StateDir == "":
-		return rcloneconf.Errorf(EnvStateDir, "is required (or $STATE_DIRECTORY)")
+		return exitcode.Configf(EnvStateDir, "is required (or $STATE_DIRECTORY)")
 	case filepath.Clean(c.StateDir) == filepath.Clean(c.SnapshotDir):
-		return rcloneconf.Errorf(EnvStateDir, "must not be the snapshot directory: offload never writes there")
+		return exitcode.Configf(EnvStateDir, "must not be the snapshot directory: offload never writes there")
 	case c.QuietPeriod <= 0:
-		return rcloneconf.Errorf(EnvQuietPeriod, "must be positive, got %v", c.QuietPeriod)
+		return exitcode.Configf(EnvQuietPeriod, "must be positive, got %v", c.QuietPeriod)
 	case c.RescanInterval <= 0:
-		return rcloneconf.Errorf(EnvRescanInterval, "must be positive, got %v", c.RescanInterval)
+		return exitcode.Configf(EnvRescanInterval, "must be positive, got %v", c.RescanInterval)
 	case c.BackoffMin <= 0:
-		return rcloneconf.Errorf(EnvBackoffMin, "must be positive, got %v", c.BackoffMin)
+		return exitcode.Configf(EnvBackoffMin, "must be positive, got %v", c.BackoffMin)
 	case c.BackoffMax < c.BackoffMin:
-		return rcloneconf.Errorf(EnvBackoffMax, "%v is less than %s %v", c.BackoffMax, EnvBackoffMin, c.BackoffMin)
+		return exitcode.Configf(EnvBackoffMax, "%v is less than %s %v", c.BackoffMax, EnvBackoffMin, c.BackoffMin)
 	}
 	if _, err := path.Match(c.Include, ""); err != nil {
-		return rcloneconf.Errorf(EnvInclude, "%q is not a valid glob: %v", c.Include, err)
+		return exitcode.Configf(EnvInclude, "%q is not a valid glob: %v", c.Include, err)
 	}
 	return nil
 }
@@ -122,9 +123,9 @@ func (c Config) Validate() error {
 func validateDest(bucket, host string) error {
 	switch {
 	case bucket == "":
-		return rcloneconf.Errorf(EnvBucket, "is required")
+		return exitcode.Configf(EnvBucket, "is required")
 	case strings.Contains(bucket, "/"):
-		return rcloneconf.Errorf(EnvBucket, "%q must be a bucket name, without a path", bucket)
+		return exitcode.Configf(EnvBucket, "%q must be a bucket name, without a path", bucket)
 	}
 	return validateHost(host)
 }
@@ -132,9 +133,9 @@ func validateDest(bucket, host string) error {
 func validateHost(host string) error {
 	switch {
 	case host == "":
-		return rcloneconf.Errorf(EnvHostname, "is required (the host name could not be read)")
+		return exitcode.Configf(EnvHostname, "is required (the host name could not be read)")
 	case host == "." || host == ".." || strings.ContainsAny(host, "/\\"):
-		return rcloneconf.Errorf(EnvHostname, "%q cannot be an object prefix", host)
+		return exitcode.Configf(EnvHostname, "%q cannot be an object prefix", host)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -35,7 +35,7 @@ func TestConfigValidate(t *testing.T) {
 			c := base
 			tt.edit(&c)
 			err := c.Validate()
-			var ce *rcloneconf.ConfigError
+			var ce *exitcode.ConfigError
 			switch {
 			case tt.wantVar == "" && err != nil:
 				t.Fatalf("Validate()=%v, want nil", err)

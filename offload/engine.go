@@ -14,7 +14,7 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // destLogInterval is how often a destination that keeps failing is logged.
@@ -72,7 +72,7 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	// file, which would hang the start while the destination is down.
 	dst, err := cfg.Dest.Fs(rcloneCtx(ctx), dest+"/")
 	if err != nil {
-		return nil, rcloneconf.Errorf(EnvBucket, "%v", err)
+		return nil, exitcode.Configf(EnvBucket, "%v", err)
 	}
 	counters := cfg.Counters
 	if counters == nil {

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -22,20 +23,20 @@ type FetchConfig struct {
 	Dir    string // existing directory to write the snapshot into
 }
 
-// Validate checks the config; errors are *rcloneconf.ConfigError.
+// Validate checks the config; errors are *exitcode.ConfigError.
 func (c FetchConfig) Validate() error {
 	if err := validateDest(c.Bucket, c.Host); err != nil {
 		return err
 	}
 	if c.Dir == "" {
-		return rcloneconf.Errorf(EnvFetchDir, "is required: the directory to write the snapshot into")
+		return exitcode.Configf(EnvFetchDir, "is required: the directory to write the snapshot into")
 	}
 	info, err := os.Stat(c.Dir)
 	if err != nil {
-		return &rcloneconf.ConfigError{Var: EnvFetchDir, Err: err}
+		return &exitcode.ConfigError{Var: EnvFetchDir, Err: err}
 	}
 	if !info.IsDir() {
-		return rcloneconf.Errorf(EnvFetchDir, "%s is not a directory", c.Dir)
+		return exitcode.Configf(EnvFetchDir, "%s is not a directory", c.Dir)
 	}
 	return nil
 }
@@ -49,7 +50,7 @@ func RestoreCommand(path string) string {
 // Fetch downloads a snapshot (the latest of Host unless Name is set) into
 // Dir and returns its path. The download is checked against its sidecar and
 // its etcd trailer or zip CRCs before it is renamed into place, so Dir never
-// holds a partial or corrupt snapshot. Failed checks wrap ErrVerifyFailed.
+// holds a partial or corrupt snapshot. Failed checks wrap exitcode.ErrVerifyFailed.
 func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -69,12 +70,12 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	name := cfg.Name
 	if name == "" {
 		if name, _ = objs.newest(ctx); name == "" {
-			return "", fmt.Errorf("%w: no snapshots under %s/%s/", ErrVerifyFailed, cfg.Bucket, cfg.Host)
+			return "", fmt.Errorf("%w: no snapshots under %s/%s/", exitcode.ErrVerifyFailed, cfg.Bucket, cfg.Host)
 		}
 	}
 	obj, ok := objs.snapshots[name]
 	if !ok {
-		return "", fmt.Errorf("%w: no snapshot %s/%s/%s", ErrVerifyFailed, cfg.Bucket, cfg.Host, name)
+		return "", fmt.Errorf("%w: no snapshot %s/%s/%s", exitcode.ErrVerifyFailed, cfg.Bucket, cfg.Host, name)
 	}
 	sum, err := objs.sidecarSum(ctx, name)
 	if err != nil {
@@ -113,7 +114,7 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 // verifyErr marks integrity failures as verification failures.
 func verifyErr(err error) error {
 	if errors.Is(err, ErrCorrupt) {
-		return fmt.Errorf("%w: %w", ErrVerifyFailed, err)
+		return fmt.Errorf("%w: %w", exitcode.ErrVerifyFailed, err)
 	}
 	return err
 }

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // Result is what one Once run did.
@@ -28,7 +28,7 @@ type Failure struct {
 // Once uploads every snapshot in the directory that is not uploaded yet,
 // waiting out the quiet period of files written moments ago, and returns.
 // The error is non-nil when any snapshot failed; each failure is in Result.
-// A missing snapshot directory is a *rcloneconf.ConfigError.
+// A missing snapshot directory is a *exitcode.ConfigError.
 func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -36,9 +36,9 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 	info, err := os.Stat(cfg.SnapshotDir)
 	switch {
 	case err != nil:
-		return Result{}, &rcloneconf.ConfigError{Var: EnvSnapshotDir, Err: err}
+		return Result{}, &exitcode.ConfigError{Var: EnvSnapshotDir, Err: err}
 	case !info.IsDir():
-		return Result{}, rcloneconf.Errorf(EnvSnapshotDir, "%s is not a directory", cfg.SnapshotDir)
+		return Result{}, exitcode.Configf(EnvSnapshotDir, "%s is not a directory", cfg.SnapshotDir)
 	}
 	e, err := newEngine(ctx, cfg, log)
 	if err != nil {

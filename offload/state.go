@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // StateFile is the name of the state file in the state dir.
@@ -42,11 +42,11 @@ type state struct {
 // missing-permission dir stops offload at start rather than after an upload.
 func openStateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &rcloneconf.ConfigError{Var: EnvStateDir, Err: err}
+		return &exitcode.ConfigError{Var: EnvStateDir, Err: err}
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return &rcloneconf.ConfigError{Var: EnvStateDir, Err: fmt.Errorf("state dir is not writable: %w", err)}
+		return &exitcode.ConfigError{Var: EnvStateDir, Err: fmt.Errorf("state dir is not writable: %w", err)}
 	}
 	f.Close()
 	return os.Remove(f.Name())

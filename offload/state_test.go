@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 func TestStateRoundTrip(t *testing.T) {
@@ -69,7 +69,7 @@ func TestCorruptStateKeptAside(t *testing.T) {
 func TestStateDirNotWritable(t *testing.T) {
 	dir := filepath.Join(readOnlyDir(t), "state")
 	err := openStateDir(dir)
-	var ce *rcloneconf.ConfigError
+	var ce *exitcode.ConfigError
 	if !errors.As(err, &ce) || ce.Var != EnvStateDir {
 		t.Fatalf("openStateDir=%v, want a ConfigError for %s", err, EnvStateDir)
 	}

@@ -14,13 +14,9 @@ import (
 	rfs "github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
-
-// ErrVerifyFailed means the bucket is missing data, holds corrupt data, or
-// its newest snapshot is stale (offsite exits 4). Errors that stopped the
-// check itself (listing, network) do not wrap it.
-var ErrVerifyFailed = errors.New("verification failed")
 
 // Download modes for Verify: which snapshots are downloaded and hashed.
 const (
@@ -51,7 +47,7 @@ type VerifyConfig struct {
 	Now      time.Time // zero: time.Now()
 }
 
-// Validate checks the config; errors are *rcloneconf.ConfigError.
+// Validate checks the config; errors are *exitcode.ConfigError.
 func (c VerifyConfig) Validate() error {
 	if c.AllHosts {
 		if err := validateDest(c.Bucket, "all"); err != nil {
@@ -61,13 +57,13 @@ func (c VerifyConfig) Validate() error {
 		return err
 	}
 	if c.MaxAge <= 0 {
-		return rcloneconf.Errorf(EnvMaxAge, "must be positive, got %v", c.MaxAge)
+		return exitcode.Configf(EnvMaxAge, "must be positive, got %v", c.MaxAge)
 	}
 	switch c.Download {
 	case DownloadLatest, DownloadAll, DownloadNone:
 		return nil
 	}
-	return rcloneconf.Errorf(EnvDownload, "%q is not latest, all or none", c.Download)
+	return exitcode.Configf(EnvDownload, "%q is not latest, all or none", c.Download)
 }
 
 // HostReport is what Verify found under one host prefix.
@@ -103,7 +99,7 @@ func (r *VerifyReport) Problems() int {
 // well-formed sidecar naming it, is not empty, and (per Download) its
 // content matches the sidecar and passes its format check; the newest is
 // younger than MaxAge. It returns the report and, when it found any
-// problem, an error wrapping ErrVerifyFailed.
+// problem, an error wrapping exitcode.ErrVerifyFailed.
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -138,7 +134,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		report.Hosts = append(report.Hosts, HostReport{Host: "*", Problems: []string{"no host prefixes in the bucket"}})
 	}
 	if n := report.Problems(); n > 0 {
-		return report, fmt.Errorf("%w: %d problems in %s", ErrVerifyFailed, n, cfg.Bucket)
+		return report, fmt.Errorf("%w: %d problems in %s", exitcode.ErrVerifyFailed, n, cfg.Bucket)
 	}
 	return report, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
 )
 
@@ -78,8 +79,8 @@ func TestVerify(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrVerifyFailed) {
-				t.Fatalf("Verify=%v, want ErrVerifyFailed", err)
+			if !errors.Is(err, exitcode.ErrVerifyFailed) {
+				t.Fatalf("Verify=%v, want exitcode.ErrVerifyFailed", err)
 			}
 			want := strings.ReplaceAll(tt.problem, "HOST", host)
 			got := strings.Join(report.Hosts[0].Problems, "\n")
@@ -92,8 +93,8 @@ func TestVerify(t *testing.T) {
 	// Every host at once: the broken ones make the whole run fail.
 	report, err := Verify(context.Background(), VerifyConfig{Dest: f.cfg.Dest, Bucket: testBucket, AllHosts: true,
 		MaxAge: 25 * time.Hour, Download: DownloadNone, Now: now}, zaptest.NewLogger(t))
-	if !errors.Is(err, ErrVerifyFailed) || len(report.Hosts) != len(tests)-1 {
-		t.Fatalf("all hosts: %v, %d hosts; want ErrVerifyFailed and %d hosts", err, len(report.Hosts), len(tests)-1)
+	if !errors.Is(err, exitcode.ErrVerifyFailed) || len(report.Hosts) != len(tests)-1 {
+		t.Fatalf("all hosts: %v, %d hosts; want exitcode.ErrVerifyFailed and %d hosts", err, len(report.Hosts), len(tests)-1)
 	}
 	var table bytes.Buffer
 	if err := report.WriteTable(&table); err != nil || !strings.Contains(table.String(), "HOST") {
@@ -152,8 +153,8 @@ func TestFetchRefusesCorrupt(t *testing.T) {
 	for _, n := range []string{name, badTrailer} {
 		dir := t.TempDir()
 		_, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Name: n, Dir: dir}, zaptest.NewLogger(t))
-		if !errors.Is(err, ErrVerifyFailed) {
-			t.Fatalf("Fetch %s=%v, want ErrVerifyFailed", n, err)
+		if !errors.Is(err, exitcode.ErrVerifyFailed) {
+			t.Fatalf("Fetch %s=%v, want exitcode.ErrVerifyFailed", n, err)
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 			t.Fatalf("fetch of %s left %v in the directory", n, entries)

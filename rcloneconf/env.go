@@ -3,6 +3,8 @@ package rcloneconf
 import (
 	"sort"
 	"strings"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // CheckEnv refuses rclone's own RCLONE_* env vars: rclone reads them inside
@@ -22,5 +24,5 @@ func CheckEnv(environ []string) error {
 		return nil
 	}
 	sort.Strings(found)
-	return Errorf(found[0], "rclone env vars would silently override offsite's settings (%s); unset them or pass --allow-rclone-env (OFFSITE_ALLOW_RCLONE_ENV=true)", strings.Join(found, ", "))
+	return exitcode.Configf(found[0], "rclone env vars would silently override offsite's settings (%s); unset them or pass --allow-rclone-env (OFFSITE_ALLOW_RCLONE_ENV=true)", strings.Join(found, ", "))
 }

@@ -17,6 +17,8 @@ import (
 	_ "github.com/rclone/rclone/backend/s3"    // every remote offsite talks to
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/config"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // S3 providers offsite uses (rclone's names).
@@ -105,7 +107,7 @@ type Settings struct {
 }
 
 // Remote validates the settings and returns the remote they describe.
-// Every error is a *ConfigError naming the env var at fault.
+// Every error is a *exitcode.ConfigError naming the env var at fault.
 func (s Settings) Remote(name, provider string) (Remote, error) {
 	r := Remote{Name: name, Provider: provider, Region: strings.TrimSpace(s.Region)}
 	var err error
@@ -124,14 +126,14 @@ func (s Settings) Remote(name, provider string) (Remote, error) {
 func endpoint(name, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
-		return "", Errorf(name, "is required (an http:// or https:// URL)")
+		return "", exitcode.Configf(name, "is required (an http:// or https:// URL)")
 	}
 	u, err := url.Parse(value)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", Errorf(name, "%q is not an http:// or https:// URL", value)
+		return "", exitcode.Configf(name, "%q is not an http:// or https:// URL", value)
 	}
 	if u.User != nil {
-		return "", Errorf(name, "must not carry credentials in the URL; use %s_ACCESS_KEY_ID and %s_SECRET_ACCESS_KEY", strings.TrimSuffix(name, "_ENDPOINT"), strings.TrimSuffix(name, "_ENDPOINT"))
+		return "", exitcode.Configf(name, "must not carry credentials in the URL; use %s_ACCESS_KEY_ID and %s_SECRET_ACCESS_KEY", strings.TrimSuffix(name, "_ENDPOINT"), strings.TrimSuffix(name, "_ENDPOINT"))
 	}
 	return strings.TrimRight(value, "/"), nil
 }
@@ -144,11 +146,11 @@ func endpoint(name, value string) (string, error) {
 func Secret(name, value, file string) (string, error) {
 	switch {
 	case value != "" && file != "":
-		return "", Errorf(name, "both %s and %s_FILE are set; set only one", name, name)
+		return "", exitcode.Configf(name, "both %s and %s_FILE are set; set only one", name, name)
 	case file != "":
 		return readSecretFile(name+"_FILE", file)
 	case strings.TrimSpace(value) == "":
-		return "", Errorf(name, "is required (or %s_FILE with a path to a file holding it)", name)
+		return "", exitcode.Configf(name, "is required (or %s_FILE with a path to a file holding it)", name)
 	}
 	return strings.TrimSpace(value), nil
 }
@@ -157,18 +159,18 @@ func readSecretFile(name, path string) (string, error) {
 	if rest, ok := strings.CutPrefix(path, "%d/"); ok {
 		dir := os.Getenv("CREDENTIALS_DIRECTORY")
 		if dir == "" {
-			return "", Errorf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
+			return "", exitcode.Configf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
 		}
 		path = filepath.Join(dir, rest)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		// The *PathError names the path and the cause, never the content.
-		return "", &ConfigError{Var: name, Err: err}
+		return "", &exitcode.ConfigError{Var: name, Err: err}
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
-		return "", Errorf(name, "file %q is empty", path)
+		return "", exitcode.Configf(name, "file %q is empty", path)
 	}
 	return v, nil
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 const testSecret = "s3cr3t-do-not-print"
@@ -48,9 +50,9 @@ func TestSettingsRemoteErrors(t *testing.T) {
 			s := validSettings()
 			tt.edit(&s)
 			_, err := s.Remote("offsite-test", ProviderMinio)
-			var cfg *ConfigError
+			var cfg *exitcode.ConfigError
 			if !errors.As(err, &cfg) {
-				t.Fatalf("err=%v, want a *ConfigError", err)
+				t.Fatalf("err=%v, want a *exitcode.ConfigError", err)
 			}
 			if got, want := cfg.Var, tt.wantVar; got != want {
 				t.Errorf("Var=%q, want %q", got, want)
@@ -106,7 +108,7 @@ func TestCheckEnv(t *testing.T) {
 		t.Fatalf("clean env refused: %v", err)
 	}
 	err := CheckEnv([]string{"RCLONE_S3_ENDPOINT=x", "RCLONE_CONFIG_OFFSITE_DST_TYPE=s3"})
-	var cfg *ConfigError
+	var cfg *exitcode.ConfigError
 	if !errors.As(err, &cfg) || cfg.Var != "RCLONE_CONFIG_OFFSITE_DST_TYPE" || !strings.Contains(err.Error(), "RCLONE_S3_ENDPOINT") {
 		t.Fatalf("err=%v, want both variables named", err)
 	}

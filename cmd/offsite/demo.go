@@ -13,7 +13,7 @@ func (e *env) demoCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", EnvVars: []string{"OFFSITE_DEMO_DIR"}, Usage: "keep the demo's servers' data in this directory (default: a temp dir, removed afterwards)"},
 		},
-		Action: action(func(c *cli.Context) error {
+		Action: e.action(func(c *cli.Context) error {
 			return demo.Run(c.Context, demo.Config{Out: e.stdout, Log: e.log, Version: Version, Dir: c.String("dir")})
 		}),
 	}

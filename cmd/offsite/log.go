@@ -8,14 +8,14 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 
-	"github.com/offsite-backup/offsite/rcloneconf"
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // newLogger builds the zap logger for --log-format and --log-level.
 func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, rcloneconf.Errorf(envLogLevel, "%q is not one of debug, info, warn, error", level)
+		return nil, exitcode.Configf(envLogLevel, "%q is not one of debug, info, warn, error", level)
 	}
 	var enc zapcore.Encoder
 	switch format {
@@ -35,7 +35,7 @@ func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
 		enc = zapcore.NewConsoleEncoder(cfg)
 	default:
-		return nil, rcloneconf.Errorf(envLogFormat, "%q is not json or console", format)
+		return nil, exitcode.Configf(envLogFormat, "%q is not json or console", format)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -41,18 +41,22 @@ type env struct {
 	stdout, stderr io.Writer
 	environ        []string
 	log            *zap.Logger
+	acted          bool // a command's action ran: its error is its own
 }
 
 // run runs offsite with args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
 	e := &env{stdout: stdout, stderr: stderr, environ: environ}
 	err := e.app().RunContext(ctx, args)
-	code := codeOf(err)
+	if !e.acted {
+		err = usageError(err) // urfave refused the arguments
+	}
+	code := exitcode.Of(err)
 	switch {
 	case err == nil:
 	case e.log == nil: // flags could not even be parsed
 		fmt.Fprintf(stderr, "offsite: %v\n", err)
-	case code == exitConfig:
+	case code == exitcode.Config:
 		e.log.Error("configuration error", zap.Error(err), zap.Int("exit_code", code))
 	default:
 		e.log.Error("offsite failed", zap.Error(err), zap.Int("exit_code", code))
@@ -71,7 +75,7 @@ func (e *env) app() *cli.App {
 		Version:               Version,
 		Writer:                e.stdout,
 		ErrWriter:             e.stderr,
-		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodeHelp,
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitcode.Help,
 		EnableBashCompletion:  false,
 		HideHelpCommand:       true,
 		// main maps errors to exit codes; urfave must not exit on its own.
@@ -108,18 +112,12 @@ func (e *env) before(c *cli.Context) error {
 	return nil
 }
 
-// action wraps a command's work so its error carries its exit code.
-func action(fn func(c *cli.Context) error) cli.ActionFunc {
+// action marks that a command's work ran, so run maps its error as it is
+// rather than as a usage error.
+func (e *env) action(fn cli.ActionFunc) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		err := fn(c)
-		if err == nil {
-			return nil
-		}
-		var e *exitError
-		if errors.As(err, &e) {
-			return err
-		}
-		return &exitError{exitCode(err), err}
+		e.acted = true
+		return fn(c)
 	}
 }
 
@@ -127,7 +125,7 @@ func (e *env) versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print offsite's, rclone's and Go's versions",
-		Action: action(func(c *cli.Context) error {
+		Action: e.action(func(c *cli.Context) error {
 			_, err := fmt.Fprintf(e.stdout, "offsite %s\nrclone %s\n%s %s/%s\n", Version, rcloneconf.RcloneVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		}),

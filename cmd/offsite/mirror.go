@@ -60,7 +60,7 @@ func (e *env) mirrorCommand() *cli.Command {
 			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
 			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set)"),
 		), monitorFlags()...),
-		Action: action(e.mirror),
+		Action: e.action(e.mirror),
 	}
 }
 

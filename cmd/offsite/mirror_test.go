@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/mirror"
 )
@@ -39,13 +40,13 @@ func TestMirrorCommandConfigErrors(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := runOffsite(context.Background(), append(append([]string{"mirror"}, ends...), tt.args...)...)
-			if code != exitConfig || !strings.Contains(stderr, tt.want) {
-				t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, exitConfig, tt.want, stderr)
+			if code != exitcode.Config || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, exitcode.Config, tt.want, stderr)
 			}
 		})
 	}
 	code, _, stderr := runOffsite(context.Background(), append(append([]string{"verify", "rgw"}, ends...), "--max-age", "0s")...)
-	if code != exitConfig || !strings.Contains(stderr, mirror.EnvMaxReportAge) {
+	if code != exitcode.Config || !strings.Contains(stderr, mirror.EnvMaxReportAge) {
 		t.Fatalf("verify rgw --max-age 0s: exit %d, stderr:\n%s", code, stderr)
 	}
 }
@@ -63,14 +64,14 @@ func TestMirrorCommandExitCodes(t *testing.T) {
 	ctx := context.Background()
 
 	code, stdout, stderr := runOffsite(ctx, args()...)
-	if code != exitOK || !strings.Contains(stdout, "ok: copy mode, 2 buckets") {
+	if code != exitcode.OK || !strings.Contains(stdout, "ok: copy mode, 2 buckets") {
 		t.Fatalf("copy: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
 	t.Run("verify rgw", func(t *testing.T) {
 		vargs := append([]string{"verify", "rgw"}, mirrorArgs(src, dst)...)
 		code, stdout, stderr := runOffsite(ctx, vargs...)
-		if code != exitOK || !strings.Contains(stdout, "ok: true") {
+		if code != exitcode.OK || !strings.Contains(stdout, "ok: true") {
 			t.Fatalf("clean: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
 		dst.Delete(t, mirrorTestBucket, "alpha/f3")
@@ -79,7 +80,7 @@ func TestMirrorCommandExitCodes(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 			t.Fatalf("json output: %v\n%s", err, stdout)
 		}
-		if code != exitVerify || rep.OK || rep.Buckets[0].Missing != 1 {
+		if code != exitcode.Verify || rep.OK || rep.Buckets[0].Missing != 1 {
 			t.Fatalf("missing object: exit %d, %+v", code, rep)
 		}
 		runOffsite(ctx, args()...) // repair
@@ -90,34 +91,34 @@ func TestMirrorCommandExitCodes(t *testing.T) {
 			src.Delete(t, "alpha", fmt.Sprintf("f%d", i))
 		}
 		code, stdout, _ := runOffsite(ctx, args("--mode", "sync")...)
-		if code != exitSafety || !strings.Contains(stdout, "3 deletions refused") {
-			t.Fatalf("exit %d, want %d\n%s", code, exitSafety, stdout)
+		if code != exitcode.Safety || !strings.Contains(stdout, "3 deletions refused") {
+			t.Fatalf("exit %d, want %d\n%s", code, exitcode.Safety, stdout)
 		}
 		code, _, stderr := runOffsite(ctx, args("--mode", "sync", "--max-delete", "30%")...)
-		if code != exitOK {
+		if code != exitcode.OK {
 			t.Fatalf("with a 30%% cap: exit %d\n%s", code, stderr)
 		}
 	})
 
 	t.Run("missing allow-listed bucket", func(t *testing.T) {
 		code, _, stderr := runOffsite(ctx, args("--rgw-buckets", "alpha,gone")...)
-		if code != exitFailed || !strings.Contains(stderr, "gone") {
-			t.Fatalf("exit %d, want %d\n%s", code, exitFailed, stderr)
+		if code != exitcode.Failed || !strings.Contains(stderr, "gone") {
+			t.Fatalf("exit %d, want %d\n%s", code, exitcode.Failed, stderr)
 		}
 	})
 
 	t.Run("missing destination bucket", func(t *testing.T) {
 		code, _, stderr := runOffsite(ctx, args("--minio-bucket", "no-such-bucket")...)
-		if code != exitConfig || !strings.Contains(stderr, mirror.EnvDestBucket) {
-			t.Fatalf("exit %d, want %d\n%s", code, exitConfig, stderr)
+		if code != exitcode.Config || !strings.Contains(stderr, mirror.EnvDestBucket) {
+			t.Fatalf("exit %d, want %d\n%s", code, exitcode.Config, stderr)
 		}
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {
 		const wrong = "wrong-secret-Hs83kd"
 		code, stdout, stderr := runOffsite(ctx, args("--rgw-secret-access-key", wrong)...)
-		if code != exitConfig || !strings.Contains(stderr, "RGW_ACCESS_KEY_ID") {
-			t.Fatalf("exit %d, want %d\n%s", code, exitConfig, stderr)
+		if code != exitcode.Config || !strings.Contains(stderr, "RGW_ACCESS_KEY_ID") {
+			t.Fatalf("exit %d, want %d\n%s", code, exitcode.Config, stderr)
 		}
 		if strings.Contains(stdout+stderr, wrong) || strings.Contains(stdout+stderr, src.SecretKey) {
 			t.Fatal("a secret reached the output")

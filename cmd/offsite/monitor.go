@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -60,12 +60,12 @@ func (e *env) signals(c *cli.Context, job, instance string) (*signals, error) {
 	}
 	ping, err := monitor.NewPinger(pingURL, log)
 	if err != nil {
-		return nil, rcloneconf.Errorf(envPingURL, "%v", err)
+		return nil, exitcode.Configf(envPingURL, "%v", err)
 	}
 	file := c.String(flagName(envMetricsFile))
 	if file != "" {
 		if err := monitor.CheckTextfile(file); err != nil {
-			return nil, rcloneconf.Errorf(envMetricsFile, "%v", err)
+			return nil, exitcode.Configf(envMetricsFile, "%v", err)
 		}
 	}
 	pushURL, err := optionalSecret(c, envPushgatewayURL)
@@ -75,7 +75,7 @@ func (e *env) signals(c *cli.Context, job, instance string) (*signals, error) {
 	var gateway *monitor.Pushgateway
 	if pushURL != "" {
 		if gateway, err = monitor.NewPushgateway(pushURL, instance); err != nil {
-			return nil, rcloneconf.Errorf(envPushgatewayURL, "%v", err)
+			return nil, exitcode.Configf(envPushgatewayURL, "%v", err)
 		}
 	}
 	return &signals{
@@ -150,15 +150,6 @@ func (s *signals) complete(run monitor.Run, err error) monitor.Run {
 		run.Start = run.End
 	}
 	run.OK = err == nil
-	run.ExitCode = codeFor(err)
+	run.ExitCode = exitcode.Of(err)
 	return run
-}
-
-// codeFor is the exit code err will end the process with.
-func codeFor(err error) int {
-	var e *exitError
-	if errors.As(err, &e) {
-		return e.code
-	}
-	return exitCode(err)
 }

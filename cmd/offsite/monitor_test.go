@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,8 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 const pingSecret = "0c3e9a53-7f4e-4b8e-a1a8-6f1f0f6c2d42"
@@ -60,7 +61,7 @@ func runJob(t *testing.T, args []string, work func() (monitor.Run, error)) error
 		Commands: []*cli.Command{{
 			Name:  "job",
 			Flags: monitorFlags(),
-			Action: action(func(c *cli.Context) error {
+			Action: e.action(func(c *cli.Context) error {
 				sig, err := e.signals(c, "mirror", "")
 				if err != nil {
 					return err
@@ -127,15 +128,15 @@ func TestSignalsOnFailureCarryTheExitCode(t *testing.T) {
 	metrics := filepath.Join(dir, "offsite-mirror.prom")
 	args := []string{"--ping-url-file", urlFile, "--metrics-file", metrics}
 
-	failure := &exitError{exitVerify, errors.New("2 objects missing")}
+	failure := fmt.Errorf("%w: 2 objects missing", exitcode.ErrVerifyFailed)
 	err := runJob(t, args, func() (monitor.Run, error) { return monitor.Run{}, failure })
-	if got, want := codeOf(err), exitVerify; got != want {
+	if got, want := exitcode.Of(err), exitcode.Verify; got != want {
 		t.Errorf("exit code = %d, want %d (finish must return the work's error)", got, want)
 	}
 	if got, want := strings.Join(pings.got(), ", "), "POST /"+pingSecret+"/start, POST /"+pingSecret+"/fail"; got != want {
 		t.Errorf("pings = %s, want %s", got, want)
 	}
-	if got, want := exitCodeMetric(t, metrics), float64(exitVerify); got != want {
+	if got, want := exitCodeMetric(t, metrics), float64(exitcode.Verify); got != want {
 		t.Errorf("exit code metric = %v, want %v", got, want)
 	}
 }
@@ -157,14 +158,14 @@ func TestSignalsConfigErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			worked := false
 			err := runJob(t, c.args, func() (monitor.Run, error) { worked = true; return monitor.Run{}, nil })
-			var cfg *rcloneconf.ConfigError
+			var cfg *exitcode.ConfigError
 			if !errors.As(err, &cfg) {
-				t.Fatalf("err = %v, want a *rcloneconf.ConfigError", err)
+				t.Fatalf("err = %v, want a *exitcode.ConfigError", err)
 			}
 			if got, want := cfg.Var, c.wantVar; got != want {
 				t.Errorf("error names %s, want %s", got, want)
 			}
-			if got, want := codeOf(err), exitConfig; got != want {
+			if got, want := exitcode.Of(err), exitcode.Config; got != want {
 				t.Errorf("exit code = %d, want %d", got, want)
 			}
 			if strings.Contains(err.Error(), pingSecret) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/rcloneconf"
@@ -24,20 +25,20 @@ func (e *env) offloadCommand() *cli.Command {
 				Name:   "watch",
 				Usage:  "upload what is new, then watch the snapshot directory until SIGTERM (systemd service)",
 				Flags:  append(e.offloadFlags(), monitorFlags()...),
-				Action: action(e.offloadWatch),
+				Action: e.action(e.offloadWatch),
 			},
 			{
 				Name:   "once",
 				Usage:  "upload what is new, then exit: 0 all uploaded, 1 something failed (timer, manual trigger)",
 				Flags:  append(e.offloadFlags(), monitorFlags()...),
-				Action: action(e.offloadOnce),
+				Action: e.action(e.offloadOnce),
 			},
 			{
 				Name:      "fetch",
 				Usage:     "download a snapshot (default: the host's latest), verify it, and print the k3s restore command",
 				UsageText: "offsite offload fetch [--host H] [--name N | --latest] --to DIR",
 				Flags:     e.fetchFlags(),
-				Action:    action(e.offloadFetch),
+				Action:    e.action(e.offloadFetch),
 			},
 		},
 	}
@@ -152,7 +153,7 @@ func (e *env) fetchFlags() []cli.Flag {
 
 func (e *env) offloadFetch(c *cli.Context) error {
 	if c.Bool("latest") && c.String("name") != "" {
-		return rcloneconf.Errorf("--name", "give --name or --latest, not both")
+		return exitcode.Configf("--name", "give --name or --latest, not both")
 	}
 	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
 	if err != nil {

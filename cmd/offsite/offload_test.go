@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
@@ -61,8 +62,8 @@ func offloadArgs(m *harness.Minio, snapDir, stateDir string) []string {
 func TestOffloadOnceMissingDirIsConfigError(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
 	code, _, stderr := runOffsite(context.Background(), append([]string{"offload", "once"}, offloadArgs(nil, missing, t.TempDir())...)...)
-	if code != exitConfig || !strings.Contains(stderr, offload.EnvSnapshotDir) {
-		t.Fatalf("exit %d, stderr:\n%s\nwant exit %d naming %s", code, stderr, exitConfig, offload.EnvSnapshotDir)
+	if code != exitcode.Config || !strings.Contains(stderr, offload.EnvSnapshotDir) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit %d naming %s", code, stderr, exitcode.Config, offload.EnvSnapshotDir)
 	}
 }
 
@@ -71,8 +72,8 @@ func TestOffloadStateDirNotWritableIsConfigError(t *testing.T) {
 	offloadtest.ReadOnly(t, stateParent)
 	for _, sub := range []string{"once", "watch"} {
 		code, _, stderr := runOffsite(context.Background(), append([]string{"offload", sub}, offloadArgs(nil, t.TempDir(), filepath.Join(stateParent, "state"))...)...)
-		if code != exitConfig || !strings.Contains(stderr, offload.EnvStateDir) {
-			t.Fatalf("%s: exit %d, stderr:\n%s\nwant exit %d naming %s", sub, code, stderr, exitConfig, offload.EnvStateDir)
+		if code != exitcode.Config || !strings.Contains(stderr, offload.EnvStateDir) {
+			t.Fatalf("%s: exit %d, stderr:\n%s\nwant exit %d naming %s", sub, code, stderr, exitcode.Config, offload.EnvStateDir)
 		}
 	}
 }
@@ -85,7 +86,7 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	offloadtest.WriteRaw(t, snapDir, name, data)
 
 	code, stdout, stderr := runOffsite(context.Background(), append([]string{"offload", "once"}, offloadArgs(m, snapDir, stateDir)...)...)
-	if code != exitOK {
+	if code != exitcode.OK {
 		t.Fatalf("once: exit %d, stderr:\n%s", code, stderr)
 	}
 	if strings.Contains(stdout+stderr, m.SecretKey) {
@@ -98,7 +99,7 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	// verify etcd: all good, in JSON.
 	code, stdout, stderr = runOffsite(context.Background(), append([]string{"verify", "etcd", "--output", "json"}, etcdArgs(m)...)...)
 	var report offload.VerifyReport
-	if code != exitOK || json.Unmarshal([]byte(stdout), &report) != nil || report.Hosts[0].Snapshots != 1 {
+	if code != exitcode.OK || json.Unmarshal([]byte(stdout), &report) != nil || report.Hosts[0].Snapshots != 1 {
 		t.Fatalf("verify: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
@@ -106,7 +107,7 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	dir := t.TempDir()
 	code, stdout, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir}, etcdArgs(m)...)...)
 	path := filepath.Join(dir, name)
-	if code != exitOK || !strings.Contains(stdout, offload.RestoreCommand(path)) {
+	if code != exitcode.OK || !strings.Contains(stdout, offload.RestoreCommand(path)) {
 		t.Fatalf("fetch: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
@@ -116,8 +117,8 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	corrupt[0] ^= 1
 	offloadtest.WriteRaw(t, snapDir, bad, corrupt)
 	code, _, stderr = runOffsite(context.Background(), append([]string{"offload", "once"}, offloadArgs(m, snapDir, stateDir)...)...)
-	if code != exitFailed || !strings.Contains(stderr, bad) {
-		t.Fatalf("once with a corrupt snapshot: exit %d, stderr:\n%s\nwant %d naming %s", code, stderr, exitFailed, bad)
+	if code != exitcode.Failed || !strings.Contains(stderr, bad) {
+		t.Fatalf("once with a corrupt snapshot: exit %d, stderr:\n%s\nwant %d naming %s", code, stderr, exitcode.Failed, bad)
 	}
 	if _, ok := m.Get(t, etcdTestBucket, "node1/"+bad); ok {
 		t.Fatal("corrupt snapshot uploaded")
@@ -126,18 +127,18 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	// Changed bytes at the destination: verify and fetch exit 4 naming it.
 	m.Put(t, etcdTestBucket, "node1/"+name, corrupt)
 	code, stdout, _ = runOffsite(context.Background(), append([]string{"verify", "etcd"}, etcdArgs(m)...)...)
-	if code != exitVerify || !strings.Contains(stdout, "node1/"+name) {
-		t.Fatalf("verify of a changed object: exit %d, stdout:\n%s\nwant %d naming it", code, stdout, exitVerify)
+	if code != exitcode.Verify || !strings.Contains(stdout, "node1/"+name) {
+		t.Fatalf("verify of a changed object: exit %d, stdout:\n%s\nwant %d naming it", code, stdout, exitcode.Verify)
 	}
 	dir = t.TempDir()
 	code, _, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir}, etcdArgs(m)...)...)
-	if entries, _ := os.ReadDir(dir); code != exitVerify || len(entries) != 0 {
+	if entries, _ := os.ReadDir(dir); code != exitcode.Verify || len(entries) != 0 {
 		t.Fatalf("fetch of a changed object: exit %d, %d files left, stderr:\n%s", code, len(entries), stderr)
 	}
 
 	// Stale: the newest snapshot is older than --max-age.
 	code, stdout, _ = runOffsite(context.Background(), append([]string{"verify", "etcd", "--download", "none", "--max-age", "1ms"}, etcdArgs(m)...)...)
-	if code != exitVerify || !strings.Contains(stdout, "old") {
+	if code != exitcode.Verify || !strings.Contains(stdout, "old") {
 		t.Fatalf("verify with a stale snapshot: exit %d, stdout:\n%s", code, stdout)
 	}
 }
@@ -170,7 +171,7 @@ func TestOffloadWatchStopsCleanly(t *testing.T) {
 	cancel()
 	select {
 	case code := <-done:
-		if code != exitOK {
+		if code != exitcode.OK {
 			t.Fatalf("watch exit %d after SIGTERM, want 0; stderr:\n%s", code, stderr)
 		}
 	case <-time.After(20 * time.Second):

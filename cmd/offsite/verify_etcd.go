@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/rcloneconf"
@@ -21,14 +22,14 @@ func (e *env) verifyEtcdCommand() *cli.Command {
 			stringFlag(offload.EnvDownload, offload.DownloadLatest, "download and hash: latest (each host's newest), all, or none"),
 			&cli.StringFlag{Name: "output", Value: "table", Usage: "table or json"},
 		), monitorFlags()...),
-		Action: action(e.verifyEtcd),
+		Action: e.action(e.verifyEtcd),
 	}
 }
 
 func (e *env) verifyEtcd(c *cli.Context) error {
 	output := c.String("output")
 	if output != "table" && output != "json" {
-		return rcloneconf.Errorf("--output", "%q is not table or json", output)
+		return exitcode.Configf("--output", "%q is not table or json", output)
 	}
 	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
 	if err != nil {

@@ -6,9 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/mirror"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) verifyRGWCommand() *cli.Command {
@@ -23,14 +23,14 @@ func (e *env) verifyRGWCommand() *cli.Command {
 			durationFlag(mirror.EnvMaxReportAge, d.MaxReportAge, "fail when the newest run report ended longer ago than this"),
 			&cli.StringFlag{Name: "output", Value: "table", Usage: "table or json"},
 		), monitorFlags()...),
-		Action: action(e.verifyRGW),
+		Action: e.action(e.verifyRGW),
 	}
 }
 
 func (e *env) verifyRGW(c *cli.Context) error {
 	output := c.String("output")
 	if output != "table" && output != "json" {
-		return rcloneconf.Errorf("--output", "%q is not table or json", output)
+		return exitcode.Configf("--output", "%q is not table or json", output)
 	}
 	cfg := mirror.DefaultVerifyConfig()
 	var err error

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/mirror"
 )
@@ -32,7 +33,7 @@ func TestVerifyRGWCommandFromEnv(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	ctx := context.Background()
-	if code, stdout, stderr := runOffsite(ctx, "mirror"); code != exitOK {
+	if code, stdout, stderr := runOffsite(ctx, "mirror"); code != exitcode.OK {
 		t.Fatalf("mirror: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	verify := func(wantCode int) mirror.VerifyReport {
@@ -48,35 +49,35 @@ func TestVerifyRGWCommandFromEnv(t *testing.T) {
 		return rep
 	}
 
-	if b := verify(exitOK).Buckets[0]; b.Matched != 2 || b.SizeOnly != 1 {
+	if b := verify(exitcode.OK).Buckets[0]; b.Matched != 2 || b.SizeOnly != 1 {
 		t.Fatalf("clean: %+v, want 2 matched, 1 by size only", b)
 	}
 	if prom, err := os.ReadFile(metrics); err != nil || !strings.Contains(string(prom), "verify_rgw") {
 		t.Fatalf("metrics file: %v\n%s", err, prom)
 	}
 	code, stdout, _ := runOffsite(ctx, "verify", "rgw")
-	if code != exitOK || !strings.Contains(stdout, "ok: true") {
+	if code != exitcode.OK || !strings.Contains(stdout, "ok: true") {
 		t.Fatalf("table: exit %d\n%s", code, stdout)
 	}
 
 	t.Setenv(mirror.EnvMaxReportAge, "1ms")
-	if rep := verify(exitVerify); rep.LastReport == nil || !rep.LastReport.Stale || !rep.Buckets[0].OK {
+	if rep := verify(exitcode.Verify); rep.LastReport == nil || !rep.LastReport.Stale || !rep.Buckets[0].OK {
 		t.Fatalf("stale report: %+v", rep)
 	}
 	t.Setenv(mirror.EnvMaxReportAge, "25h")
 
 	t.Setenv(mirror.EnvVerifyDownload, "true")
-	if b := verify(exitOK).Buckets[0]; b.Downloaded != 1 || b.SizeOnly != 0 {
+	if b := verify(exitcode.OK).Buckets[0]; b.Downloaded != 1 || b.SizeOnly != 0 {
 		t.Fatalf("download: %+v, want 1 compared by download", b)
 	}
 	altered := bytes.Clone(video)
 	altered[len(altered)-1] ^= 0x01 // same size, no MD5 on the source side
 	dst.Put(t, mirrorTestBucket, "media/"+key, altered)
-	if b := verify(exitVerify).Buckets[0]; b.Differing != 1 || len(b.DifferObj) != 1 || b.DifferObj[0] != key {
+	if b := verify(exitcode.Verify).Buckets[0]; b.Differing != 1 || len(b.DifferObj) != 1 || b.DifferObj[0] != key {
 		t.Fatalf("altered multipart object: %+v, want %s differing", b, key)
 	}
 	code, stdout, _ = runOffsite(ctx, "verify", "rgw")
-	if code != exitVerify || !strings.Contains(stdout, "differing media/"+key) {
+	if code != exitcode.Verify || !strings.Contains(stdout, "differing media/"+key) {
 		t.Fatalf("table after a change: exit %d\n%s", code, stdout)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/offload"
 )
@@ -265,7 +266,7 @@ func (d *demo) safetyStop(ctx context.Context) error {
 	cfg.Buckets = []string{"gitea"}
 	d.heading("offsite mirror   (OFFSITE_MODE=sync RGW_BUCKETS=gitea)", "the gitea bucket now lists empty at the source: the empty-source guard refuses to empty its mirror (exit code 3)")
 	_, err := d.mirror(ctx, cfg)
-	if !errors.Is(err, mirror.ErrSafetyStop) {
+	if !errors.Is(err, exitcode.ErrSafetyStop) {
 		return fmt.Errorf("mirror of an emptied bucket: got %v, want a safety stop", err)
 	}
 	d.printf("   => %v\n", err)
