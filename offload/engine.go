@@ -4,52 +4,57 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
-	rfs "github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
-// destLogInterval is how often a destination that keeps failing is logged.
-const destLogInterval = time.Minute
+// verdict is what one upload attempt came to.
+type verdict int
 
-// tracked is a snapshot seen and not uploaded yet.
-type tracked struct {
-	look      look
-	due       time.Time // quiet period ends; zero when not waiting
-	ready     bool      // in the upload queue
-	uploading bool
-	failed    bool // failed a check or a read: waits for a change or a rescan
-	corrupt   bool // failed its integrity check: waits for a change
-	attempts  int
+const (
+	verdictUploaded   verdict = iota // uploaded, sidecar written
+	verdictPresent                   // at the destination already: recorded, not uploaded
+	verdictChanged                   // changed while read: waits for a new quiet period
+	verdictCorrupt                   // failed its integrity check: waits for a change
+	verdictUnreadable                // could not be read: retried at the next rescan
+	verdictGone                      // deleted before its upload finished
+	verdictDestFailed                // the destination failed or refused
+)
+
+func verdictOf(r result) verdict {
+	switch {
+	case r.err == nil && r.present:
+		return verdictPresent
+	case r.err == nil:
+		return verdictUploaded
+	case errors.Is(r.err, errChanged):
+		return verdictChanged
+	case errors.Is(r.err, ErrCorrupt):
+		return verdictCorrupt
+	case isLocal(r.err) && errors.Is(r.err, fs.ErrNotExist):
+		return verdictGone
+	case isLocal(r.err):
+		return verdictUnreadable
+	}
+	return verdictDestFailed
 }
 
-// engine decides what to upload and when. One goroutine (run) owns all its
-// fields; uploads run one at a time on a second goroutine.
+// engine is what Watch and Once share: the machine, what it is told of the
+// snapshot directory, the uploader it hands files to, and the state and
+// counters an upload's result goes to.
 type engine struct {
 	cfg      Config
 	log      *zap.Logger
-	up       *uploader
+	m        *machine
+	up       uploader
 	state    *state
 	counters *Counters
-	oneShot  bool // Once: one attempt per file, stop when idle
-
-	files map[string]*tracked
-	queue []string
-
-	destFailures  int
-	destRetryAt   time.Time
-	destLoggedAt  time.Time
-	suppressedErr int
-
-	result Result
 }
 
 // newEngine validates cfg, opens the state and the destination.
@@ -70,7 +75,7 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	}
 	// The trailing slash spares rclone a HEAD to see whether the prefix is a
 	// file, which would hang the start while the destination is down.
-	dst, err := cfg.Dest.Fs(rcloneCtx(ctx), dest+"/")
+	dst, err := cfg.Dest.Fs(remoteCtx(ctx), dest+"/")
 	if err != nil {
 		return nil, exitcode.Configf(EnvBucket, "%v", err)
 	}
@@ -80,252 +85,138 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	}
 	return &engine{
 		cfg: cfg, log: log, state: st, counters: counters,
-		up:    &uploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat},
-		files: map[string]*tracked{},
+		m: newMachine(cfg.QuietPeriod, func(name string, l look) bool { return st.uploaded(name, l.size, l.mtime) },
+			destRetry{min: cfg.BackoffMin, max: cfg.BackoffMax}),
+		up: &remoteUploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat},
 	}, nil
 }
 
-// rcloneCtx sets rclone's options for offload's remote: few low-level
-// retries (the S3 backend takes them from the context it is opened with),
-// since offload retries a failing destination itself, with backoff.
-func rcloneCtx(ctx context.Context) context.Context {
-	ctx, ci := rfs.AddConfig(ctx)
-	ci.LowLevelRetries = 2
-	return ctx
+// lookAt reads how name looks in the snapshot directory, never following
+// a symlink: present is false when it is not there or not a regular file.
+func (e *engine) lookAt(name string) (l look, present bool, err error) {
+	info, err := os.Lstat(filepath.Join(e.cfg.SnapshotDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return look{}, false, nil
+	}
+	if err != nil {
+		return look{}, false, err
+	}
+	return lookOf(info), info.Mode().IsRegular(), nil
 }
 
-// touched handles an event on, or a sighting of, a file in the directory:
-// it (re)starts the file's quiet period.
-func (e *engine) touched(name string, now time.Time) {
+// touch handles an event on name: its quiet period starts again.
+func (e *engine) touch(name string, now time.Time) {
+	defer e.countPending()
 	if !e.cfg.wanted(name) {
 		return
 	}
-	info, err := os.Stat(filepath.Join(e.cfg.SnapshotDir, name))
-	if err != nil || !info.Mode().IsRegular() {
-		e.gone(name, err)
-		if raw, ok := strings.CutSuffix(name, ".zip"); ok && errors.Is(err, fs.ErrNotExist) {
-			// A zip that went away leaves its raw snapshot to be shipped
-			// (k3s removes a zip whose compression failed).
-			e.touched(raw, now)
-		}
-		return
-	}
-	l := lookOf(info)
-	if e.state.uploaded(name, l.size, l.mtime) {
-		e.forget(name)
-		return
-	}
-	t := e.track(name)
-	if t.failed && t.corrupt && t.look.equal(l) {
-		return // same bytes that failed their check: wait for a change
-	}
-	t.look, t.due, t.failed, t.corrupt = l, now.Add(e.cfg.QuietPeriod), false, false
-	e.unqueue(name)
-}
-
-// seen handles a file found by a scan: one not tracked yet is armed so that
-// its quiet period counts from its mtime, not from the scan.
-func (e *engine) seen(name string, info fs.FileInfo, now time.Time) {
-	if !e.cfg.wanted(name) || !info.Mode().IsRegular() {
-		return
-	}
-	l := lookOf(info)
-	if e.state.uploaded(name, l.size, l.mtime) {
-		if e.oneShot {
-			e.result.Skipped = append(e.result.Skipped, name)
-		}
-		return
-	}
-	if t, ok := e.files[name]; ok {
-		if t.failed && !(t.corrupt && t.look.equal(l)) {
-			e.touched(name, now) // a read error is retried at each rescan
-		}
-		return
-	}
-	t := e.track(name)
-	t.look, t.due = l, l.mtime.Add(e.cfg.QuietPeriod)
-	if t.due.Before(now) {
-		t.due = now
-	}
-}
-
-// gone handles a file that is no longer there (or no longer a file).
-func (e *engine) gone(name string, err error) {
-	t, ok := e.files[name]
-	if !ok {
-		return
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	l, present, err := e.lookAt(name)
+	if err != nil {
 		e.log.Warn("cannot stat snapshot", zap.String("name", name), zap.Error(err))
 		return
 	}
-	if t.uploading {
-		return // the upload's result decides
+	if e.m.observe(name, l, present, now) {
+		e.log.Info("snapshot deleted before it was uploaded (k3s retention?): forgotten", zap.String("name", name))
 	}
-	e.log.Info("snapshot deleted before it was uploaded (k3s retention?): forgotten", zap.String("name", name))
-	e.forget(name)
+	if raw, ok := strings.CutSuffix(name, ".zip"); ok && !present {
+		// A zip that went away leaves its raw snapshot to be shipped (k3s
+		// removes a zip whose compression failed).
+		e.touch(raw, now)
+	}
 }
 
-func (e *engine) track(name string) *tracked {
-	t, ok := e.files[name]
-	if !ok {
-		t = &tracked{}
-		e.files[name] = t
-		e.counters.pending.Store(int64(len(e.files)))
+// scan looks at every file of the directory: new ones are armed, tracked
+// ones that are gone forgotten, and the state forgets what k3s deleted. It
+// returns the files the state has as uploaded already.
+func (e *engine) scan(now time.Time) (uploaded []string, err error) {
+	defer e.countPending()
+	entries, err := os.ReadDir(e.cfg.SnapshotDir)
+	if err != nil {
+		return nil, err
 	}
-	return t
-}
-
-func (e *engine) forget(name string) {
-	e.unqueue(name)
-	delete(e.files, name)
-	e.counters.pending.Store(int64(len(e.files)))
-}
-
-func (e *engine) unqueue(name string) {
-	t, ok := e.files[name]
-	if !ok || !t.ready {
-		return
-	}
-	t.ready = false
-	for i, n := range e.queue {
-		if n == name {
-			e.queue = append(e.queue[:i], e.queue[i+1:]...)
-			return
+	present := map[string]bool{}
+	for _, de := range entries {
+		name := de.Name()
+		present[name] = true
+		if !de.Type().IsRegular() || !e.cfg.wanted(name) {
+			continue // symlinks too: a link is never followed
+		}
+		info, err := de.Info()
+		if err != nil {
+			continue // deleted since the listing
+		}
+		if e.m.seen(name, lookOf(info), now) {
+			uploaded = append(uploaded, name)
 		}
 	}
+	e.m.scanned(present)
+	if err := e.state.prune(present); err != nil {
+		e.log.Error("cannot save state", zap.Error(err))
+	}
+	return uploaded, nil
 }
 
-// fireDue ends the quiet period of every file whose time has come: a file
-// that still has the look it was armed with is queued, otherwise re-armed.
-func (e *engine) fireDue(now time.Time) {
-	var due []string
-	for name, t := range e.files {
-		if !t.due.IsZero() && !t.due.After(now) && !t.uploading {
-			due = append(due, name)
+// settleDue ends the quiet period of every file whose time has come, after
+// a fresh look at it. It returns the raw snapshots left to their zip twins.
+func (e *engine) settleDue(now time.Time) (twins []string) {
+	defer e.countPending()
+	for _, name := range e.m.due(now) {
+		l, present, err := e.lookAt(name)
+		if err != nil {
+			e.log.Error("cannot stat snapshot: retried at the next rescan", zap.String("name", name), zap.Error(err))
+			e.m.unreadable(name)
+			continue
 		}
-	}
-	sort.Strings(due) // k3s names sort by time within a prefix: oldest first
-	for _, name := range due {
-		e.fire(name, now)
-	}
-}
-
-func (e *engine) fire(name string, now time.Time) {
-	t := e.files[name]
-	t.due = time.Time{}
-	path := filepath.Join(e.cfg.SnapshotDir, name)
-	info, err := os.Stat(path)
-	if err != nil || !info.Mode().IsRegular() {
-		e.gone(name, err)
-		return
-	}
-	if l := lookOf(info); !l.equal(t.look) {
-		t.look, t.due = l, now.Add(e.cfg.QuietPeriod)
-		return
-	}
-	if !IsZip(name) {
-		// k3s compresses a raw snapshot into <name>.zip, then deletes the
-		// raw one: while the zip is there, it is the one to ship.
-		if _, err := os.Stat(path + ".zip"); err == nil {
+		twin := false
+		if present && !IsZip(name) {
+			_, twin, _ = e.lookAt(name + ".zip")
+		}
+		switch e.m.settle(name, l, present, twin, now) {
+		case settledTwin:
 			e.log.Debug("raw snapshot has a compressed twin: shipping the zip only", zap.String("name", name))
-			if e.oneShot {
-				e.result.Skipped = append(e.result.Skipped, name)
-			}
-			e.forget(name)
-			return
+			twins = append(twins, name)
+		case settledGone:
+			e.log.Info("snapshot deleted before it was uploaded (k3s retention?): forgotten", zap.String("name", name))
 		}
 	}
-	if e.state.uploaded(name, t.look.size, t.look.mtime) {
-		e.forget(name)
-		return
-	}
-	t.ready = true
-	e.queue = append(e.queue, name)
+	return twins
 }
 
-// nextWake is when the loop next has something to do (zero: nothing).
-func (e *engine) nextWake() time.Time {
-	var next time.Time
-	for _, t := range e.files {
-		if !t.due.IsZero() && !t.uploading && (next.IsZero() || t.due.Before(next)) {
-			next = t.due
-		}
+// finish applies an upload's result: the machine's next step, the state,
+// the counters and the log. It returns the verdict and, for an upload, its
+// description. A destination failure is left to the caller: Watch retries,
+// Once gives up.
+func (e *engine) finish(r result, now time.Time) (verdict, Upload) {
+	defer e.countPending()
+	v := verdictOf(r)
+	attempt := e.m.attempts(r.name)
+	if n := e.m.done(r.name, v); n > 0 {
+		e.log.Info("destination reachable again", zap.Int("failed_attempts", n))
 	}
-	if len(e.queue) > 0 && !e.destRetryAt.IsZero() && (next.IsZero() || e.destRetryAt.Before(next)) {
-		next = e.destRetryAt
-	}
-	return next
-}
-
-// job is one upload handed to the upload goroutine.
-type job struct {
-	name string
-	look look
-}
-
-// result is the upload goroutine's answer.
-type result struct {
-	job
-	outcome
-	err error
-}
-
-// next pops the file to upload now, if any may go.
-func (e *engine) next(now time.Time) (job, bool) {
-	if len(e.queue) == 0 || now.Before(e.destRetryAt) {
-		return job{}, false
-	}
-	name := e.queue[0]
-	e.queue = e.queue[1:]
-	t := e.files[name]
-	t.ready, t.uploading = false, true
-	t.attempts++
-	return job{name, t.look}, true
-}
-
-// done applies an upload's result.
-func (e *engine) done(r result, now time.Time) {
-	t, ok := e.files[r.name]
-	if !ok {
-		t = &tracked{attempts: 1}
-	}
-	t.uploading = false
 	log := e.log.With(zap.String("name", r.name))
-	switch {
-	case r.err == nil:
-		e.succeeded(r, t, now)
-	case errors.Is(r.err, context.Canceled) && e.oneShot:
-		e.fail(r.name, r.err)
-	case errors.Is(r.err, errChanged):
+	switch v {
+	case verdictUploaded, verdictPresent:
+		return v, e.record(r, attempt, now)
+	case verdictChanged:
 		log.Info("snapshot changed while being uploaded: waiting for it to settle", zap.Error(r.err))
-		e.touched(r.name, now)
-	case errors.Is(r.err, ErrCorrupt):
+		e.touch(r.name, now)
+	case verdictCorrupt:
 		e.counters.failed.Add(1)
 		log.Error("snapshot failed its integrity check: not uploaded; retried when it changes", zap.Error(r.err))
-		t.failed, t.corrupt = true, true
-		e.fail(r.name, r.err)
-	case isLocal(r.err):
-		if errors.Is(r.err, fs.ErrNotExist) {
-			log.Info("snapshot deleted before its upload finished (k3s retention?): forgotten")
-			e.forget(r.name)
-			return
-		}
+	case verdictGone:
+		log.Info("snapshot deleted before its upload finished (k3s retention?): forgotten")
+	case verdictUnreadable:
 		e.counters.failed.Add(1)
 		log.Error("cannot read snapshot: not uploaded; retried at the next rescan", zap.Error(r.err))
-		t.failed = true
-		e.fail(r.name, r.err)
-	default:
+	case verdictDestFailed:
 		e.counters.failed.Add(1)
-		e.destFailed(r, t, now)
 	}
+	return v, Upload{}
 }
 
-func (e *engine) succeeded(r result, t *tracked, now time.Time) {
-	if e.destFailures > 0 {
-		e.log.Info("destination reachable again", zap.Int("failed_attempts", e.destFailures))
-	}
-	e.destFailures, e.destRetryAt, e.suppressedErr = 0, time.Time{}, 0
+// record remembers a snapshot that is at the destination, and for a new
+// upload counts it, logs it and tells cfg.OnUpload.
+func (e *engine) record(r result, attempt int, now time.Time) Upload {
 	u := r.upload
 	rec := Record{Size: u.Size, ModTime: r.look.mtime, SHA256: u.SHA256, Uploaded: u.At}
 	if r.present {
@@ -339,172 +230,22 @@ func (e *engine) succeeded(r result, t *tracked, now time.Time) {
 	if r.present {
 		e.log.Info("snapshot already at the destination (sidecar matches): recorded, not uploaded again",
 			zap.String("name", r.name), zap.String("key", u.Key), zap.String("sha256", u.SHA256))
-		if e.oneShot {
-			e.result.Skipped = append(e.result.Skipped, r.name)
-		}
-	} else {
-		u.Attempt = t.attempts
-		e.counters.recordUpload(u)
-		e.log.Info("snapshot uploaded", zap.String("name", r.name), zap.String("key", u.Key),
-			zap.Int64("bytes", u.Size), zap.String("sha256", u.SHA256),
-			zap.Duration("duration", u.Duration), zap.Int("attempt", u.Attempt))
-		if e.oneShot {
-			e.result.Uploaded = append(e.result.Uploaded, u)
-		}
-		if e.cfg.OnUpload != nil {
-			e.cfg.OnUpload(u)
-		}
+		return u
 	}
-	if t.due.IsZero() {
-		e.forget(r.name)
-	} // else it changed during the upload and will be looked at again
+	u.Attempt = attempt
+	e.counters.recordUpload(u)
+	e.log.Info("snapshot uploaded", zap.String("name", r.name), zap.String("key", u.Key),
+		zap.Int64("bytes", u.Size), zap.String("sha256", u.SHA256),
+		zap.Duration("duration", u.Duration), zap.Int("attempt", u.Attempt))
+	if e.cfg.OnUpload != nil {
+		e.cfg.OnUpload(u)
+	}
+	return u
 }
 
-// destFailed puts the file back at the end of the queue and backs off.
-func (e *engine) destFailed(r result, t *tracked, now time.Time) {
-	if e.oneShot {
-		e.log.Error("upload failed", zap.String("name", r.name), zap.Error(r.err))
-		e.fail(r.name, r.err)
-		return
-	}
-	e.destFailures++
-	delay := backoff(e.cfg.BackoffMin, e.cfg.BackoffMax, e.destFailures)
-	e.destRetryAt = now.Add(delay)
-	if t.due.IsZero() {
-		t.ready = true
-		e.queue = append(e.queue, r.name)
-	}
-	if e.destFailures == 1 || now.Sub(e.destLoggedAt) >= destLogInterval {
-		e.log.Error("upload failed: destination unreachable or refusing; snapshots stay pending and are retried",
-			zap.String("name", r.name), zap.Error(r.err), zap.Int("consecutive_failures", e.destFailures),
-			zap.Int("pending", len(e.files)), zap.Duration("retry_in", delay),
-			zap.Int("failures_not_logged", e.suppressedErr))
-		e.destLoggedAt, e.suppressedErr = now, 0
-		return
-	}
-	e.suppressedErr++
-}
-
-// fail records a failure in Once's result and stops tracking the file there.
-func (e *engine) fail(name string, err error) {
-	if !e.oneShot {
-		return
-	}
-	e.result.Failed = append(e.result.Failed, Failure{Name: name, Err: err})
-	e.forget(name)
-}
+func (e *engine) countPending() { e.counters.pending.Store(int64(e.m.pending())) }
 
 func isLocal(err error) bool {
 	var l *localError
 	return errors.As(err, &l)
-}
-
-// backoff is min * 2^(n-1), capped at max.
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	return minDuration(d, max)
-}
-
-func minDuration(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-// jittered adds up to 10% to d, so hosts that started together do not
-// rescan together.
-func jittered(d time.Duration) time.Duration {
-	return d + rand.N(d/10+1)
-}
-
-// scan looks at every file in the directory: new ones are armed, tracked
-// ones that are gone are forgotten, and the state forgets what k3s deleted.
-func (e *engine) scan(now time.Time) error {
-	entries, err := os.ReadDir(e.cfg.SnapshotDir)
-	if err != nil {
-		return err
-	}
-	present := map[string]bool{}
-	for _, de := range entries {
-		present[de.Name()] = true
-		info, err := de.Info()
-		if err != nil {
-			continue // deleted since the listing
-		}
-		e.seen(de.Name(), info, now)
-	}
-	for name, t := range e.files {
-		if !present[name] && !t.uploading {
-			e.forget(name)
-		}
-	}
-	if err := e.state.prune(present); err != nil {
-		e.log.Error("cannot save state", zap.Error(err))
-	}
-	return nil
-}
-
-// signal is news for the loop: a file name that had an event, or a request
-// for a full rescan.
-type signal struct {
-	name   string
-	rescan bool
-}
-
-// loop runs the engine until ctx ends or, for Once, nothing is left.
-// signals may be nil (Once).
-func (e *engine) loop(ctx context.Context, signals <-chan signal) {
-	uploadCtx := rcloneCtx(ctx)
-	results := make(chan result, 1)
-	busy := false
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		now := time.Now()
-		e.fireDue(now)
-		if !busy {
-			if j, ok := e.next(now); ok {
-				busy = true
-				go func() {
-					o, err := e.up.upload(uploadCtx, j.name, j.look)
-					results <- result{j, o, err}
-				}()
-			}
-		}
-		if e.oneShot && !busy && len(e.files) == 0 {
-			return
-		}
-		wake := e.nextWake()
-		if wake.IsZero() {
-			wake = now.Add(time.Hour)
-		}
-		timer.Reset(time.Until(wake))
-		select {
-		case <-ctx.Done():
-			if busy {
-				// The cancelled upload aborts; wait so nothing is left running,
-				// and keep the record if it completed after all.
-				if r := <-results; r.err == nil {
-					e.done(r, time.Now())
-				}
-			}
-			return
-		case s := <-signals:
-			if s.rescan {
-				if err := e.scan(time.Now()); err != nil {
-					e.log.Warn("cannot scan the snapshot directory", zap.Error(err))
-				}
-				continue
-			}
-			e.touched(s.name, time.Now())
-		case r := <-results:
-			busy = false
-			e.done(r, time.Now())
-		case <-timer.C:
-		}
-	}
 }

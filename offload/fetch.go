@@ -58,7 +58,7 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	if err := cfg.Validate(); err != nil {
 		return "", err
 	}
-	ctx = rcloneCtx(ctx)
+	ctx = remoteCtx(ctx)
 	bucketFs, err := cfg.Dest.Fs(ctx, cfg.Bucket)
 	if err != nil {
 		return "", err

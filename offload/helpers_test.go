@@ -5,10 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/offsite-backup/offsite/offload/offloadtest"
-	"github.com/offsite-backup/offsite/rcloneconf"
 	"github.com/rclone/rclone/fs/config"
 	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/offload/offloadtest"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func TestMain(m *testing.M) {

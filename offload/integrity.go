@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -120,18 +119,4 @@ func checkZipEntry(f *zip.File) error {
 		return fmt.Errorf("zip entry %s: %w", f.Name, err)
 	}
 	return nil
-}
-
-// CheckZipFile runs CheckZip on a file.
-func CheckZipFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	return CheckZip(f, info.Size())
 }

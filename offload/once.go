@@ -27,8 +27,9 @@ type Failure struct {
 
 // Once uploads every snapshot in the directory that is not uploaded yet,
 // waiting out the quiet period of files written moments ago, and returns.
-// The error is non-nil when any snapshot failed; each failure is in Result.
-// A missing snapshot directory is a *exitcode.ConfigError.
+// Each file gets one try. The error is non-nil when any snapshot failed;
+// each failure is in Result. A missing snapshot directory is a
+// configuration error.
 func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -44,16 +45,11 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	e.oneShot = true
-	if err := e.scan(time.Now()); err != nil {
-		return Result{}, fmt.Errorf("scan %s: %w", cfg.SnapshotDir, err)
-	}
-	e.loop(ctx, nil)
-	r := e.result
+	r, err := e.once(ctx)
 	log.Info("offload once finished", zap.Int("uploaded", len(r.Uploaded)),
 		zap.Int("skipped", len(r.Skipped)), zap.Int("failed", len(r.Failed)))
-	if err := ctx.Err(); err != nil {
-		return r, fmt.Errorf("interrupted: %w", err)
+	if err != nil {
+		return r, err
 	}
 	if len(r.Failed) > 0 {
 		errs := make([]error, len(r.Failed))
@@ -63,4 +59,55 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 		return r, fmt.Errorf("%d of %d snapshots failed: %w", len(r.Failed), len(r.Failed)+len(r.Uploaded), errors.Join(errs...))
 	}
 	return r, nil
+}
+
+// once drives the machine until every file it saw in one scan is uploaded
+// or has failed, uploading on the caller's goroutine.
+func (e *engine) once(ctx context.Context) (Result, error) {
+	var r Result
+	uploaded, err := e.scan(time.Now())
+	if err != nil {
+		return r, fmt.Errorf("scan %s: %w", e.cfg.SnapshotDir, err)
+	}
+	r.Skipped = uploaded
+	uploadCtx := remoteCtx(ctx)
+	for ctx.Err() == nil {
+		now := time.Now()
+		r.Skipped = append(r.Skipped, e.settleDue(now)...)
+		if j, ok := e.m.next(now); ok {
+			o, err := e.up.upload(uploadCtx, j.name, j.look)
+			switch v, u := e.finish(result{j, o, err}, time.Now()); v {
+			case verdictUploaded:
+				r.Uploaded = append(r.Uploaded, u)
+			case verdictPresent:
+				r.Skipped = append(r.Skipped, j.name)
+			case verdictCorrupt, verdictUnreadable, verdictDestFailed:
+				if v == verdictDestFailed {
+					e.log.Error("upload failed", zap.String("name", j.name), zap.Error(err))
+				}
+				r.Failed = append(r.Failed, Failure{Name: j.name, Err: err})
+				e.m.forget(j.name)
+			}
+			continue
+		}
+		if e.m.pending() == 0 {
+			return r, nil
+		}
+		next := e.m.wake()
+		if next.IsZero() {
+			// Only files that wait for a change are left: for one try, failed.
+			for _, name := range e.m.waiting() {
+				r.Failed = append(r.Failed, Failure{Name: name, Err: errors.New("could not be looked at (see the log)")})
+				e.m.forget(name)
+			}
+			return r, nil
+		}
+		wait := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+		case <-wait.C:
+		}
+		wait.Stop()
+	}
+	return r, fmt.Errorf("interrupted: %w", ctx.Err())
 }

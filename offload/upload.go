@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -50,12 +51,21 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
-// uploader puts snapshots and their sidecars under one host prefix.
-type uploader struct {
+// uploader ships one snapshot, with its sidecar, if it still has look
+// want. The error tells the file's fate apart: errChanged, ErrCorrupt, a
+// *localError (the file could not be read), or else the destination failed.
+type uploader interface {
+	upload(ctx context.Context, name string, want look) (outcome, error)
+}
+
+// remoteUploader puts snapshots and their sidecars under one host prefix.
+type remoteUploader struct {
 	dst          fs.Fs // <bucket>/<host>
 	dir, host    string
 	verifyFormat bool
 }
+
+var _ uploader = (*remoteUploader)(nil)
 
 // outcome is what happened to one upload attempt.
 type outcome struct {
@@ -63,13 +73,16 @@ type outcome struct {
 	present bool // already at the destination, nothing uploaded
 }
 
-// upload ships the file name if it still has look want. Unless it is at the
-// destination already (object and a sidecar whose hash matches the file):
-// that is how a lost state is rebuilt without uploading anything twice.
-func (u *uploader) upload(ctx context.Context, name string, want look) (outcome, error) {
+// upload reads forward: the cheap format precheck, then the destination
+// lookup (the file may be there already: that is how a lost state is
+// rebuilt without uploading anything twice), then one pass that hashes,
+// checks the etcd trailer and uploads, then the sidecar.
+func (u *remoteUploader) upload(ctx context.Context, name string, want look) (outcome, error) {
 	start := time.Now()
 	path := filepath.Join(u.dir, name)
-	f, err := os.Open(path) // read-only: offload never writes to the snapshot dir
+	// Read-only, never through a symlink: offload never writes to the
+	// snapshot dir, and a link planted there must not ship its target.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return outcome{}, &localError{err}
 	}
@@ -77,13 +90,13 @@ func (u *uploader) upload(ctx context.Context, name string, want look) (outcome,
 	if err := unchanged(f, want); err != nil {
 		return outcome{}, err
 	}
-	if rec, ok, err := u.atDestination(ctx, name, f, want); err != nil || ok {
-		return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: rec.Size, SHA256: rec.SHA256, ModTime: want.mtime}, present: ok}, err
-	}
 	if u.verifyFormat {
 		if err := precheck(f, name, want.size); err != nil {
 			return outcome{}, fmt.Errorf("%s: %w", path, err)
 		}
+	}
+	if rec, ok, err := u.atDestination(ctx, name, f, want); err != nil || ok {
+		return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: rec.Size, SHA256: rec.SHA256, ModTime: want.mtime}, present: ok}, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return outcome{}, &localError{err}
@@ -111,7 +124,7 @@ func (u *uploader) upload(ctx context.Context, name string, want look) (outcome,
 		ModTime: want.mtime, Duration: at.Sub(start), At: at}}, nil
 }
 
-func (u *uploader) putSidecar(ctx context.Context, name, sum string, mtime time.Time) error {
+func (u *remoteUploader) putSidecar(ctx context.Context, name, sum string, mtime time.Time) error {
 	body := Sidecar(sum, name)
 	_, err := operations.RcatSize(ctx, u.dst, name+SidecarSuffix, io.NopCloser(bytes.NewReader(body)), int64(len(body)), mtime, nil)
 	if err != nil {
@@ -124,7 +137,7 @@ func (u *uploader) putSidecar(ctx context.Context, name, sum string, mtime time.
 // its sidecar parses, names it and holds the file's hash, and the object has
 // its size. It costs one HEAD for a new snapshot, and a local read only when
 // a sidecar is there to compare with.
-func (u *uploader) atDestination(ctx context.Context, name string, f *os.File, want look) (Record, bool, error) {
+func (u *remoteUploader) atDestination(ctx context.Context, name string, f *os.File, want look) (Record, bool, error) {
 	sidecar, err := readSidecar(ctx, u.dst, name)
 	if errors.Is(err, fs.ErrorObjectNotFound) {
 		return Record{}, false, nil
@@ -147,7 +160,7 @@ func (u *uploader) atDestination(ctx context.Context, name string, f *os.File, w
 		return Record{}, false, nil
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, want.size)); err != nil {
 		return Record{}, false, &localError{fmt.Errorf("read %s: %w", f.Name(), err)}
 	}
 	if hex.EncodeToString(h.Sum(nil)) != sum {

@@ -75,7 +75,8 @@ type HostReport struct {
 	NewestAge  time.Duration `json:"newest_age_ns"`
 	Bytes      int64         `json:"bytes"`
 	Downloaded int           `json:"downloaded"`
-	Problems   []string      `json:"problems"`
+	Problems   []string      `json:"problems"`         // what is missing, corrupt or stale
+	Errors     []string      `json:"errors,omitempty"` // what could not be checked
 }
 
 // VerifyReport is the result of Verify, one row per host.
@@ -98,8 +99,11 @@ func (r *VerifyReport) Problems() int {
 // Verify checks the snapshots of one host (or all): every snapshot has a
 // well-formed sidecar naming it, is not empty, and (per Download) its
 // content matches the sidecar and passes its format check; the newest is
-// younger than MaxAge. It returns the report and, when it found any
-// problem, an error wrapping exitcode.ErrVerifyFailed.
+// younger than MaxAge. Like a checker, it carries on past every problem
+// and every error (a host that cannot be listed, a sidecar that cannot be
+// read) and returns them all: the report, and an error that wraps
+// exitcode.ErrVerifyFailed when it found any problem, and joins the errors
+// that kept something from being checked.
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -111,7 +115,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ctx = rcloneCtx(ctx)
+	ctx = remoteCtx(ctx)
 	bucketFs, err := cfg.Dest.Fs(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, err
@@ -123,27 +127,39 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		}
 	}
 	report := &VerifyReport{Bucket: cfg.Bucket, MaxAge: cfg.MaxAge, Checked: now}
+	var errs []error
 	for _, host := range hosts {
 		hr, err := verifyHost(ctx, cfg, bucketFs, host, now, log)
-		if err != nil {
-			return report, err
-		}
 		report.Hosts = append(report.Hosts, hr)
+		errs = append(errs, err)
 	}
 	if len(hosts) == 0 {
 		report.Hosts = append(report.Hosts, HostReport{Host: "*", Problems: []string{"no host prefixes in the bucket"}})
 	}
 	if n := report.Problems(); n > 0 {
-		return report, fmt.Errorf("%w: %d problems in %s", exitcode.ErrVerifyFailed, n, cfg.Bucket)
+		errs = append([]error{fmt.Errorf("%w: %d problems in %s", exitcode.ErrVerifyFailed, n, cfg.Bucket)}, errs...)
 	}
-	return report, nil
+	return report, errors.Join(errs...)
 }
 
-func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host string, now time.Time, log *zap.Logger) (HostReport, error) {
-	hr := HostReport{Host: host, Problems: []string{}}
+// verifyHost checks one host prefix; the error joins what could not be
+// checked, each also in the report's Errors.
+func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host string, now time.Time, log *zap.Logger) (hr HostReport, err error) {
+	hr = HostReport{Host: host, Problems: []string{}}
+	var errs []error
+	defer func() {
+		for _, e := range errs {
+			hr.Errors = append(hr.Errors, e.Error())
+		}
+		if len(hr.Problems) > 0 || len(errs) > 0 {
+			log.Error("etcd snapshots have problems", zap.String("host", host), zap.Strings("problems", hr.Problems), zap.Errors("errors", errs))
+		}
+		err = errors.Join(errs...)
+	}()
 	objs, err := listHost(ctx, bucketFs, host)
 	if err != nil {
-		return hr, err
+		errs = append(errs, err)
+		return hr, nil
 	}
 	problem := func(format string, args ...any) {
 		hr.Problems = append(hr.Problems, fmt.Sprintf(format, args...))
@@ -166,7 +182,7 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		case errors.Is(err, ErrCorrupt):
 			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
 		case err != nil:
-			return hr, err
+			errs = append(errs, err)
 		default:
 			sums[n] = sum
 		}
@@ -204,12 +220,10 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		case errors.Is(err, ErrCorrupt):
 			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
 		case err != nil:
-			return hr, err
+			errs = append(errs, err)
+			continue
 		}
 		hr.Downloaded++
-	}
-	if len(hr.Problems) > 0 {
-		log.Error("etcd snapshots have problems", zap.String("host", host), zap.Strings("problems", hr.Problems))
 	}
 	return hr, nil
 }
@@ -246,6 +260,11 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 	for _, h := range r.Hosts {
 		for _, p := range h.Problems {
 			if _, err := fmt.Fprintf(w, "%s: %s\n", h.Host, p); err != nil {
+				return err
+			}
+		}
+		for _, e := range h.Errors {
+			if _, err := fmt.Fprintf(w, "%s: not checked: %s\n", h.Host, e); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -24,147 +23,125 @@ func Watch(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	w, err := fsnotify.NewWatcher()
+	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("start watcher: %w", err)
 	}
-	defer w.Close()
+	defer fsw.Close()
 	log.Info("offload watching", zap.String("dir", cfg.SnapshotDir),
 		zap.String("dest", cfg.Bucket+"/"+cfg.Hostname+"/"), zap.Duration("quiet_period", cfg.QuietPeriod),
 		zap.Duration("rescan_interval", cfg.RescanInterval))
-
-	signals := make(chan signal, 256)
-	watchCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	d := &dirWatcher{dir: filepath.Clean(cfg.SnapshotDir), w: w, log: log, rescanEvery: cfg.RescanInterval}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		d.run(watchCtx, signals)
-	}()
-	e.loop(ctx, signals)
-	stop()
-	<-stopped
-	log.Info("offload stopped", zap.Int("pending", len(e.files)))
+	w := &watcher{engine: e, dir: &dirWatch{dir: filepath.Clean(cfg.SnapshotDir), fsw: fsw, log: log}}
+	w.loop(ctx)
+	log.Info("offload stopped", zap.Int("pending", e.m.pending()))
 	return nil
 }
 
-// dirWatcher turns fsnotify events into signals for the engine. It watches
-// the snapshot directory itself, or while that does not exist, its nearest
-// existing ancestor, and asks for a rescan whenever the directory (re)appears,
-// events were lost, or the rescan interval has passed.
-type dirWatcher struct {
-	dir         string
-	w           *fsnotify.Watcher
-	watching    string // the directory, an ancestor, or "" for nothing
-	log         *zap.Logger
-	rescanEvery time.Duration
-	out         chan<- signal
-	ctx         context.Context
+// watcher runs the engine for Watch.
+type watcher struct {
+	*engine
+	dir *dirWatch
 }
 
-func (d *dirWatcher) run(ctx context.Context, out chan<- signal) {
-	d.ctx, d.out = ctx, out
-	d.establish()
-	rescan := time.NewTimer(jittered(d.rescanEvery))
+// result is an upload's answer to the loop.
+type result struct {
+	job
+	outcome
+	err error
+}
+
+// loop is Watch's one goroutine: it owns the engine and selects on file
+// events, rescan ticks, the next quiet-period end or retry, and upload
+// results. Uploads run one at a time on a second goroutine, so events keep
+// coming while one runs.
+func (w *watcher) loop(ctx context.Context) {
+	uploadCtx := remoteCtx(ctx)
+	results := make(chan result, 1)
+	busy := false
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	rescan := time.NewTimer(jittered(w.cfg.RescanInterval))
 	defer rescan.Stop()
+	if w.dir.establish() {
+		w.rescan()
+	}
 	for {
+		now := time.Now()
+		w.settleDue(now)
+		if !busy {
+			if j, ok := w.m.next(now); ok {
+				busy = true
+				go func() {
+					o, err := w.up.upload(uploadCtx, j.name, j.look)
+					results <- result{j, o, err}
+				}()
+			}
+		}
+		next := w.m.wake()
+		if next.IsZero() {
+			next = now.Add(time.Hour)
+		}
+		wake.Reset(next.Sub(now))
 		select {
 		case <-ctx.Done():
+			if busy {
+				// The cancelled upload aborts; wait so nothing is left running,
+				// and keep the record if it completed after all.
+				if r := <-results; r.err == nil {
+					w.finish(r, time.Now())
+				}
+			}
 			return
-		case ev, ok := <-d.w.Events:
+		case ev, ok := <-w.dir.fsw.Events:
 			if !ok {
 				return
 			}
-			d.event(ev)
-		case err, ok := <-d.w.Errors:
+			name, rescan := w.dir.event(ev)
+			switch {
+			case rescan:
+				w.rescan()
+			case name != "":
+				w.touch(name, time.Now())
+			}
+		case err, ok := <-w.dir.fsw.Errors:
 			if !ok {
 				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				d.log.Warn("file events were lost: rescanning", zap.Error(err))
-				d.send(signal{rescan: true})
+				w.log.Warn("file events were lost: rescanning", zap.Error(err))
+				w.rescan()
 				continue
 			}
-			d.log.Warn("file watcher error", zap.Error(err))
+			w.log.Warn("file watcher error", zap.Error(err))
 		case <-rescan.C:
-			if d.watching == d.dir {
-				d.send(signal{rescan: true})
-			} else {
-				d.establish()
+			if w.dir.watchingDir() || w.dir.establish() {
+				w.rescan()
 			}
-			rescan.Reset(jittered(d.rescanEvery))
-		}
-	}
-}
-
-func (d *dirWatcher) send(s signal) {
-	select {
-	case d.out <- s:
-	case <-d.ctx.Done():
-	}
-}
-
-func (d *dirWatcher) event(ev fsnotify.Event) {
-	if d.watching != d.dir {
-		d.establish() // something changed on the way to the directory
-		return
-	}
-	switch {
-	case ev.Name == d.dir && ev.Has(fsnotify.Remove|fsnotify.Rename):
-		d.log.Warn("snapshot directory went away: waiting for it to come back", zap.String("dir", d.dir))
-		_ = d.w.Remove(d.dir)
-		d.watching = ""
-		d.establish()
-	case filepath.Dir(ev.Name) == d.dir:
-		d.send(signal{name: filepath.Base(ev.Name)})
-	}
-}
-
-// establish watches the directory if it exists (and asks for a scan), or
-// else its nearest existing ancestor, so its creation is noticed.
-func (d *dirWatcher) establish() {
-	for {
-		if isDir(d.dir) {
-			if d.watching != d.dir {
-				if err := d.w.Add(d.dir); err != nil {
-					d.log.Error("cannot watch the snapshot directory; retrying at the next rescan", zap.String("dir", d.dir), zap.Error(err))
-					return
-				}
-				if d.watching != "" {
-					_ = d.w.Remove(d.watching)
-				}
-				d.watching = d.dir
+			rescan.Reset(jittered(w.cfg.RescanInterval))
+		case r := <-results:
+			busy = false
+			now := time.Now()
+			if v, _ := w.finish(r, now); v == verdictDestFailed {
+				w.retryLater(r, now)
 			}
-			d.send(signal{rescan: true})
-			return
+		case <-wake.C:
 		}
-		anc := nearestDir(d.dir)
-		if anc == d.watching {
-			return
-		}
-		if err := d.w.Add(anc); err != nil {
-			d.log.Error("cannot watch for the snapshot directory; retrying at the next rescan", zap.String("dir", anc), zap.Error(err))
-			return
-		}
-		if d.watching != "" {
-			_ = d.w.Remove(d.watching)
-		}
-		d.watching = anc
-		d.log.Info("snapshot directory does not exist yet: waiting for it", zap.String("dir", d.dir), zap.String("watching", anc))
 	}
 }
 
-func isDir(path string) bool {
-	info, err := os.Stat(path)
-	return err == nil && info.IsDir()
+func (w *watcher) rescan() {
+	if _, err := w.scan(time.Now()); err != nil {
+		w.log.Warn("cannot scan the snapshot directory", zap.Error(err))
+	}
 }
 
-// nearestDir is the closest existing ancestor directory of path.
-func nearestDir(path string) string {
-	p := filepath.Dir(path)
-	for !isDir(p) && p != filepath.Dir(p) {
-		p = filepath.Dir(p)
+// retryLater keeps a snapshot the destination refused pending, and backs off.
+func (w *watcher) retryLater(r result, now time.Time) {
+	step := w.m.retry(r.name, now)
+	if step.log {
+		w.log.Error("upload failed: destination unreachable or refusing; snapshots stay pending and are retried",
+			zap.String("name", r.name), zap.Error(r.err), zap.Int("consecutive_failures", step.failures),
+			zap.Int("pending", w.m.pending()), zap.Duration("retry_in", step.delay),
+			zap.Int("failures_not_logged", step.unlogged))
 	}
-	return p
 }
