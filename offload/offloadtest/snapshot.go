@@ -41,22 +41,13 @@ func WriteRaw(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	part := filepath.Join(dir, name+".part")
 	f, err := os.Create(part)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
+	_, err = f.Write(data)
+	must(t, err)
+	must(t, f.Sync())
+	must(t, f.Close())
 	path := filepath.Join(dir, name)
-	if err := os.Rename(part, path); err != nil {
-		t.Fatal(err)
-	}
+	must(t, os.Rename(part, path))
 	return path
 }
 
@@ -66,15 +57,10 @@ func Zip(t testing.TB, name string, raw []byte) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
+	_, err = w.Write(raw)
+	must(t, err)
+	must(t, zw.Close())
 	return buf.Bytes()
 }
 
@@ -105,4 +91,11 @@ func WriteInPlace(t testing.TB, path string, data []byte, chunks int, pause time
 // SHA256 is the hex SHA-256 of data, as sha256sum prints it.
 func SHA256(data []byte) string {
 	return fmt.Sprintf("%x", sha256.Sum256(data))
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
