@@ -70,7 +70,7 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	name := cfg.Name
 	if name == "" {
 		if name, _ = objs.newest(ctx); name == "" {
-			return "", fmt.Errorf("%w: no snapshots under %s/%s/", exitcode.ErrVerifyFailed, cfg.Bucket, cfg.Host)
+			return "", fmt.Errorf("%w: no complete snapshot (one with its %s sidecar) under %s/%s/: %d without", exitcode.ErrVerifyFailed, SidecarSuffix, cfg.Bucket, cfg.Host, len(objs.snapshots))
 		}
 	}
 	obj, ok := objs.snapshots[name]

@@ -83,11 +83,16 @@ func snapshotTime(name string, modTime time.Time) time.Time {
 	return modTime
 }
 
-// newest returns the latest snapshot of a listing ("" when there is none).
+// newest returns the latest complete snapshot of a listing: one whose
+// sidecar is there, since the sidecar is written last ("" when there is
+// none). A newer object without one is an upload in progress or cut short.
 func (h hostObjects) newest(ctx context.Context) (string, time.Time) {
 	var name string
 	var at time.Time
 	for n, o := range h.snapshots {
+		if _, ok := h.sidecars[n]; !ok {
+			continue
+		}
 		t := snapshotTime(n, o.ModTime(ctx))
 		if name == "" || t.After(at) || (t.Equal(at) && n > name) {
 			name, at = n, t

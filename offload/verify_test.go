@@ -115,6 +115,8 @@ func TestFetchLatest(t *testing.T) {
 	putSnapshot(t, f, testHost, offloadtest.Name(testHost, 1700000000), offloadtest.Snapshot(16, 1001))
 	putSnapshot(t, f, testHost, onDemand, offloadtest.Zip(t, "x", offloadtest.Snapshot(4, 1002)))
 	putSnapshot(t, f, testHost, latest, zipped)
+	// A newer upload cut short before its sidecar: not a snapshot to restore.
+	f.minio.Put(t, testBucket, testHost+"/"+offloadtest.Name(testHost, 1700003000), offloadtest.Snapshot(16, 1003))
 
 	dir := t.TempDir()
 	cfg := FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}
