@@ -91,6 +91,35 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	}, nil
 }
 
+// destCheckTimeout bounds the look for the newest recorded upload.
+const destCheckTimeout = 30 * time.Second
+
+// recheckDest asks the destination for the sidecar of the newest snapshot
+// the state records as uploaded. When it is gone (the host's prefix wiped,
+// the bucket recreated), the state is not to be trusted: it is cleared, so
+// every snapshot still on disk is looked at again, and the destination
+// lookup before each upload keeps what is still there from going twice. A
+// destination that cannot answer changes nothing.
+func (e *engine) recheckDest(ctx context.Context) {
+	name, ok := e.state.newest()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(remoteCtx(ctx), destCheckTimeout)
+	defer cancel()
+	found, err := e.up.has(ctx, name)
+	switch {
+	case err != nil:
+		e.log.Warn("cannot check that the destination still holds the newest recorded snapshot", zap.String("name", name), zap.Error(err))
+	case !found:
+		e.log.Error("the destination no longer holds snapshots the state records as uploaded: looking at every snapshot on disk again",
+			zap.String("missing", e.cfg.Bucket+"/"+e.cfg.Hostname+"/"+name+SidecarSuffix))
+		if err := e.state.forgetAll(); err != nil {
+			e.log.Error("cannot save state", zap.Error(err))
+		}
+	}
+}
+
 // lookAt reads how name looks in the snapshot directory, never following
 // a symlink: present is false when it is not there or not a regular file.
 func (e *engine) lookAt(name string) (l look, present bool, err error) {

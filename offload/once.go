@@ -65,6 +65,7 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 // or has failed, uploading on the caller's goroutine.
 func (e *engine) once(ctx context.Context) (Result, error) {
 	var r Result
+	e.recheckDest(ctx)
 	uploaded, err := e.scan(time.Now())
 	if err != nil {
 		return r, fmt.Errorf("scan %s: %w", e.cfg.SnapshotDir, err)

@@ -29,6 +29,8 @@ func (f *fakeUploader) upload(ctx context.Context, name string, want look) (outc
 	return f.uploadFunc(ctx, name, want)
 }
 
+func (f *fakeUploader) has(context.Context, string) (bool, error) { return true, nil }
+
 // newFakeEngine is an engine over dir whose uploads go to up, with a real
 // state in a temp dir.
 func newFakeEngine(t *testing.T, dir string, up uploader) *engine {

@@ -97,6 +97,23 @@ func (s *state) uploaded(name string, size int64, mtime time.Time) bool {
 	return ok && r.Size == size && r.ModTime.Equal(mtime)
 }
 
+// newest is the latest snapshot the state records, by the time in its name.
+func (s *state) newest() (name string, ok bool) {
+	var at time.Time
+	for n, r := range s.data.Uploads {
+		if t := snapshotTime(n, r.ModTime); !ok || t.After(at) || (t.Equal(at) && n > name) {
+			name, at, ok = n, t, true
+		}
+	}
+	return name, ok
+}
+
+// forgetAll drops every record and saves the state.
+func (s *state) forgetAll() error {
+	clear(s.data.Uploads)
+	return s.save()
+}
+
 // record remembers an upload and saves the state.
 func (s *state) record(name string, r Record) error {
 	s.data.Uploads[name] = r

@@ -54,8 +54,11 @@ func (e *localError) Unwrap() error { return e.err }
 // uploader ships one snapshot, with its sidecar, if it still has look
 // want. The error tells the file's fate apart: errChanged, ErrCorrupt, a
 // *localError (the file could not be read), or else the destination failed.
+// has reports whether the destination holds name's sidecar, the mark of a
+// complete upload; an error means the destination could not say.
 type uploader interface {
 	upload(ctx context.Context, name string, want look) (outcome, error)
+	has(ctx context.Context, name string) (bool, error)
 }
 
 // remoteUploader puts snapshots and their sidecars under one host prefix.
@@ -122,6 +125,14 @@ func (u *remoteUploader) upload(ctx context.Context, name string, want look) (ou
 	at := time.Now()
 	return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: want.size, SHA256: sum,
 		ModTime: want.mtime, Duration: at.Sub(start), At: at}}, nil
+}
+
+func (u *remoteUploader) has(ctx context.Context, name string) (bool, error) {
+	_, err := u.dst.NewObject(ctx, name+SidecarSuffix)
+	if errors.Is(err, fs.ErrorObjectNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (u *remoteUploader) putSidecar(ctx context.Context, name, sum string, mtime time.Time) error {

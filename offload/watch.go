@@ -63,7 +63,7 @@ func (w *watcher) loop(ctx context.Context) {
 	rescan := time.NewTimer(jittered(w.cfg.RescanInterval))
 	defer rescan.Stop()
 	if w.dir.establish() {
-		w.rescan()
+		w.rescan(ctx)
 	}
 	for {
 		now := time.Now()
@@ -96,10 +96,10 @@ func (w *watcher) loop(ctx context.Context) {
 			if !ok {
 				return
 			}
-			name, rescan := w.dir.event(ev)
+			name, scan := w.dir.event(ev)
 			switch {
-			case rescan:
-				w.rescan()
+			case scan:
+				w.rescan(ctx)
 			case name != "":
 				w.touch(name, time.Now())
 			}
@@ -109,13 +109,13 @@ func (w *watcher) loop(ctx context.Context) {
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				w.log.Warn("file events were lost: rescanning", zap.Error(err))
-				w.rescan()
+				w.rescan(ctx)
 				continue
 			}
 			w.log.Warn("file watcher error", zap.Error(err))
 		case <-rescan.C:
 			if w.dir.watchingDir() || w.dir.establish() {
-				w.rescan()
+				w.rescan(ctx)
 			}
 			rescan.Reset(jittered(w.cfg.RescanInterval))
 		case r := <-results:
@@ -129,7 +129,10 @@ func (w *watcher) loop(ctx context.Context) {
 	}
 }
 
-func (w *watcher) rescan() {
+// rescan checks the destination still holds the newest recorded upload,
+// then scans the directory.
+func (w *watcher) rescan(ctx context.Context) {
+	w.recheckDest(ctx)
 	if _, err := w.scan(time.Now()); err != nil {
 		w.log.Warn("cannot scan the snapshot directory", zap.Error(err))
 	}

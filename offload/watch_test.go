@@ -275,6 +275,31 @@ func TestOnceReadOnlySnapshotDir(t *testing.T) {
 	}
 }
 
+func TestOnceShipsAgainWhatTheDestinationLost(t *testing.T) {
+	f := newFixture(t)
+	older, newest := offloadtest.Name(testHost, 1700006100), offloadtest.Name(testHost, 1700006200)
+	f.write(older, offloadtest.Snapshot(4, 610))
+	f.write(newest, offloadtest.Snapshot(4, 611))
+	if res, err := Once(context.Background(), f.cfg, zaptest.NewLogger(t)); err != nil || len(res.Uploaded) != 2 {
+		t.Fatalf("first run: %+v, %v; want 2 uploaded", res, err)
+	}
+	// The host's prefix is wiped (a bucket recreated, a lifecycle rule gone
+	// wrong) while the state still records both uploads.
+	for key := range f.minio.List(t, testBucket, testHost+"/") {
+		f.minio.Delete(t, testBucket, key)
+	}
+	res, err := Once(context.Background(), f.cfg, zaptest.NewLogger(t))
+	if err != nil || len(res.Uploaded) != 2 {
+		t.Fatalf("run after the wipe: %+v, %v; want both uploaded again", res, err)
+	}
+	f.waitSidecars(time.Second, older, newest)
+	// Only the older one lost: the newest's sidecar is there, nothing goes.
+	f.minio.Delete(t, testBucket, testHost+"/"+older+SidecarSuffix)
+	if res, err := Once(context.Background(), f.cfg, zaptest.NewLogger(t)); err != nil || len(res.Uploaded) != 0 {
+		t.Fatalf("run with the newest in place: %+v, %v; want nothing uploaded (one HEAD per run, not one per snapshot)", res, err)
+	}
+}
+
 func TestOnceCorruptReported(t *testing.T) {
 	f := newFixture(t)
 	good := offloadtest.Name(testHost, 1700007000)
