@@ -30,6 +30,10 @@ const (
 	EnvBackoffMax     = "OFFSITE_BACKOFF_MAX"
 )
 
+// AlertAfterFailures is how many uploads in a row the destination refuses
+// before Watch calls OnFailure: a blip is retried quietly, an outage is not.
+const AlertAfterFailures = 3
+
 // Defaults for the offload configuration.
 const (
 	DefaultBucket         = "homelab-backup-etcd"
@@ -59,6 +63,11 @@ type Config struct {
 	// OnUpload, if set, is called after each upload, once its sidecar is
 	// written. It runs on the upload path: keep it short.
 	OnUpload func(Upload)
+	// OnFailure, if set, is called when Watch stops being healthy: a
+	// snapshot failed its check or could not be read, or the destination
+	// refused AlertAfterFailures uploads in a row. The next OnUpload means
+	// it recovered. It runs on the watch loop: keep it short.
+	OnFailure func(error)
 	// Counters, if set, is kept up to date while offload runs.
 	Counters *Counters
 }

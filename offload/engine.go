@@ -232,11 +232,13 @@ func (e *engine) finish(r result, now time.Time) (verdict, Upload) {
 	case verdictCorrupt:
 		e.counters.failed.Add(1)
 		log.Error("snapshot failed its integrity check: not uploaded; retried when it changes", zap.Error(r.err))
+		e.alert(r.err)
 	case verdictGone:
 		log.Info("snapshot deleted before its upload finished (k3s retention?): forgotten")
 	case verdictUnreadable:
 		e.counters.failed.Add(1)
 		log.Error("cannot read snapshot: not uploaded; retried at the next rescan", zap.Error(r.err))
+		e.alert(r.err)
 	case verdictDestFailed:
 		e.counters.failed.Add(1)
 	}
@@ -270,6 +272,12 @@ func (e *engine) record(r result, attempt int, now time.Time) Upload {
 		e.cfg.OnUpload(u)
 	}
 	return u
+}
+
+func (e *engine) alert(err error) {
+	if e.cfg.OnFailure != nil {
+		e.cfg.OnFailure(err)
+	}
 }
 
 func (e *engine) countPending() { e.counters.pending.Store(int64(e.m.pending())) }

@@ -33,6 +33,13 @@ type fixture struct {
 	cfg     Config
 	mu      sync.Mutex
 	uploads map[string]int // OnUpload calls by name, across restarts
+	alerts  []error        // OnFailure calls
+}
+
+func (f *fixture) alertCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.alerts)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -53,6 +60,11 @@ func newFixture(t *testing.T) *fixture {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.uploads[u.Name]++
+	}
+	cfg.OnFailure = func(err error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.alerts = append(f.alerts, err)
 	}
 	if err := os.MkdirAll(cfg.SnapshotDir, 0o755); err != nil {
 		t.Fatal(err)

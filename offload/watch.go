@@ -147,4 +147,7 @@ func (w *watcher) retryLater(r result, now time.Time) {
 			zap.Int("pending", w.m.pending()), zap.Duration("retry_in", step.delay),
 			zap.Int("failures_not_logged", step.unlogged))
 	}
+	if step.failures == AlertAfterFailures {
+		w.alert(fmt.Errorf("%d uploads in a row failed, snapshots are pending: %w", step.failures, r.err))
+	}
 }

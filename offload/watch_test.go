@@ -107,6 +107,9 @@ func TestWatchCorruptNotUploadedUntilFixed(t *testing.T) {
 	if v := f.cfg.Counters.Values(); v.Failed != 1 || v.Pending != 1 {
 		t.Fatalf("counters=%+v, want 1 failed (no retry loop) and 1 pending", v)
 	}
+	if got := f.alertCount(); got != 1 {
+		t.Fatalf("OnFailure calls=%d, want 1 for the corrupt snapshot", got)
+	}
 	f.write(name, good) // a change is retried
 	f.waitSidecars(10*time.Second, name)
 	f.checkUploaded(name, good)
@@ -131,6 +134,7 @@ func TestWatchDestinationDown(t *testing.T) {
 	if v := f.cfg.Counters.Values(); v.Pending != 5 || v.Uploaded != 0 {
 		t.Fatalf("counters=%+v, want 5 pending, 0 uploaded", v)
 	}
+	waitFor(t, 10*time.Second, "an alert once uploads keep failing", func() bool { return f.alertCount() == 1 })
 	if err := f.minio.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +148,9 @@ func TestWatchDestinationDown(t *testing.T) {
 	}
 	if v := f.cfg.Counters.Values(); v.Pending != 0 || v.Uploaded != 5 {
 		t.Fatalf("counters=%+v, want 0 pending, 5 uploaded", v)
+	}
+	if got := f.alertCount(); got != 1 {
+		t.Fatalf("OnFailure calls=%d, want exactly 1 for the whole outage", got)
 	}
 }
 
