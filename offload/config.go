@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -59,6 +61,10 @@ type Config struct {
 	VerifyFormat   bool          // check etcd trailers and zip CRCs before upload
 
 	BackoffMin, BackoffMax time.Duration // retry delays while the destination fails
+
+	// Recipients, when there are any, get every new snapshot encrypted to
+	// them, stored as <name>.age.
+	Recipients []age.Recipient
 
 	// OnUpload, if set, is called after each upload, once its sidecar is
 	// written. It runs on the upload path: keep it short.

@@ -87,7 +87,7 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 		cfg: cfg, log: log, state: st, counters: counters,
 		m: newMachine(cfg.QuietPeriod, func(name string, l look) bool { return st.uploaded(name, l.size, l.mtime) },
 			destRetry{min: cfg.BackoffMin, max: cfg.BackoffMax}),
-		up: &remoteUploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat},
+		up: &remoteUploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat, recipients: cfg.Recipients},
 	}, nil
 }
 
@@ -101,10 +101,11 @@ const destCheckTimeout = 30 * time.Second
 // lookup before each upload keeps what is still there from going twice. A
 // destination that cannot answer changes nothing.
 func (e *engine) recheckDest(ctx context.Context) {
-	name, ok := e.state.newest()
+	name, rec, ok := e.state.newest()
 	if !ok {
 		return
 	}
+	name = rec.object(name)
 	ctx, cancel := context.WithTimeout(remoteCtx(ctx), destCheckTimeout)
 	defer cancel()
 	found, err := e.up.has(ctx, name)
@@ -249,7 +250,7 @@ func (e *engine) finish(r result, now time.Time) (verdict, Upload) {
 // upload counts it, logs it and tells cfg.OnUpload.
 func (e *engine) record(r result, attempt int, now time.Time) Upload {
 	u := r.upload
-	rec := Record{Size: u.Size, ModTime: r.look.mtime, SHA256: u.SHA256, Uploaded: u.At}
+	rec := Record{Size: u.Size, ModTime: r.look.mtime, SHA256: u.SHA256, Uploaded: u.At, Encrypted: u.Encrypted}
 	if r.present {
 		rec.Uploaded = now
 	}

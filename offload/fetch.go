@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"filippo.io/age"
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -21,6 +23,9 @@ type FetchConfig struct {
 	Host   string
 	Name   string // "" for the latest snapshot of Host
 	Dir    string // existing directory to write the snapshot into
+	// Identities decrypt an encrypted snapshot (<name>.age); without them
+	// it is written as it is stored, still encrypted.
+	Identities []age.Identity
 }
 
 // Validate checks the config; errors are *exitcode.ConfigError.
@@ -73,25 +78,32 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 			return "", fmt.Errorf("%w: no complete snapshot (one with its %s sidecar) under %s/%s/: %d without", exitcode.ErrVerifyFailed, SidecarSuffix, cfg.Bucket, cfg.Host, len(objs.snapshots))
 		}
 	}
+	if _, ok := objs.snapshots[name]; !ok && !strings.HasSuffix(name, AgeSuffix) {
+		name += AgeSuffix // the snapshot's encrypted form
+	}
 	obj, ok := objs.snapshots[name]
 	if !ok {
-		return "", fmt.Errorf("%w: no snapshot %s/%s/%s", exitcode.ErrVerifyFailed, cfg.Bucket, cfg.Host, name)
+		return "", fmt.Errorf("%w: no snapshot %s/%s/%s", exitcode.ErrVerifyFailed, cfg.Bucket, cfg.Host, cfg.Name)
 	}
 	sum, err := objs.sidecarSum(ctx, name)
 	if err != nil {
 		return "", verifyErr(err)
 	}
-	dst := filepath.Join(cfg.Dir, name)
+	file := name
+	if len(cfg.Identities) > 0 {
+		file = strings.TrimSuffix(name, AgeSuffix) // decrypted on the way
+	}
+	dst := filepath.Join(cfg.Dir, file)
 	if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s already exists: not overwriting it", dst)
 	}
 	log.Info("fetching snapshot", zap.String("key", obj.Remote()), zap.Int64("bytes", obj.Size()), zap.String("sha256", sum))
-	tmp, err := os.CreateTemp(cfg.Dir, "."+name+".tmp-*")
+	tmp, err := os.CreateTemp(cfg.Dir, "."+file+".tmp-*") // mode 0600
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
-	err = copyChecked(ctx, obj, name, sum, tmp)
+	err = copyChecked(ctx, obj, name, sum, tmp, cfg.Identities)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -113,7 +125,7 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 
 // verifyErr marks integrity failures as verification failures.
 func verifyErr(err error) error {
-	if errors.Is(err, ErrCorrupt) {
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoIdentity) {
 		return fmt.Errorf("%w: %w", exitcode.ErrVerifyFailed, err)
 	}
 	return err

@@ -1,8 +1,10 @@
 package offload
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/offsite-backup/offsite/internal/harness"
@@ -34,6 +37,42 @@ type fixture struct {
 	mu      sync.Mutex
 	uploads map[string]int // OnUpload calls by name, across restarts
 	alerts  []error        // OnFailure calls
+	key     *age.X25519Identity
+}
+
+// encrypt makes offload encrypt every snapshot to a new key.
+func (f *fixture) encrypt() {
+	f.t.Helper()
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.key, f.cfg.Recipients = key, []age.Recipient{key.Recipient()}
+}
+
+// object is the name of the object that holds snapshot name.
+func (f *fixture) object(name string) string {
+	if f.key != nil {
+		return name + AgeSuffix
+	}
+	return name
+}
+
+// plaintext decrypts stored with the fixture's key when it encrypts.
+func (f *fixture) plaintext(stored []byte) []byte {
+	f.t.Helper()
+	if f.key == nil {
+		return stored
+	}
+	r, err := age.Decrypt(bytes.NewReader(stored), f.key)
+	if err != nil {
+		f.t.Fatalf("decrypt: %v", err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		f.t.Fatalf("decrypt: %v", err)
+	}
+	return b
 }
 
 func (f *fixture) alertCount() int {
@@ -137,7 +176,7 @@ func (f *fixture) waitSidecars(timeout time.Duration, names ...string) {
 	waitFor(f.t, timeout, fmt.Sprintf("sidecars of %d snapshots", len(names)), func() bool {
 		objs := f.objects()
 		for _, n := range names {
-			if _, ok := objs[n+SidecarSuffix]; !ok {
+			if _, ok := objs[f.object(n)+SidecarSuffix]; !ok {
 				return false
 			}
 		}
@@ -145,20 +184,21 @@ func (f *fixture) waitSidecars(timeout time.Duration, names ...string) {
 	})
 }
 
-// checkUploaded asserts name is at the destination with exactly data and a
-// sidecar sha256sum accepts.
+// checkUploaded asserts name is at the destination with exactly data (once
+// decrypted, when the fixture encrypts) and a sidecar sha256sum accepts.
 func (f *fixture) checkUploaded(name string, data []byte) {
 	f.t.Helper()
-	got, ok := f.minio.Get(f.t, testBucket, testHost+"/"+name)
+	object := f.object(name)
+	stored, ok := f.minio.Get(f.t, testBucket, testHost+"/"+object)
 	if !ok {
-		f.t.Fatalf("%s not at the destination", name)
+		f.t.Fatalf("%s not at the destination", object)
 	}
-	if offloadtest.SHA256(got) != offloadtest.SHA256(data) || len(got) != len(data) {
-		f.t.Fatalf("%s at the destination differs from the file (%d bytes, want %d)", name, len(got), len(data))
+	if got := f.plaintext(stored); !bytes.Equal(got, data) {
+		f.t.Fatalf("%s at the destination differs from the file (%d bytes, want %d)", object, len(got), len(data))
 	}
-	sidecar, ok := f.minio.Get(f.t, testBucket, testHost+"/"+name+SidecarSuffix)
-	if want := offloadtest.SHA256(data) + "  " + name + "\n"; !ok || string(sidecar) != want {
-		f.t.Fatalf("sidecar of %s=%q, want %q", name, sidecar, want)
+	sidecar, ok := f.minio.Get(f.t, testBucket, testHost+"/"+object+SidecarSuffix)
+	if want := offloadtest.SHA256(stored) + "  " + object + "\n"; !ok || string(sidecar) != want {
+		f.t.Fatalf("sidecar of %s=%q, want %q", object, sidecar, want)
 	}
 }
 

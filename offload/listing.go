@@ -74,7 +74,7 @@ func listHosts(ctx context.Context, bucketFs rfs.Fs) ([]string, error) {
 // modification time. Names carry different prefixes (etcd-snapshot,
 // on-demand), so they do not sort by time.
 func snapshotTime(name string, modTime time.Time) time.Time {
-	base := strings.TrimSuffix(name, ".zip")
+	base := strings.TrimSuffix(strings.TrimSuffix(name, AgeSuffix), ".zip")
 	if i := strings.LastIndexByte(base, '-'); i >= 0 {
 		if s, err := strconv.ParseInt(base[i+1:], 10, 64); err == nil && s > 1e9 && s < 1e11 {
 			return time.Unix(s, 0)

@@ -19,10 +19,19 @@ const StateFile = "offload-state.json"
 
 // Record is what the state remembers of one uploaded snapshot.
 type Record struct {
-	Size     int64     `json:"size"`
-	ModTime  time.Time `json:"mtime"`
-	SHA256   string    `json:"sha256"`
-	Uploaded time.Time `json:"uploaded"`
+	Size      int64     `json:"size"`   // of the file
+	ModTime   time.Time `json:"mtime"`  // of the file
+	SHA256    string    `json:"sha256"` // of the object, as its sidecar says
+	Uploaded  time.Time `json:"uploaded"`
+	Encrypted bool      `json:"encrypted,omitempty"` // stored as <name>.age
+}
+
+// object is the name of the object that holds the snapshot name.
+func (r Record) object(name string) string {
+	if r.Encrypted {
+		return name + AgeSuffix
+	}
+	return name
 }
 
 // stateData is the state file's content.
@@ -98,14 +107,14 @@ func (s *state) uploaded(name string, size int64, mtime time.Time) bool {
 }
 
 // newest is the latest snapshot the state records, by the time in its name.
-func (s *state) newest() (name string, ok bool) {
+func (s *state) newest() (name string, rec Record, ok bool) {
 	var at time.Time
 	for n, r := range s.data.Uploads {
 		if t := snapshotTime(n, r.ModTime); !ok || t.After(at) || (t.Equal(at) && n > name) {
-			name, at, ok = n, t, true
+			name, rec, at, ok = n, r, t, true
 		}
 	}
-	return name, ok
+	return name, rec, ok
 }
 
 // forgetAll drops every record and saves the state.

@@ -14,20 +14,22 @@ import (
 	"syscall"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
 )
 
 // Upload describes one snapshot uploaded with its sidecar.
 type Upload struct {
-	Name     string        // file name, also the object name under the host prefix
-	Key      string        // object key in the bucket: <host>/<name>
-	Size     int64         // bytes
-	SHA256   string        // hex, as written to the sidecar
-	ModTime  time.Time     // the file's mtime
-	Duration time.Duration // from opening the file to the sidecar being written
-	Attempt  int           // 1 for a first-time success
-	At       time.Time     // when the sidecar was written
+	Name      string        // file name, also the object name under the host prefix
+	Key       string        // object key in the bucket: <host>/<name>, or <host>/<name>.age
+	Size      int64         // bytes of the file
+	SHA256    string        // hex, of the object, as written to the sidecar
+	ModTime   time.Time     // the file's mtime
+	Duration  time.Duration // from opening the file to the sidecar being written
+	Attempt   int           // 1 for a first-time success
+	At        time.Time     // when the sidecar was written
+	Encrypted bool          // stored as <name>.age, encrypted to the age recipients
 }
 
 // look is a file's size and mtime at one moment: equal looks mean unchanged.
@@ -66,6 +68,7 @@ type remoteUploader struct {
 	dst          fs.Fs // <bucket>/<host>
 	dir, host    string
 	verifyFormat bool
+	recipients   []age.Recipient // encrypt to these, when there are any
 }
 
 var _ uploader = (*remoteUploader)(nil)
@@ -99,7 +102,8 @@ func (u *remoteUploader) upload(ctx context.Context, name string, want look) (ou
 		}
 	}
 	if rec, ok, err := u.atDestination(ctx, name, f, want); err != nil || ok {
-		return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: rec.Size, SHA256: rec.SHA256, ModTime: want.mtime}, present: ok}, err
+		return outcome{upload: Upload{Name: name, Key: u.host + "/" + rec.object(name), Size: rec.Size, SHA256: rec.SHA256,
+			ModTime: want.mtime, Encrypted: rec.Encrypted}, present: ok}, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return outcome{}, &localError{err}
@@ -110,21 +114,38 @@ func (u *remoteUploader) upload(ctx context.Context, name string, want look) (ou
 	} else {
 		g.sha = sha256.New()
 	}
-	_, err = operations.RcatSize(ctx, u.dst, name, io.NopCloser(g), want.size, want.mtime, nil)
+	// The same pass encrypts, when asked: the checks run on the plaintext,
+	// the sidecar holds the hash of the ciphertext, which is what is stored.
+	rec := Record{Size: want.size, Encrypted: len(u.recipients) > 0}
+	object, body, size := rec.object(name), io.Reader(g), want.size
+	var stored hash.Hash
+	if rec.Encrypted {
+		er, n, err := newEncryptingReader(g, want.size, u.recipients)
+		if err != nil {
+			return outcome{}, err
+		}
+		stored = sha256.New()
+		body, size = io.TeeReader(er, stored), n
+	}
+	_, err = operations.RcatSize(ctx, u.dst, object, io.NopCloser(body), size, want.mtime, nil)
 	if g.err != nil {
 		// The guard refused the last bytes, so the object was never completed.
 		return outcome{}, g.err
 	}
 	if err != nil {
-		return outcome{}, fmt.Errorf("upload %s: %w", name, err)
+		return outcome{}, fmt.Errorf("upload %s: %w", object, err)
 	}
-	sum := hex.EncodeToString(g.sum())
-	if err := u.putSidecar(ctx, name, sum, want.mtime); err != nil {
+	sum := g.sum()
+	if stored != nil {
+		sum = stored.Sum(nil)
+	}
+	rec.SHA256 = hex.EncodeToString(sum)
+	if err := u.putSidecar(ctx, object, rec.SHA256, want.mtime); err != nil {
 		return outcome{}, err
 	}
 	at := time.Now()
-	return outcome{upload: Upload{Name: name, Key: u.host + "/" + name, Size: want.size, SHA256: sum,
-		ModTime: want.mtime, Duration: at.Sub(start), At: at}}, nil
+	return outcome{upload: Upload{Name: name, Key: u.host + "/" + object, Size: want.size, SHA256: rec.SHA256,
+		ModTime: want.mtime, Duration: at.Sub(start), At: at, Encrypted: rec.Encrypted}}, nil
 }
 
 func (u *remoteUploader) has(ctx context.Context, name string) (bool, error) {
@@ -145,30 +166,23 @@ func (u *remoteUploader) putSidecar(ctx context.Context, name, sum string, mtime
 }
 
 // atDestination reports whether the destination already holds this file:
-// its sidecar parses, names it and holds the file's hash, and the object has
-// its size. It costs one HEAD for a new snapshot, and a local read only when
-// a sidecar is there to compare with.
+// as an encrypted object <name>.age with a well-formed sidecar (without the
+// key its content cannot be compared with the file's; an encrypted copy
+// counts as uploaded, so turning encryption off never ships a plain copy of
+// it), or as a plain object whose sidecar holds the file's hash and whose
+// size is the file's. It costs a HEAD per form for a new snapshot, and a
+// local read only when a plain sidecar is there to compare with.
 func (u *remoteUploader) atDestination(ctx context.Context, name string, f *os.File, want look) (Record, bool, error) {
-	sidecar, err := readSidecar(ctx, u.dst, name)
-	if errors.Is(err, fs.ErrorObjectNotFound) {
-		return Record{}, false, nil
+	rec := Record{Size: want.size, ModTime: want.mtime, Encrypted: true}
+	sum, obj, err := u.sidecarAndObject(ctx, rec.object(name))
+	if err != nil || obj != nil {
+		rec.SHA256 = sum
+		return rec, obj != nil, err
 	}
-	if err != nil {
+	rec.Encrypted = false
+	sum, obj, err = u.sidecarAndObject(ctx, name)
+	if err != nil || obj == nil || obj.Size() != want.size {
 		return Record{}, false, err
-	}
-	sum, err := ParseSidecar(sidecar, name)
-	if err != nil {
-		return Record{}, false, nil // a bad sidecar is replaced by the upload
-	}
-	obj, err := u.dst.NewObject(ctx, name)
-	if errors.Is(err, fs.ErrorObjectNotFound) {
-		return Record{}, false, nil
-	}
-	if err != nil {
-		return Record{}, false, fmt.Errorf("look up %s: %w", name, err)
-	}
-	if obj.Size() != want.size {
-		return Record{}, false, nil
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, want.size)); err != nil {
@@ -177,7 +191,33 @@ func (u *remoteUploader) atDestination(ctx context.Context, name string, f *os.F
 	if hex.EncodeToString(h.Sum(nil)) != sum {
 		return Record{}, false, nil
 	}
-	return Record{Size: want.size, ModTime: want.mtime, SHA256: sum}, true, nil
+	rec.SHA256 = sum
+	return rec, true, nil
+}
+
+// sidecarAndObject returns the hash in object's sidecar and the object,
+// or a nil object when either is missing or the sidecar is not well formed
+// (the upload replaces it).
+func (u *remoteUploader) sidecarAndObject(ctx context.Context, object string) (string, fs.Object, error) {
+	sidecar, err := readSidecar(ctx, u.dst, object)
+	if errors.Is(err, fs.ErrorObjectNotFound) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	sum, err := ParseSidecar(sidecar, object)
+	if err != nil {
+		return "", nil, nil
+	}
+	obj, err := u.dst.NewObject(ctx, object)
+	if errors.Is(err, fs.ErrorObjectNotFound) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("look up %s: %w", object, err)
+	}
+	return sum, obj, nil
 }
 
 // readSidecar reads <name>.sha256 from dst (fs.ErrorObjectNotFound if absent).

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
 	rfs "github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
@@ -45,6 +46,10 @@ type VerifyConfig struct {
 	MaxAge   time.Duration
 	Download string    // DownloadLatest, DownloadAll or DownloadNone
 	Now      time.Time // zero: time.Now()
+	// Identities also decrypt the encrypted snapshots downloaded and check
+	// their plaintext: a full restore proof. Without them an encrypted
+	// snapshot's stored bytes are checked against its sidecar.
+	Identities []age.Identity
 }
 
 // Validate checks the config; errors are *exitcode.ConfigError.
@@ -215,8 +220,10 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		if !ok || objs.snapshots[n].Size() == 0 {
 			continue // already reported
 		}
-		err := downloadAndCheck(ctx, objs, n, sum)
+		err := downloadAndCheck(ctx, objs, n, sum, cfg.Identities)
 		switch {
+		case errors.Is(err, ErrNoIdentity):
+			problem("%v", err)
 		case errors.Is(err, ErrCorrupt):
 			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
 		case err != nil:
@@ -230,9 +237,9 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 
 // downloadAndCheck downloads a snapshot and checks it; a zip goes through a
 // temporary file, which its check needs.
-func downloadAndCheck(ctx context.Context, objs hostObjects, name, sum string) error {
+func downloadAndCheck(ctx context.Context, objs hostObjects, name, sum string, ids []age.Identity) error {
 	var tmp *os.File
-	if IsZip(name) {
+	if needsFile(name, ids) {
 		var err error
 		if tmp, err = os.CreateTemp("", "offsite-verify-*.zip"); err != nil {
 			return err
@@ -240,7 +247,7 @@ func downloadAndCheck(ctx context.Context, objs hostObjects, name, sum string) e
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
 	}
-	return copyChecked(ctx, objs.snapshots[name], name, sum, tmp)
+	return copyChecked(ctx, objs.snapshots[name], name, sum, tmp, ids)
 }
 
 // WriteTable prints the report as a table, then each problem on its own line.

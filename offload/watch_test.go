@@ -40,7 +40,20 @@ func TestWatchRawSnapshotUploadedOnce(t *testing.T) {
 // k3s renames the raw snapshot into place, writes <name>.zip in place, then
 // deletes the raw one. Only the finished zip may be uploaded.
 func TestWatchZipWrittenInPlace(t *testing.T) {
-	f := newFixture(t)
+	forPlainAndEncrypted(t, testWatchZipWrittenInPlace)
+}
+
+// forPlainAndEncrypted runs test as it is, and with offload encrypting.
+func forPlainAndEncrypted(t *testing.T, test func(*testing.T, *fixture)) {
+	t.Run("plain", func(t *testing.T) { test(t, newFixture(t)) })
+	t.Run("encrypted", func(t *testing.T) {
+		f := newFixture(t)
+		f.encrypt()
+		test(t, f)
+	})
+}
+
+func testWatchZipWrittenInPlace(t *testing.T, f *fixture) {
 	f.watch()
 	name := offloadtest.Name(testHost, 1700000100)
 	raw := offloadtest.Snapshot(256, 2)
@@ -116,7 +129,10 @@ func TestWatchCorruptNotUploadedUntilFixed(t *testing.T) {
 }
 
 func TestWatchDestinationDown(t *testing.T) {
-	f := newFixture(t)
+	forPlainAndEncrypted(t, testWatchDestinationDown)
+}
+
+func testWatchDestinationDown(t *testing.T, f *fixture) {
 	f.watch()
 	f.minio.Stop()
 	var names []string
