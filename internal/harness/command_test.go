@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,4 +183,66 @@ func TestCommandNotStarted(t *testing.T) {
 	if err := cmd.Stop(time.Second); err != nil {
 		t.Fatalf("Stop of a command that never started: %v", err)
 	}
+}
+
+// The shape of every RGW command: unshare blocks SIGTERM while it waits for
+// its child, and the child, first in its PID namespace, ignores every
+// signal it has no handler for. Only SIGKILL to the group ends both.
+func TestCommandKillsUnshareAndNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unshare --pid needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	cmd := Command(context.Background(), 0, "unshare", "--mount", "--pid", "--kill-child", "--",
+		"sh", "-c", `sleep 600 & exec sleep 601`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var members []int // unshare, the namespace's first process, its child
+	for deadline := time.Now().Add(5 * time.Second); len(members) < 3; members = groupMembers(t, cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process group %d: %v, want unshare and two sleeps", cmd.Process.Pid, members)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	grace := 300 * time.Millisecond
+	start := time.Now()
+	if err := cmd.Stop(grace); err != nil {
+		t.Fatal(err)
+	}
+	if elapsed, bound := time.Since(start), grace+2*time.Second; elapsed > bound {
+		t.Fatalf("Stop took %v, want under %v", elapsed, bound)
+	}
+	if err := cmd.Wait(); !errors.Is(err, errStopped) {
+		t.Fatalf("err=%v: SIGTERM ended it, but unshare and a namespace's first process should ignore it", err)
+	}
+	for _, pid := range members {
+		assertGone(t, pid, "process of the group")
+	}
+}
+
+// groupMembers lists the live processes in process group pgid.
+func groupMembers(t *testing.T, pgid int) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// Fields after the parenthesised command: state ppid pgrp ...
+		after := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(after) < 3 || after[0] == "Z" || after[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		pids = append(pids, pid)
+	}
+	return pids
 }
