@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,13 +15,8 @@ import (
 // alive reports whether pid is a live process: neither gone nor a zombie
 // waiting to be reaped.
 func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command (man 5 proc).
-	i := bytes.LastIndexByte(data, ')')
-	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z' && data[i+2] != 'X'
+	fields, err := procStat(pid)
+	return err == nil && len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }
 
 // pidIn returns the pid a shell printed as the first line of out.
@@ -226,22 +219,12 @@ func TestCommandKillsUnshareAndNamespace(t *testing.T) {
 // groupMembers lists the live processes in process group pgid.
 func groupMembers(t *testing.T, pgid int) []int {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	procs, err := groupProcs(pgid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pids []int
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command: state ppid pgrp ...
-		after := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-		if len(after) < 3 || after[0] == "Z" || after[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+	for pid := range procs {
 		pids = append(pids, pid)
 	}
 	return pids

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -314,26 +313,18 @@ func (r *RGW) RSS() (int64, error) {
 	if pgid == 0 {
 		return 0, fmt.Errorf("radosgw is not running")
 	}
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	procs, err := groupProcs(pgid)
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // the process ended meanwhile
-		}
-		// Fields after the parenthesised command: state ppid pgrp ... (man 5 proc).
-		after := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-		if len(after) < 22 || after[2] != strconv.Itoa(pgid) {
+	for _, fields := range procs {
+		if len(fields) < 22 {
 			continue
 		}
-		pages, err := strconv.ParseInt(after[21], 10, 64)
-		if err != nil {
-			continue
+		if pages, err := strconv.ParseInt(fields[21], 10, 64); err == nil {
+			total += pages * int64(os.Getpagesize())
 		}
-		total += pages * int64(os.Getpagesize())
 	}
 	return total, nil
 }
