@@ -8,9 +8,14 @@ import (
 	"time"
 )
 
-// errExited is waitReady's error for a server that ended before it was
-// ready.
-var errExited = errors.New("exited before it was ready")
+var (
+	// errExited is waitReady's error for a server that ended before it
+	// was ready.
+	errExited = errors.New("exited before it was ready")
+	// errGiveUp, wrapped by an error of waitReady's ready, says that
+	// waiting longer cannot help.
+	errGiveUp = errors.New("giving up")
+)
 
 // daemon is a server process the harness runs, such as minio or radosgw,
 // with the file its output goes to.
@@ -35,14 +40,15 @@ func (d *daemon) start(cmd *Cmd, logPath string) error {
 }
 
 // waitReady calls ready every 100 ms until it succeeds, and fails when the
-// server ends first (errExited) or is not ready after timeout.
+// server ends first (errExited), ready's error wraps errGiveUp, or the
+// server is not ready after timeout.
 func (d *daemon) waitReady(timeout time.Duration, ready func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
 		err := ready(ctx)
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, errGiveUp) {
+			return err
 		}
 		select {
 		case <-d.cmd.Done():

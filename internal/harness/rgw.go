@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -47,15 +47,18 @@ type RGW struct {
 }
 
 // radosgw-admin can hang after doing its work: user create once wrote the
-// user, then did not exit for over ten minutes. SIGTERM cannot end it here:
+// user, then did not exit for over ten minutes; user info, asked for a
+// user that does not exist, says so, then hangs. SIGTERM cannot end it here:
 // unshare blocks SIGTERM while it waits for its child, and the child, the
 // first process of its PID namespace, gets no signal it has no handler for
 // but SIGKILL. So each call gets a deadline with SIGKILL to its process
 // group, and the harness checks what a killed call did before giving up.
 const (
 	rgwUserCreateTimeout = 60 * time.Second
-	rgwUserInfoTimeout   = 30 * time.Second
 	rgwStopGrace         = 15 * time.Second
+	// rgwUnknownKeyWait is how long radosgw may refuse the test user's
+	// access key as unknown before Start gives up on the user.
+	rgwUnknownKeyWait = 5 * time.Second
 )
 
 // rgwOptions are what the harness's own tests change.
@@ -80,10 +83,14 @@ func StartRGW(t testing.TB) *RGW {
 func startRGW(t testing.TB, opts rgwOptions) *RGW {
 	t.Helper()
 	r := newRGW(t, opts)
-	if err := r.configure(t); err != nil {
+	if err := r.configure(); err != nil {
 		t.Fatal(err)
 	}
+	createErr := r.createUser(t)
 	if err := r.Start(); err != nil {
+		if createErr != nil {
+			err = fmt.Errorf("%w (after radosgw-admin user create: %v)", err, createErr)
+		}
 		t.Fatal(err)
 	}
 	return r
@@ -140,8 +147,8 @@ func skipRGW(t testing.TB, format string, args ...any) {
 	t.Skip(msg)
 }
 
-// configure writes the instance's ceph.conf and creates the test user.
-func (r *RGW) configure(t testing.TB) error {
+// configure writes the instance's ceph.conf.
+func (r *RGW) configure() error {
 	for _, sub := range []string{"data", "run", "db"} {
 		if err := os.MkdirAll(r.chroot.hostPath(filepath.Join(r.dir, sub)), 0o755); err != nil {
 			return err
@@ -164,77 +171,33 @@ run dir = %[1]s/run
 dbstore db dir = %[1]s/db
 rgw frontends = beast endpoint=127.0.0.1:%[2]d
 `, r.dir, r.port)
-	if err := os.WriteFile(r.chroot.hostPath(r.conf()), []byte(conf), 0o644); err != nil {
-		return err
-	}
-	return r.createUser(t)
+	return os.WriteFile(r.chroot.hostPath(r.conf()), []byte(conf), 0o644)
 }
 
-// createUser creates the test user with radosgw-admin under a deadline.
-// However that call ended (done, failed, or killed when it hung), the user
-// is then looked up, and only a user that is not there fails the test.
+// createUser creates the test user with radosgw-admin under a deadline,
+// and logs how a call that failed or hung ended. Whether the user exists
+// is then up to Start, whose requests are signed with the user's keys:
+// asking radosgw-admin would be another call that can hang (user info
+// does, after saying that a user does not exist).
 func (r *RGW) createUser(t testing.TB) error {
-	start := time.Now()
-	// The output is the user as JSON, keys included: never logged.
 	tool := []string{"radosgw-admin"}
 	if script := r.opts.userCreateWrapper; script != "" {
 		tool = []string{"sh", "-c", script, "sh", "radosgw-admin"}
 	}
-	_, createErr := r.admin(r.opts.userCreateTimeout, tool, "user", "create",
+	line := slices.Concat(tool, []string{"-c", r.conf(), "--no-mon-config", "user", "create",
 		"--uid", "offsite", "--display-name", "offsite tests",
-		"--access-key", r.AccessKey, "--secret", r.SecretKey)
+		"--access-key", r.AccessKey, "--secret", r.SecretKey})
+	start := time.Now()
+	// The output is the user as JSON, keys included: never logged.
+	_, err := r.inChroot(r.opts.userCreateTimeout, line...).Output()
 	switch {
-	case errors.Is(createErr, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		r.userCreateKilled = true
-		t.Logf("radosgw-admin user create hung: its process group was killed after %v; checking that the user exists", time.Since(start).Round(time.Millisecond))
-	case createErr != nil:
-		t.Logf("radosgw-admin user create failed after %v (%v); checking whether the user exists anyway", time.Since(start).Round(time.Millisecond), createErr)
+		t.Logf("radosgw-admin user create hung: its process group was killed after %v; radosgw's first requests will tell whether the user exists", time.Since(start).Round(time.Millisecond))
+	case err != nil:
+		t.Logf("radosgw-admin user create failed after %v (%v); radosgw's first requests will tell whether the user exists anyway", time.Since(start).Round(time.Millisecond), err)
 	}
-	err := r.userExists()
-	if errors.Is(err, context.DeadlineExceeded) {
-		// No answer either way: radosgw's readiness check, a request
-		// signed with the user's keys, decides.
-		t.Logf("radosgw-admin user info hung too (%v); the user's keys are checked when radosgw answers", err)
-		return nil
-	}
-	if err != nil {
-		if createErr == nil {
-			createErr = errors.New("exit status 0")
-		}
-		return fmt.Errorf("test user missing after radosgw-admin user create (%w): %v; last lines of %s:\n%s",
-			createErr, err, r.LogPath(), tail(r.LogPath(), 10))
-	}
-	return nil
-}
-
-// userExists asks radosgw-admin whether the test user exists with its
-// access key.
-func (r *RGW) userExists() error {
-	out, err := r.admin(rgwUserInfoTimeout, []string{"radosgw-admin"}, "user", "info", "--uid", "offsite")
-	if err != nil {
-		return fmt.Errorf("radosgw-admin user info: %w", err)
-	}
-	var info struct {
-		Keys []struct {
-			AccessKey string `json:"access_key"`
-		} `json:"keys"`
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return fmt.Errorf("radosgw-admin user info: %w", err)
-	}
-	for _, k := range info.Keys {
-		if k.AccessKey == r.AccessKey {
-			return nil
-		}
-	}
-	return fmt.Errorf("radosgw-admin user info: user offsite has no access key %s", r.AccessKey)
-}
-
-// admin runs tool (radosgw-admin) with args on the instance's config, with
-// a deadline, and returns its standard output.
-func (r *RGW) admin(timeout time.Duration, tool []string, args ...string) ([]byte, error) {
-	line := slices.Concat(tool, []string{"-c", r.conf(), "--no-mon-config"}, args)
-	return r.inChroot(timeout, line...).Output()
+	return err
 }
 
 func (r *RGW) conf() string { return r.dir + "/ceph.conf" }
@@ -253,7 +216,9 @@ func (r *RGW) inChroot(timeout time.Duration, args ...string) *Cmd {
 }
 
 // Start (re)starts radosgw on its port and database and waits until it
-// answers S3 requests with the test user's keys.
+// answers S3 requests with the test user's keys. When radosgw answers but
+// keeps refusing the access key as unknown, the user does not exist and
+// Start fails after rgwUnknownKeyWait.
 func (r *RGW) Start() error {
 	cmd := r.inChroot(0, "radosgw", "-f", "-c", r.conf(), "--no-mon-config")
 	if err := r.proc.start(cmd, r.chroot.hostPath(r.dir+"/radosgw.out")); err != nil {
@@ -261,10 +226,22 @@ func (r *RGW) Start() error {
 	}
 	client := r.Client()
 	timeout := 60 * time.Second
+	var unknownSince time.Time
 	err := r.proc.waitReady(timeout, func(ctx context.Context) error {
 		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		_, err := client.ListBuckets(attempt, &s3.ListBucketsInput{})
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != "InvalidAccessKeyId" {
+			unknownSince = time.Time{}
+			return err
+		}
+		if unknownSince.IsZero() {
+			unknownSince = time.Now()
+		}
+		if time.Since(unknownSince) >= rgwUnknownKeyWait {
+			return fmt.Errorf("%w: radosgw answers, but has no user with the access key %s (%v)", errGiveUp, r.AccessKey, err)
+		}
 		return err
 	})
 	if errors.Is(err, errExited) {
