@@ -12,6 +12,9 @@
 # Sizes and repetitions can be changed, e.g. for a quick look:
 #   BENCH_SMALL=1000 BENCH_LARGE=2 BENCH_MANY=5000 BENCH_REPS=1 bench/mirror.sh
 # Without mc (if it cannot be built) the script goes on with offsite and rclone.
+# Every external command has a deadline (GNU timeout, SIGKILL 10 s after
+# SIGTERM): a build 20 minutes, a copy, sync or check BENCH_STEP_TIMEOUT
+# (default 30 minutes), so a hung tool fails the run instead of stalling it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,6 +26,7 @@ large=${BENCH_LARGE:-8}
 many=${BENCH_MANY:-100000}
 reps=${BENCH_REPS:-1} # with more, the table shows medians and the tools take turns going first
 out=${BENCH_OUT:-$cache/bench/mirror.md}
+step=${BENCH_STEP_TIMEOUT:-30m}
 
 rclone_version=v1.76.0
 mc_version=v0.0.0-20250313080218-cf909e1063a9 # mc has no semver tags on the module proxy
@@ -34,7 +38,12 @@ secret=bench-secret-key
 work=$(mktemp -d "${TMPDIR:-/tmp}/offsite-bench.XXXXXX")
 pids=()
 cleanup() {
+	local pid i
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do # 10 s to stop, then SIGKILL
+		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
 	wait 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -42,10 +51,14 @@ trap cleanup EXIT
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# limit SECONDS|DURATION command...: the command, killed if it outlives the
+# deadline (timeout's exit status is then 124, or 137 after SIGKILL).
+limit() { timeout -k 10 "$@"; }
+
 if [ ! -x /usr/bin/time ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		log "installing GNU time for peak RSS"
-		apt-get install -y -qq time >/dev/null
+		limit 10m apt-get install -y -qq time >/dev/null
 	else
 		echo "bench/mirror.sh needs GNU time for peak RSS: apt-get install time" >&2
 		exit 1
@@ -56,7 +69,7 @@ install_tool() { # name module@version
 	if [ ! -x "$bin/$1" ]; then
 		log "building $2 into $bin (once)"
 		mkdir -p "$bin"
-		GOBIN=$bin GOFLAGS=-buildvcs=false go install "$2"
+		GOBIN=$bin GOFLAGS=-buildvcs=false limit 20m go install "$2"
 	fi
 }
 install_tool rclone "github.com/rclone/rclone@$rclone_version"
@@ -67,7 +80,7 @@ if ! install_tool mc "github.com/minio/mc@$mc_version"; then
 	echo "mc could not be built: the mc mirror column is left out" >&2
 fi
 log "building offsite"
-go build -trimpath -o "$bin/offsite" ./cmd/offsite
+limit 20m go build -trimpath -o "$bin/offsite" ./cmd/offsite
 mkdir -p "$(dirname "$out")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -80,10 +93,16 @@ start_minio() { # name -> sets endpoint_<name>
 		"$bin/minio" server "$work/$1" --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" --quiet \
 		>"$work/$1.log" 2>&1 &
 	pids+=($!)
+	local ready=0
 	for _ in $(seq 100); do
-		curl -fs "http://127.0.0.1:$port/minio/health/ready" >/dev/null && break
+		if curl -fs --max-time 2 "http://127.0.0.1:$port/minio/health/ready" >/dev/null; then ready=1; break; fi
 		sleep 0.1
 	done
+	if [ "$ready" = 0 ]; then
+		echo "minio $1 not ready; its log ends with:" >&2
+		tail -20 "$work/$1.log" >&2
+		exit 1
+	fi
 	printf -v "endpoint_$1" 'http://127.0.0.1:%s' "$port"
 }
 start_minio src
@@ -105,8 +124,8 @@ mc_cmd=(env MC_CONFIG_DIR="$work/mc" "$bin/mc" --quiet --no-color)
 offsite_cmd=(env RGW_ENDPOINT="$endpoint_src" RGW_ACCESS_KEY_ID=$user RGW_SECRET_ACCESS_KEY=$secret
 	MINIO_ENDPOINT="$endpoint_dst" MINIO_ACCESS_KEY_ID=$user MINIO_SECRET_ACCESS_KEY=$secret
 	OFFSITE_MAX_DELETE=0 OFFSITE_PROGRESS_INTERVAL=0 OFFSITE_LOG_FORMAT=json OFFSITE_LOG_LEVEL=warn)
-rc() { "${rclone_cmd[@]}" "$@"; }
-mcx() { "${mc_cmd[@]}" "$@"; }
+rc() { limit "$step" "${rclone_cmd[@]}" "$@"; }
+mcx() { limit "$step" "${mc_cmd[@]}" "$@"; }
 if [ "$have_mc" = 1 ]; then
 	mcx alias set src "$endpoint_src" $user $secret >/dev/null
 	mcx alias set dst "$endpoint_dst" $user $secret >/dev/null
@@ -143,8 +162,11 @@ measure() { # scenario tool objects bytes command...
 	local scenario=$1 tool=$2 objects=$3 bytes=$4
 	shift 4
 	log "$scenario: $tool"
-	if ! /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/run.log" 2>&1; then
-		echo "$scenario/$tool failed:" >&2
+	# timeout outside time: time measures the tool alone
+	local status=0
+	limit "$step" /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/run.log" 2>&1 || status=$?
+	if [ "$status" != 0 ]; then
+		echo "$scenario/$tool failed (exit status $status; 124 or 137: killed after $step):" >&2
 		tail -20 "$work/run.log" >&2
 		exit 1
 	fi
@@ -194,7 +216,7 @@ check_all() { # bucket objects [reps]
 # that 100,000 objects fit in a run.
 prefill() { # bucket
 	log "first copy of $1 with each tool (setup)"
-	"${offsite_cmd[@]}" MINIO_BUCKET="off-$1-1" RGW_BUCKETS="$1" OFFSITE_MODE=copy \
+	limit "$step" "${offsite_cmd[@]}" MINIO_BUCKET="off-$1-1" RGW_BUCKETS="$1" OFFSITE_MODE=copy \
 		OFFSITE_TRANSFERS=32 OFFSITE_CHECKERS=32 "$bin/offsite" mirror >"$work/run.log" 2>&1 ||
 		{ tail -20 "$work/run.log" >&2; exit 1; }
 	rc copy "src:$1" "dst:rcl-$1-1/$1" --checksum --fast-list --transfers 32 --checkers 32

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -43,7 +42,7 @@ func TestBenchOffload(t *testing.T) {
 	rclone := rcloneBinary(t)
 	snapDir, stateDir := t.TempDir(), t.TempDir()
 
-	watcher := exec.Command(offsite, "--log-level=warn", "offload", "watch",
+	watcher := harness.Command(context.Background(), 0, offsite, "--log-level=warn", "offload", "watch",
 		"--snapshot-dir", snapDir, "--state-dir", stateDir, "--quiet-period", quiet.String(),
 		"--minio-bucket", bucket, "--host", host)
 	watcher.Env = append(os.Environ(), "MINIO_ENDPOINT="+m.Endpoint,
@@ -52,12 +51,14 @@ func TestBenchOffload(t *testing.T) {
 	if err := watcher.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- watcher.Wait() }()
-	t.Cleanup(func() { _ = watcher.Process.Signal(os.Interrupt); <-exited })
+	t.Cleanup(func() {
+		if err := watcher.Stop(10 * time.Second); err != nil {
+			t.Logf("stop the watcher: %v", err)
+		}
+	})
 	select {
-	case err := <-exited:
-		t.Fatalf("watcher exited at start: %v", err)
+	case <-watcher.Done():
+		t.Fatalf("watcher exited at start: %v", watcher.Wait())
 	case <-time.After(time.Second):
 	}
 
@@ -122,7 +123,7 @@ func shipLatency(t *testing.T, m *harness.Minio, dir, name string, data []byte) 
 // rcloneCopyto times the rclone CLI uploading src, configured by env vars.
 func rcloneCopyto(t *testing.T, rclone string, m *harness.Minio, src, key string) time.Duration {
 	t.Helper()
-	cmd := exec.Command(rclone, "copyto", src, "dst:"+bucket+"/"+key)
+	cmd := harness.Command(t.Context(), 10*time.Minute, rclone, "copyto", src, "dst:"+bucket+"/"+key)
 	cmd.Env = append(os.Environ(), "RCLONE_CONFIG_DST_TYPE=s3", "RCLONE_CONFIG_DST_PROVIDER=Minio",
 		"RCLONE_CONFIG_DST_ENDPOINT="+m.Endpoint, "RCLONE_CONFIG_DST_ACCESS_KEY_ID="+m.AccessKey,
 		"RCLONE_CONFIG_DST_SECRET_ACCESS_KEY="+m.SecretKey, "RCLONE_CONFIG_DST_REGION=us-east-1",
@@ -141,7 +142,7 @@ func buildOffsite(t *testing.T) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "offsite")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/offsite")
+	cmd := harness.Command(t.Context(), 10*time.Minute, "go", "build", "-o", bin, "./cmd/offsite")
 	cmd.Dir = filepath.Dir(cache)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build offsite: %v\n%s", err, out)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -80,7 +79,7 @@ func TestBenchRGWMirror(t *testing.T) {
 	var cli [2]time.Duration
 	var cliRSS int64
 	for i := range cli {
-		cmd := exec.Command(rclone, "--config", os.DevNull, "copy", "s:bench", "d:cli/bench",
+		cmd := harness.Command(t.Context(), 30*time.Minute, rclone, "--config", os.DevNull, "copy", "s:bench", "d:cli/bench",
 			"--checksum", "--transfers", "4", "--checkers", "8", "--fast-list")
 		cmd.Env = env
 		start := time.Now()

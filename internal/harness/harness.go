@@ -6,14 +6,15 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // RequireS3Env, set to 1, makes every missing test server a failure.
@@ -66,6 +67,10 @@ func CacheDir() (string, error) {
 	}
 }
 
+// buildTimeout bounds one cold `go install` of a server or CLI (MinIO takes
+// about 3 minutes on two cores, rclone about 80 s).
+const buildTimeout = 20 * time.Minute
+
 // goInstall builds pkg@version into the cache's bin folder once, serialised
 // by a lock file so parallel test packages do not build it twice.
 func goInstall(binary, pkg string) (string, error) {
@@ -89,7 +94,7 @@ func goInstall(binary, pkg string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	cmd := exec.Command("go", "install", pkg)
+	cmd := Command(context.Background(), buildTimeout, "go", "install", pkg)
 	cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install %s: %v\n%s", pkg, err, out)

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,9 +31,7 @@ type Minio struct {
 	Server
 	bin, dir string
 	port     int
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	logs     *os.File
+	proc     daemon
 }
 
 // StartMinio starts a MinIO server with the given buckets and stops it when
@@ -61,7 +57,11 @@ func StartMinio(t testing.TB, buckets ...string) *Minio {
 		},
 		bin: bin, dir: t.TempDir(), port: port,
 	}
-	t.Cleanup(m.Stop)
+	t.Cleanup(func() {
+		if err := m.proc.stop(10 * time.Second); err != nil {
+			t.Logf("stop minio: %v", err)
+		}
+	})
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,67 +74,43 @@ func StartMinio(t testing.TB, buckets ...string) *Minio {
 // Start (re)starts the server on its port and data dir and waits until it
 // is ready.
 func (m *Minio) Start() error {
-	logs, err := os.OpenFile(filepath.Join(m.dir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	console, err := FreePort()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(m.bin, "server", filepath.Join(m.dir, "data"),
+	cmd := Command(context.Background(), 0, m.bin, "server", filepath.Join(m.dir, "data"),
 		"--address", "127.0.0.1:"+strconv.Itoa(m.port),
 		"--console-address", "127.0.0.1:"+strconv.Itoa(console), "--quiet")
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=on")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	// Killed with the test binary, even if it dies before its cleanups.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logs.Close()
-		return fmt.Errorf("start minio: %w", err)
+	logPath := filepath.Join(m.dir, "minio.log")
+	if err := m.proc.start(cmd, logPath); err != nil {
+		return err
 	}
-	m.cmd, m.logs, m.exited = cmd, logs, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(m.exited) }()
-	return m.waitReady(30 * time.Second)
-}
-
-func (m *Minio) waitReady(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	url := m.Endpoint + "/minio/health/ready"
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+	err = m.proc.waitReady(30*time.Second, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-m.exited:
-			return fmt.Errorf("minio exited before it was ready; see %s", m.logs.Name())
-		case <-ctx.Done():
-			return fmt.Errorf("minio not ready after %v; see %s", timeout, m.logs.Name())
-		case <-time.After(100 * time.Millisecond):
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
 		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; see %s", err, logPath)
 	}
+	return nil
 }
 
-// Stop stops the server by PID (SIGTERM, then SIGKILL after 10 s). Its data
-// stays, so Start brings the same server back.
-func (m *Minio) Stop() {
-	if m.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		<-m.exited
-	}
-	m.logs.Close()
-	m.cmd = nil
-}
+// Stop stops the server: SIGTERM to its process group, SIGKILL after
+// 10 s, and it returns within about half a minute whatever happens. Its
+// data stays, so Start brings the same server back.
+func (m *Minio) Stop() { _ = m.proc.stop(10 * time.Second) }

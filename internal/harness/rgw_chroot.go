@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -84,7 +85,7 @@ func prepareRGWChroot() (*rgwChroot, error) {
 	if err := buildRGWChroot(partial, logPath); err != nil {
 		return nil, err
 	}
-	version, err := exec.Command("chroot", partial, "radosgw", "--version").CombinedOutput()
+	version, err := Command(context.Background(), time.Minute, "chroot", partial, "radosgw", "--version").CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("radosgw --version in the new chroot: %v: %s", err, version)
 	}
@@ -111,6 +112,10 @@ func rgwHostCheck() error {
 	return nil
 }
 
+// rgwBuildTimeout bounds building the chroot: about 40 s here, far longer
+// on a slow mirror, but not for ever.
+const rgwBuildTimeout = 15 * time.Minute
+
 // buildRGWChroot debootstraps Debian 13 into dir and installs radosgw. It runs
 // in private mount and PID namespaces: the proc and sys mounts debootstrap
 // and apt need vanish with the process, and every process of the build dies
@@ -130,10 +135,9 @@ chroot "$ROOT" apt-get update -q
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PACKAGES
 chroot "$ROOT" apt-get clean
 `
-	cmd := exec.Command("unshare", "--mount", "--pid", "--kill-child", "--", "sh", "-c", script)
+	cmd := Command(context.Background(), rgwBuildTimeout, "unshare", "--mount", "--pid", "--kill-child", "--", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "SUITE="+rgwSuite, "ROOT="+dir, "MIRROR="+os.Getenv(rgwMirrorEnv), "PACKAGES="+rgwPackages)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		// Most often the network: debootstrap and apt download everything.

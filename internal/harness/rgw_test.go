@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -115,6 +116,43 @@ func TestRGWStopStart(t *testing.T) {
 	if got, ok := r.Get(t, "kept", "a"); !ok || string(got) != "data" {
 		t.Fatalf("after restart got %q (found %v), want %q", got, ok, "data")
 	}
+}
+
+// radosgw-admin user create once did its work, then hung for over ten
+// minutes ignoring SIGTERM. The harness kills it at its deadline, finds the
+// user and goes on.
+func TestRGWUserCreateHangIsSurvived(t *testing.T) {
+	start := time.Now()
+	r := startRGW(t, rgwOptions{userCreateTimeout: 15 * time.Second, userCreateWrapper: `"$@"; trap "" TERM; sleep 3600`})
+	if !r.userCreateKilled {
+		t.Fatal("user create was not killed at its deadline")
+	}
+	if elapsed, bound := time.Since(start), 2*time.Minute; elapsed > bound {
+		t.Fatalf("started after %v, want under %v", elapsed, bound)
+	}
+	r.MakeBucket(t, "after-the-hang")
+}
+
+// A user create that hangs without having created the user fails the
+// test within seconds of radosgw answering, not after its readiness
+// timeout.
+func TestRGWMissingUserFails(t *testing.T) {
+	r := newRGW(t, rgwOptions{userCreateTimeout: 3 * time.Second, userCreateWrapper: `trap "" TERM; sleep 3600`})
+	if err := r.configure(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.createUser(t); !errors.Is(err, context.DeadlineExceeded) || !r.userCreateKilled {
+		t.Fatalf("user create: %v, want it killed at its deadline", err)
+	}
+	start := time.Now()
+	err := r.Start()
+	if !errors.Is(err, errGiveUp) || !strings.Contains(err.Error(), "InvalidAccessKeyId") {
+		t.Fatalf("Start: %v, want radosgw refusing the unknown access key", err)
+	}
+	if elapsed, bound := time.Since(start), 30*time.Second; elapsed > bound {
+		t.Fatalf("failed after %v, want under %v", elapsed, bound)
+	}
+	t.Logf("Start failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
 
 func TestRGWWrongKeysAreRefused(t *testing.T) {
