@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
 )
 
@@ -204,6 +205,21 @@ func TestOnceEncryptedRoundTrip(t *testing.T) {
 		if got, _ := io.ReadAll(r); !bytes.Equal(got, rawData) {
 			t.Fatalf("identity %d decrypts to other bytes", i)
 		}
+	}
+
+	// And the age command opens it: the format is age's, not ours.
+	ageCLI, err := harness.AgeCLI()
+	if err != nil {
+		t.Fatalf("age CLI: %v", err)
+	}
+	encrypted := writeFile(t, raw+AgeSuffix, stored)
+	out := filepath.Join(t.TempDir(), raw)
+	keyFile := writeFile(t, "key.txt", []byte(second.String()+"\n"))
+	if msg, err := harness.Command(context.Background(), time.Minute, ageCLI, "-d", "-i", keyFile, "-o", out, encrypted).CombinedOutput(); err != nil {
+		t.Fatalf("age -d: %v\n%s", err, msg)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, rawData) {
+		t.Fatal("age -d gives other bytes than the snapshot")
 	}
 
 	verify := func(ids ...age.Identity) (*VerifyReport, error) {
