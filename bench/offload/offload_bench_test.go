@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -40,27 +41,7 @@ func TestBenchOffload(t *testing.T) {
 	m := harness.StartMinio(t, bucket)
 	offsite := buildOffsite(t)
 	rclone := rcloneBinary(t)
-	snapDir, stateDir := t.TempDir(), t.TempDir()
-
-	watcher := harness.Command(context.Background(), 0, offsite, "--log-level=warn", "offload", "watch",
-		"--snapshot-dir", snapDir, "--state-dir", stateDir, "--quiet-period", quiet.String(),
-		"--minio-bucket", bucket, "--host", host)
-	watcher.Env = append(os.Environ(), "MINIO_ENDPOINT="+m.Endpoint,
-		"MINIO_ACCESS_KEY_ID="+m.AccessKey, "MINIO_SECRET_ACCESS_KEY="+m.SecretKey)
-	watcher.Stderr = os.Stderr
-	if err := watcher.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := watcher.Stop(10 * time.Second); err != nil {
-			t.Logf("stop the watcher: %v", err)
-		}
-	})
-	select {
-	case <-watcher.Done():
-		t.Fatalf("watcher exited at start: %v", watcher.Wait())
-	case <-time.After(time.Second):
-	}
+	watcher, snapDir := startWatcher(t, offsite, m, host)
 
 	// (b) idle first, while the process has done nothing but start.
 	cpu0 := cpuTime(t, watcher.Process.Pid)
@@ -83,7 +64,7 @@ func TestBenchOffload(t *testing.T) {
 				t.Fatal(err)
 			}
 			plain = append(plain, rcloneCopyto(t, rclone, m, src, "rclone/"+name))
-			offload = append(offload, shipLatency(t, m, snapDir, name, data)-quiet)
+			offload = append(offload, shipLatency(t, m, snapDir, host+"/"+name, name, data)-quiet)
 		}
 		o, p := median(offload), median(plain)
 		t.Logf("%d MiB: offload %v (final write to sidecar visible, minus the %v quiet period), rclone copyto %v: ratio %.2f (runs: offload %v, rclone %v)",
@@ -93,9 +74,68 @@ func TestBenchOffload(t *testing.T) {
 	t.Logf("watcher after the uploads: RSS %.1f MiB (peak %.1f MiB)", rss, hwm)
 }
 
+// TestBenchOffloadEncrypted compares two watchers on the same MinIO, one
+// that encrypts to an age recipient and one that does not: the time from a
+// snapshot's final write to its sidecar being visible, and how many bytes
+// the encrypting watcher reads per byte of snapshot (1 means one read).
+func TestBenchOffloadEncrypted(t *testing.T) {
+	m := harness.StartMinio(t, bucket)
+	offsite := buildOffsite(t)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, plainDir := startWatcher(t, offsite, m, host)
+	sealer, sealedDir := startWatcher(t, offsite, m, host+"-age", "OFFSITE_AGE_RECIPIENTS="+key.Recipient().String())
+	ts := time.Now().Unix()
+	for _, mib := range []int{16, 256} {
+		var plain, sealed []time.Duration
+		var read, size int64
+		for range runs {
+			ts++
+			name := offloadtest.Name(host, ts)
+			data := offloadtest.Snapshot(mib*256, uint64(ts))
+			plain = append(plain, shipLatency(t, m, plainDir, host+"/"+name, name, data)-quiet)
+			before := readBytes(t, sealer.Process.Pid)
+			sealed = append(sealed, shipLatency(t, m, sealedDir, host+"-age/"+name+".age", name, data)-quiet)
+			read += readBytes(t, sealer.Process.Pid) - before
+			size += int64(len(data))
+		}
+		p, e := median(plain), median(sealed)
+		t.Logf("%d MiB: encrypted %v, plain %v: ratio %.2f; the encrypting watcher read %.2f bytes per snapshot byte (runs: encrypted %v, plain %v)",
+			mib, e.Round(time.Millisecond), p.Round(time.Millisecond), e.Seconds()/p.Seconds(), float64(read)/float64(size), rounded(sealed), rounded(plain))
+	}
+}
+
+// startWatcher runs `offsite offload watch` for host on a new snapshot dir.
+func startWatcher(t *testing.T, offsite string, m *harness.Minio, host string, env ...string) (*harness.Cmd, string) {
+	t.Helper()
+	snapDir, stateDir := t.TempDir(), t.TempDir()
+	watcher := harness.Command(context.Background(), 0, offsite, "--log-level=warn", "offload", "watch",
+		"--snapshot-dir", snapDir, "--state-dir", stateDir, "--quiet-period", quiet.String(),
+		"--minio-bucket", bucket, "--host", host)
+	watcher.Env = append(append(os.Environ(), "MINIO_ENDPOINT="+m.Endpoint,
+		"MINIO_ACCESS_KEY_ID="+m.AccessKey, "MINIO_SECRET_ACCESS_KEY="+m.SecretKey), env...)
+	watcher.Stderr = os.Stderr
+	if err := watcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := watcher.Stop(10 * time.Second); err != nil {
+			t.Logf("stop the watcher: %v", err)
+		}
+	})
+	select {
+	case <-watcher.Done():
+		t.Fatalf("watcher exited at start: %v", watcher.Wait())
+	case <-time.After(time.Second):
+	}
+	return watcher, snapDir
+}
+
 // shipLatency writes a snapshot the way k3s does and returns the time from
-// its rename into place to its sidecar being visible.
-func shipLatency(t *testing.T, m *harness.Minio, dir, name string, data []byte) time.Duration {
+// its rename into place to the sidecar of object (a key) being visible.
+func shipLatency(t *testing.T, m *harness.Minio, dir, object, name string, data []byte) time.Duration {
 	t.Helper()
 	part := filepath.Join(dir, name+".part")
 	if err := os.WriteFile(part, data, 0o600); err != nil {
@@ -106,7 +146,7 @@ func shipLatency(t *testing.T, m *harness.Minio, dir, name string, data []byte) 
 		t.Fatal(err)
 	}
 	client := m.Client()
-	key := host + "/" + name + sidecarName
+	key := object + sidecarName
 	deadline := start.Add(2 * time.Minute)
 	for {
 		_, err := client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
@@ -118,6 +158,23 @@ func shipLatency(t *testing.T, m *harness.Minio, dir, name string, data []byte) 
 		}
 		time.Sleep(pollEvery)
 	}
+}
+
+// readBytes is how many bytes pid has read (rchar: files and sockets).
+func readBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatalf("no rchar in /proc/%d/io", pid)
+	return 0
 }
 
 // rcloneCopyto times the rclone CLI uploading src, configured by env vars.
