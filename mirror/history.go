@@ -22,7 +22,6 @@ var ErrNoReport = errors.New("no run report found")
 // prefix. It returns an error wrapping ErrNoReport when there is none.
 // Dry runs write no report, so the newest report is a real run.
 func LatestReport(ctx context.Context, dest rcloneconf.Remote, destBucket, prefix string) (*Report, error) {
-	dest.Register()
 	fbucket, err := dest.Fs(ctx, destBucket)
 	if err != nil {
 		return nil, err

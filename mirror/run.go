@@ -47,8 +47,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return failRun(err)
 	}
-	cfg.Source.Register()
-	cfg.Dest.Register()
 	ctx, ci := fs.AddConfig(ctx)
 	ci.CheckSum = true
 	ci.Transfers = cfg.Transfers

@@ -120,8 +120,6 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if cfg.Now.IsZero() {
 		cfg.Now = rep.Start
 	}
-	cfg.Source.Register()
-	cfg.Dest.Register()
 	ctx, ci := fs.AddConfig(ctx)
 	ci.Checkers = cfg.Checkers
 	ci.UseListR = cfg.FastList

@@ -30,10 +30,10 @@ func remoteFlags(prefix, what, region string) []cli.Flag {
 	}
 }
 
-// remote builds and registers the remote described by prefix's flags.
+// remote builds the remote described by prefix's flags.
 func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, error) {
 	get := func(suffix string) string { return c.String(flagName(prefix + suffix)) }
-	r, err := rcloneconf.Settings{
+	return rcloneconf.Settings{
 		Prefix:              prefix,
 		Endpoint:            get("_ENDPOINT"),
 		Region:              get("_REGION"),
@@ -42,9 +42,4 @@ func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, e
 		SecretAccessKey:     get("_SECRET_ACCESS_KEY"),
 		SecretAccessKeyFile: get("_SECRET_ACCESS_KEY_FILE"),
 	}.Remote(name, provider)
-	if err != nil {
-		return r, err
-	}
-	r.Register()
-	return r, nil
 }

@@ -104,8 +104,6 @@ func (d *demo) start(ctx context.Context) error {
 		d.rgw.stop(ctx)
 		return err
 	}
-	d.rgw.remote.Register()
-	d.minio.remote.Register()
 	for path, content := range sampleObjects {
 		if err := d.put(ctx, path, content); err != nil {
 			return err
