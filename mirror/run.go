@@ -23,10 +23,11 @@ type runner struct {
 }
 
 // Run mirrors every selected source bucket into the destination bucket and
-// writes the run report there (not in a dry run). It always returns the
-// report. The error is a *exitcode.ConfigError for configuration
-// problems, including a missing destination bucket and credentials either
-// side refuses; it wraps exitcode.ErrSafetyStop when a safety rule refused a
+// writes the run report there (not in a dry run). cfg must have passed
+// Validate: Run does not check it again. It always returns the report. The
+// error is a *exitcode.ConfigError for the configuration problems only the
+// servers reveal, a missing destination bucket and credentials either side
+// refuses; it wraps exitcode.ErrSafetyStop when a safety rule refused a
 // bucket's deletions; otherwise it is a plain error when any bucket failed
 // or the report could not be written.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
@@ -43,9 +44,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		rep.Error = err.Error()
 		rep.finish(time.Now().UTC())
 		return rep, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return failRun(err)
 	}
 	ctx, ci := fs.AddConfig(ctx)
 	ci.CheckSum = true

@@ -103,20 +103,19 @@ type LastReport struct {
 }
 
 // Verify checks every selected source bucket against its mirror and the
-// newest run report. It always returns the report. The error wraps
+// newest run report. cfg must have passed Validate: Verify does not check
+// it again. It always returns the report. The error wraps
 // exitcode.ErrVerifyFailed when an object is missing or differs, or the newest
 // report is missing, stale or not ok; it is a *exitcode.ConfigError for
-// configuration problems; otherwise a plain error when something could not
-// be checked.
+// the configuration problems only the servers reveal (a missing destination
+// bucket, refused credentials); otherwise a plain error when something
+// could not be checked.
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	rep := &VerifyReport{Start: time.Now().UTC(), Problems: []string{}, Buckets: []VerifyBucket{}}
 	defer func() { rep.End = time.Now().UTC() }()
-	if err := cfg.Validate(); err != nil {
-		return rep, err
-	}
 	if cfg.Now.IsZero() {
 		cfg.Now = rep.Start
 	}

@@ -132,6 +132,9 @@ func (d *demo) mirrorConfig(mode mirror.Mode) mirror.Config {
 }
 
 func (d *demo) mirror(ctx context.Context, cfg mirror.Config) (*mirror.Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	rep, err := mirror.Run(ctx, cfg, d.Log)
 	if rep != nil {
 		d.printf("%s", indent(rep.Summary()))
@@ -209,6 +212,9 @@ func (d *demo) verifyRGW(ctx context.Context) error {
 	d.heading("offsite verify rgw --download", "every source object is in the mirror with the same size and content; the last run report is fresh and ok")
 	cfg := mirror.DefaultVerifyConfig()
 	cfg.Source, cfg.Dest, cfg.Download = d.rgw.remote, d.minio.remote, true
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	rep, err := mirror.Verify(ctx, cfg, d.Log)
 	if rep != nil {
 		var b strings.Builder
