@@ -105,21 +105,8 @@ func DefaultConfig() Config {
 // Validate checks the config; every error is a *exitcode.ConfigError
 // naming the env var at fault.
 func (c *Config) Validate() error {
-	if err := validateRemotes(c.Source, c.Dest); err != nil {
+	if err := validateBuckets(c.Source, c.Dest, c.DestBucket, c.Buckets, c.Exclude); err != nil {
 		return err
-	}
-	if err := validateBucketName(EnvDestBucket, c.DestBucket); err != nil {
-		return err
-	}
-	for _, l := range []struct {
-		env   string
-		names []string
-	}{{EnvBuckets, c.Buckets}, {EnvExcludeBuckets, c.Exclude}} {
-		for _, b := range l.names {
-			if err := validateBucketName(l.env, b); err != nil {
-				return err
-			}
-		}
 	}
 	if _, err := ParseMode(string(c.Mode)); err != nil {
 		return err
@@ -129,13 +116,13 @@ func (c *Config) Validate() error {
 		value    int
 		min, max int
 	}{
-		{EnvTransfers, c.Transfers, 1, 256},
-		{EnvCheckers, c.Checkers, 1, 256},
-		{EnvLowLevelRetries, c.LowLevelRetries, 1, 1000},
-		{EnvRetries, c.Retries, 1, 1000},
+		{EnvTransfers, c.Transfers, 1, maxParallel},
+		{EnvCheckers, c.Checkers, 1, maxParallel},
+		{EnvLowLevelRetries, c.LowLevelRetries, 1, maxRetries},
+		{EnvRetries, c.Retries, 1, maxRetries},
 	} {
-		if n.value < n.min || n.value > n.max {
-			return exitcode.Configf(n.env, "%d is out of range %d..%d", n.value, n.min, n.max)
+		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
+			return err
 		}
 	}
 	if c.RetriesSleep < 0 {
@@ -148,6 +135,41 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return validateReportPrefix(c.ReportPrefix)
+}
+
+// Upper bounds of the numeric settings.
+const (
+	maxParallel = 256  // transfers, checkers
+	maxRetries  = 1000 // tries of a request, of a bucket
+)
+
+// validateBuckets checks what mirror and verify rgw share: both ends, the
+// destination bucket and the source buckets' allow- and deny-lists.
+func validateBuckets(src, dst rcloneconf.Remote, destBucket string, allow, deny []string) error {
+	if err := validateRemotes(src, dst); err != nil {
+		return err
+	}
+	if err := validateBucketName(EnvDestBucket, destBucket); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		env   string
+		names []string
+	}{{EnvBuckets, allow}, {EnvExcludeBuckets, deny}} {
+		for _, b := range l.names {
+			if err := validateBucketName(l.env, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateRange(env string, value, lo, hi int) error {
+	if value < lo || value > hi {
+		return exitcode.Configf(env, "%d is out of range %d..%d", value, lo, hi)
+	}
+	return nil
 }
 
 func validateRemotes(src, dst rcloneconf.Remote) error {

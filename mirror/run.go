@@ -56,11 +56,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	ci.MaxDelete = -1 // the cap is enforced before any deletion, in deleteMirrorOnly
 	r := &runner{cfg: cfg, log: log}
 
-	fbucket, mirrors, err := r.destination(ctx)
+	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
 		return failRun(err) // nowhere to write the report
 	}
-	sourceBuckets, err := r.sourceBuckets(ctx)
+	sourceBuckets, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep, errors.Join(err, r.finish(ctx, rep, fbucket))

@@ -52,10 +52,13 @@ func DefaultVerifyConfig() VerifyConfig {
 
 // Validate checks the config; errors are *exitcode.ConfigError.
 func (c *VerifyConfig) Validate() error {
-	m := DefaultConfig()
-	m.Source, m.Dest, m.DestBucket = c.Source, c.Dest, c.DestBucket
-	m.Buckets, m.Exclude, m.Checkers, m.ReportPrefix = c.Buckets, c.Exclude, c.Checkers, c.ReportPrefix
-	if err := m.Validate(); err != nil {
+	if err := validateBuckets(c.Source, c.Dest, c.DestBucket, c.Buckets, c.Exclude); err != nil {
+		return err
+	}
+	if err := validateRange(EnvCheckers, c.Checkers, 1, maxParallel); err != nil {
+		return err
+	}
+	if err := validateReportPrefix(c.ReportPrefix); err != nil {
 		return err
 	}
 	if c.MaxReportAge <= 0 {
@@ -122,11 +125,8 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	ctx, ci := fs.AddConfig(ctx)
 	ci.Checkers = cfg.Checkers
 	ci.UseListR = cfg.FastList
-	r := &runner{cfg: DefaultConfig(), log: log}
-	r.cfg.Source, r.cfg.Dest, r.cfg.DestBucket, r.cfg.ReportPrefix = cfg.Source, cfg.Dest, cfg.DestBucket, cfg.ReportPrefix
-	r.cfg.Buckets, r.cfg.Exclude = cfg.Buckets, cfg.Exclude
 
-	fbucket, _, err := r.destination(ctx)
+	fbucket, _, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
 		return rep, err
 	}
@@ -149,7 +149,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		problem("the newest run report %s says %s", l.Location, l.Status)
 	}
 
-	source, err := r.sourceBuckets(ctx)
+	source, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
 		return rep, errors.Join(append(errs, err)...)
 	}
@@ -158,7 +158,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		errs = append(errs, fmt.Errorf("bucket %s: listed in %s but not found in the source", b, EnvBuckets))
 	}
 	for _, name := range selected {
-		vb, err := verifyBucket(ctx, r.cfg, name, cfg.Download, log.With(zap.String("bucket", name)))
+		vb, err := verifyBucket(ctx, cfg, name, log.With(zap.String("bucket", name)))
 		rep.Buckets = append(rep.Buckets, vb)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bucket %s: %w", name, err))
@@ -192,9 +192,9 @@ func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastRepo
 }
 
 // verifyBucket marches over one bucket and its mirror, comparing sizes and
-// hashes, and content by download where a hash is missing and download is
-// set. It returns an error only when something could not be checked.
-func verifyBucket(ctx context.Context, cfg Config, name string, download bool, log *zap.Logger) (VerifyBucket, error) {
+// hashes, and content by download where a hash is missing and cfg.Download
+// is set. It returns an error only when something could not be checked.
+func verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.Logger) (VerifyBucket, error) {
 	vb := VerifyBucket{Name: name}
 	ctx = accounting.WithStatsGroup(ctx, "verify/"+name)
 	accounting.Stats(ctx).ResetCounters()
@@ -206,7 +206,7 @@ func verifyBucket(ctx context.Context, cfg Config, name string, download bool, l
 	if err != nil {
 		return vb, err
 	}
-	v := &verifier{log: log, download: download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
+	v := &verifier{log: log, download: cfg.Download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
 	var workers sync.WaitGroup
 	for range fs.GetConfig(ctx).Checkers {
 		workers.Go(func() { v.compare(ctx) })
