@@ -264,17 +264,4 @@ func (m MaxDelete) String() string {
 	return strconv.FormatInt(m.Count, 10)
 }
 
-// MarshalText writes the cap the way OFFSITE_MAX_DELETE takes it.
-func (m MaxDelete) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
-
-// UnmarshalText is ParseMaxDelete.
-func (m *MaxDelete) UnmarshalText(b []byte) error {
-	v, err := ParseMaxDelete(string(b))
-	if err != nil {
-		return err
-	}
-	*m = v
-	return nil
-}
-
 func (m Mode) String() string { return string(m) }

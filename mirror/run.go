@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -84,7 +85,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 			errs = append(errs, err)
 		}
 	}
-	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return compareStrings(a.Name, b.Name) })
+	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
 	errs = append(errs, r.finish(ctx, rep, fbucket))
 	return rep, errors.Join(errs...)
 }
@@ -132,14 +133,4 @@ func (r *runner) modes(ctx context.Context, fbucket fs.Fs, buckets []string) map
 		r.log.Info("auto mode", zap.String("bucket", b), zap.String("mode", string(modes[b])), zap.Bool("earlier_clean_copy", clean[b]))
 	}
 	return modes
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -175,16 +175,9 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 }
 
 func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastReport, error) {
-	var latest *Report
-	err := eachReport(ctx, fbucket, cfg.ReportPrefix, func(r *Report) bool {
-		latest = r
-		return false
-	})
+	latest, err := latestReport(ctx, fbucket, cfg.ReportPrefix)
 	if err != nil {
 		return nil, err
-	}
-	if latest == nil {
-		return nil, ErrNoReport
 	}
 	age := cfg.Now.Sub(latest.End)
 	return &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),

@@ -27,7 +27,6 @@ const (
 	ProviderCeph   = "Ceph"
 	ProviderMinio  = "Minio"
 	ProviderRclone = "Rclone" // rclone's own serve s3, used by the demo
-	ProviderOther  = "Other"
 )
 
 // Remote is one S3 endpoint offsite talks to.
