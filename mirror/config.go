@@ -74,7 +74,7 @@ type Config struct {
 	LowLevelRetries int
 	Retries         int           // tries per bucket, the first included
 	RetriesSleep    time.Duration // pause between tries, longer if the server asks
-	FastList        bool          // list whole buckets without a delimiter (see FACTS: RGW under-lists with one)
+	FastList        bool          // list whole buckets without a delimiter: RGW's DBStore under-lists with one
 
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror

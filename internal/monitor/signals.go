@@ -29,8 +29,8 @@ func (s *Signals) Start(ctx context.Context) {
 	s.Ping.Start(ctx)
 }
 
-// Record publishes run's metrics, without pinging: offload watch calls
-// it after each upload.
+// Record publishes run's metrics, without pinging. Finish calls it before
+// its ping, for one-shot jobs and for each update of a Recorder alike.
 func (s *Signals) Record(ctx context.Context, run Run) {
 	if s.Textfile != "" {
 		if err := WriteTextfile(s.Textfile, run); err != nil {
