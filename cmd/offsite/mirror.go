@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,14 +19,6 @@ const (
 	rgwRemote   = "offsite-rgw"
 	minioRemote = "offsite-minio"
 )
-
-func intFlag(env string, value int, usage string) *cli.IntFlag {
-	return &cli.IntFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
-}
-
-func boolFlag(env string, value bool, usage string) *cli.BoolFlag {
-	return &cli.BoolFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
-}
 
 // rgwMirrorFlags are the flags mirror and verify rgw share: both ends and
 // the bucket selection.
@@ -139,15 +130,4 @@ func mirrorRun(rep *mirror.Report) monitor.Run {
 			Deletions: b.Deleted, Errors: b.Errors, OK: b.Status == mirror.StatusOK})
 	}
 	return run
-}
-
-// list splits a comma-separated env var, dropping blanks.
-func list(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -69,10 +68,6 @@ func (e *env) offloadFlags() []cli.Flag {
 		durationFlag(offload.EnvBackoffMin, offload.DefaultBackoffMin, "first retry delay while the destination fails"),
 		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
 	)
-}
-
-func durationFlag(env string, value time.Duration, usage string) *cli.DurationFlag {
-	return &cli.DurationFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
 }
 
 func lookupEnv(environ []string, key string) string {

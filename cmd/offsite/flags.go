@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,6 +17,29 @@ func flagName(env string) string {
 
 func stringFlag(env, value, usage string) *cli.StringFlag {
 	return &cli.StringFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func intFlag(env string, value int, usage string) *cli.IntFlag {
+	return &cli.IntFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func boolFlag(env string, value bool, usage string) *cli.BoolFlag {
+	return &cli.BoolFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func durationFlag(env string, value time.Duration, usage string) *cli.DurationFlag {
+	return &cli.DurationFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+// list splits a comma-separated env var, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // remoteFlags are the flags of one S3 remote; prefix is RGW or MINIO.
