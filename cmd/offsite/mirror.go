@@ -106,20 +106,20 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 }
 
 func (e *env) mirror(c *cli.Context) error {
-	sig, err := e.signals(c, "mirror", "")
+	mon, err := e.newJobMonitor(c, "mirror", "")
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
+	mon.start(c.Context)
 	cfg, err := e.mirrorConfig(c)
 	if err != nil {
-		return sig.finish(c.Context, monitor.Run{}, err)
+		return mon.finish(c.Context, monitor.Run{}, err)
 	}
 	rep, err := mirror.Run(c.Context, cfg, e.log)
 	if rep != nil {
 		fmt.Fprint(e.stdout, rep.Summary())
 	}
-	return sig.finish(c.Context, mirrorRun(rep), err)
+	return mon.finish(c.Context, mirrorRun(rep), err)
 }
 
 // mirrorRun is the monitoring view of a report: one item per bucket.

@@ -112,11 +112,11 @@ func (e *env) offloadWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sig, err := e.signals(c, "offload", cfg.Hostname)
+	mon, err := e.newJobMonitor(c, "offload", cfg.Hostname)
 	if err != nil {
 		return err
 	}
-	progress := sig.watch(c.Context)
+	progress := mon.watch(c.Context)
 	defer progress.close()
 	cfg.OnUpload = func(offload.Upload) {
 		progress.update(offloadRun(cfg.Hostname, cfg.Counters.Values(), true), nil)
@@ -129,13 +129,13 @@ func (e *env) offloadOnce(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sig, err := e.signals(c, "offload", cfg.Hostname)
+	mon, err := e.newJobMonitor(c, "offload", cfg.Hostname)
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
+	mon.start(c.Context)
 	_, err = offload.Once(c.Context, cfg, e.log)
-	return sig.finish(c.Context, offloadRun(cfg.Hostname, cfg.Counters.Values(), err == nil), err)
+	return mon.finish(c.Context, offloadRun(cfg.Hostname, cfg.Counters.Values(), err == nil), err)
 }
 
 func (e *env) fetchFlags() []cli.Flag {

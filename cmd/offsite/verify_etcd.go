@@ -46,18 +46,18 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	sig, err := e.signals(c, "verify_etcd", "")
+	mon, err := e.newJobMonitor(c, "verify_etcd", "")
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
+	mon.start(c.Context)
 	report, err := offload.Verify(c.Context, cfg, e.log)
 	if report != nil {
 		if werr := e.writeVerifyReport(report, output); werr != nil && err == nil {
 			err = werr
 		}
 	}
-	return sig.finish(c.Context, verifyEtcdRun(report), err)
+	return mon.finish(c.Context, verifyEtcdRun(report), err)
 }
 
 func (e *env) writeVerifyReport(r *offload.VerifyReport, output string) error {

@@ -48,16 +48,16 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	sig, err := e.signals(c, "verify_rgw", "")
+	mon, err := e.newJobMonitor(c, "verify_rgw", "")
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
+	mon.start(c.Context)
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	if werr := writeRGWVerifyReport(e.stdout, rep, output); werr != nil && err == nil {
 		err = werr
 	}
-	return sig.finish(c.Context, verifyRGWRun(rep), err)
+	return mon.finish(c.Context, verifyRGWRun(rep), err)
 }
 
 func writeRGWVerifyReport(w io.Writer, rep *mirror.VerifyReport, output string) error {
