@@ -59,15 +59,22 @@ func ParseMode(s string) (Mode, error) {
 	return "", exitcode.Configf(EnvMode, "%q is not copy, sync or auto", s)
 }
 
+// Scope is what a mirror run and its verification share: both ends,
+// which source buckets are mirrored, and where the run reports are.
+type Scope struct {
+	Source       rcloneconf.Remote // the RGW
+	Dest         rcloneconf.Remote // the MinIO
+	DestBucket   string            // must exist; bucket B goes to DestBucket/B/
+	Buckets      []string          // allow-list; empty means every bucket the source lists
+	Exclude      []string          // deny-list
+	ReportPrefix string            // reports go to DestBucket/ReportPrefix/YYYY-MM-DD/...
+}
+
 // Config is one mirror run.
 type Config struct {
-	Source     rcloneconf.Remote // the RGW
-	Dest       rcloneconf.Remote // the MinIO
-	DestBucket string            // must exist; bucket B goes to DestBucket/B/
-	Buckets    []string          // allow-list; empty means every bucket the source lists
-	Exclude    []string          // deny-list
-	Mode       Mode
-	DryRun     bool // plan only: count what would be copied and deleted
+	Scope
+	Mode   Mode
+	DryRun bool // plan only: count what would be copied and deleted
 
 	Transfers       int
 	Checkers        int
@@ -79,7 +86,6 @@ type Config struct {
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
 
-	ReportPrefix     string        // reports go to DestBucket/ReportPrefix/YYYY-MM-DD/...
 	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
 	Version          string        // offsite's version, for the report
 }
@@ -87,7 +93,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults; remotes are left empty.
 func DefaultConfig() Config {
 	return Config{
-		DestBucket:       DefaultDestBucket,
+		Scope:            Scope{DestBucket: DefaultDestBucket, ReportPrefix: "_reports"},
 		Mode:             ModeCopy,
 		Transfers:        4,
 		Checkers:         8,
@@ -96,7 +102,6 @@ func DefaultConfig() Config {
 		RetriesSleep:     5 * time.Second,
 		FastList:         true,
 		MaxDelete:        MaxDelete{Percent: 10, IsPercent: true},
-		ReportPrefix:     "_reports",
 		ProgressInterval: time.Minute,
 		Version:          "dev",
 	}
@@ -105,7 +110,7 @@ func DefaultConfig() Config {
 // Validate checks the config; every error is a *exitcode.ConfigError
 // naming the env var at fault.
 func (c *Config) Validate() error {
-	if err := validateBuckets(c.Source, c.Dest, c.DestBucket, c.Buckets, c.Exclude); err != nil {
+	if err := c.validateBuckets(); err != nil {
 		return err
 	}
 	if _, err := ParseMode(string(c.Mode)); err != nil {
@@ -143,19 +148,20 @@ const (
 	maxRetries  = 1000 // tries of a request, of a bucket
 )
 
-// validateBuckets checks what mirror and verify rgw share: both ends, the
-// destination bucket and the source buckets' allow- and deny-lists.
-func validateBuckets(src, dst rcloneconf.Remote, destBucket string, allow, deny []string) error {
-	if err := validateRemotes(src, dst); err != nil {
+// validateBuckets checks both ends, the destination bucket and the source
+// buckets' allow- and deny-lists. The report prefix is checked last, by
+// the configs that embed the scope.
+func (s *Scope) validateBuckets() error {
+	if err := validateRemotes(s.Source, s.Dest); err != nil {
 		return err
 	}
-	if err := validateBucketName(EnvDestBucket, destBucket); err != nil {
+	if err := validateBucketName(EnvDestBucket, s.DestBucket); err != nil {
 		return err
 	}
 	for _, l := range []struct {
 		env   string
 		names []string
-	}{{EnvBuckets, allow}, {EnvExcludeBuckets, deny}} {
+	}{{EnvBuckets, s.Buckets}, {EnvExcludeBuckets, s.Exclude}} {
 		for _, b := range l.names {
 			if err := validateBucketName(l.env, b); err != nil {
 				return err

@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // EnvVerifyDownload turns on verify rgw's content comparison by download.
@@ -31,14 +30,10 @@ const maxNamedObjects = 20
 // VerifyConfig is one verify rgw run: a one-way check that every source
 // object is in the mirror, plus the newest run report's age and status.
 type VerifyConfig struct {
-	Source, Dest rcloneconf.Remote
-	DestBucket   string
-	Buckets      []string // allow-list; empty means every source bucket
-	Exclude      []string
+	Scope
 	Download     bool // compare content where a hash is missing on either side
 	Checkers     int
 	FastList     bool
-	ReportPrefix string
 	MaxReportAge time.Duration // the newest report must have ended within this
 	Now          time.Time     // the time report ages are measured at; zero means the time Verify starts
 }
@@ -46,13 +41,12 @@ type VerifyConfig struct {
 // DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
 func DefaultVerifyConfig() VerifyConfig {
 	d := DefaultConfig()
-	return VerifyConfig{DestBucket: d.DestBucket, Checkers: d.Checkers, FastList: d.FastList,
-		ReportPrefix: d.ReportPrefix, MaxReportAge: 25 * time.Hour}
+	return VerifyConfig{Scope: d.Scope, Checkers: d.Checkers, FastList: d.FastList, MaxReportAge: 25 * time.Hour}
 }
 
 // Validate checks the config; errors are *exitcode.ConfigError.
 func (c *VerifyConfig) Validate() error {
-	if err := validateBuckets(c.Source, c.Dest, c.DestBucket, c.Buckets, c.Exclude); err != nil {
+	if err := c.validateBuckets(); err != nil {
 		return err
 	}
 	if err := validateRange(EnvCheckers, c.Checkers, 1, maxParallel); err != nil {

@@ -64,19 +64,28 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// mirrorEnds builds both remotes.
-func mirrorEnds(c *cli.Context) (src, dst rcloneconf.Remote, err error) {
-	if src, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
-		return src, dst, err
+// rgwScope reads the scope flags of rgwMirrorFlags: both remotes, the
+// bucket selection and where the reports are.
+func rgwScope(c *cli.Context) (mirror.Scope, error) {
+	var s mirror.Scope
+	var err error
+	if s.Source, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+		return s, err
 	}
-	dst, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio)
-	return src, dst, err
+	if s.Dest, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio); err != nil {
+		return s, err
+	}
+	s.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
+	s.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
+	s.DestBucket = c.String(flagName(mirror.EnvDestBucket))
+	s.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
+	return s, nil
 }
 
 func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	cfg := mirror.DefaultConfig()
 	var err error
-	if cfg.Source, cfg.Dest, err = mirrorEnds(c); err != nil {
+	if cfg.Scope, err = rgwScope(c); err != nil {
 		return cfg, err
 	}
 	if cfg.Mode, err = mirror.ParseMode(c.String(flagName(mirror.EnvMode))); err != nil {
@@ -85,10 +94,6 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	if cfg.MaxDelete, err = mirror.ParseMaxDelete(c.String(flagName(mirror.EnvMaxDelete))); err != nil {
 		return cfg, err
 	}
-	cfg.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
-	cfg.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
-	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
-	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
 	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
 	cfg.DryRun = c.Bool(flagName(mirror.EnvDryRun))
 	cfg.Transfers = c.Int(flagName(mirror.EnvTransfers))

@@ -34,13 +34,9 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	cfg := mirror.DefaultVerifyConfig()
 	var err error
-	if cfg.Source, cfg.Dest, err = mirrorEnds(c); err != nil {
+	if cfg.Scope, err = rgwScope(c); err != nil {
 		return err
 	}
-	cfg.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
-	cfg.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
-	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
-	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
 	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
 	cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
 	cfg.Download = c.Bool("download")
