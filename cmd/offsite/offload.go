@@ -107,12 +107,19 @@ func offloadRun(host string, v offload.CounterValues, ok bool) monitor.Run {
 		Errors: v.Failed, Pending: v.Pending, OK: ok}}}
 }
 
-func (e *env) offloadWatch(c *cli.Context) error {
+// offloadJob reads what offload watch and once start from: the offload
+// config and the job's monitor, both checked before any work.
+func (e *env) offloadJob(c *cli.Context) (offload.Config, *jobMonitor, error) {
 	cfg, err := e.offloadConfig(c)
 	if err != nil {
-		return err
+		return cfg, nil, err
 	}
 	mon, err := e.newJobMonitor(c, "offload", cfg.Hostname)
+	return cfg, mon, err
+}
+
+func (e *env) offloadWatch(c *cli.Context) error {
+	cfg, mon, err := e.offloadJob(c)
 	if err != nil {
 		return err
 	}
@@ -125,11 +132,7 @@ func (e *env) offloadWatch(c *cli.Context) error {
 }
 
 func (e *env) offloadOnce(c *cli.Context) error {
-	cfg, err := e.offloadConfig(c)
-	if err != nil {
-		return err
-	}
-	mon, err := e.newJobMonitor(c, "offload", cfg.Hostname)
+	cfg, mon, err := e.offloadJob(c)
 	if err != nil {
 		return err
 	}
