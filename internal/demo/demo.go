@@ -216,15 +216,7 @@ func (d *demo) verifyRGW(ctx context.Context) error {
 		return err
 	}
 	rep, err := mirror.Verify(ctx, cfg, d.Log)
-	if rep != nil {
-		var b strings.Builder
-		_ = rep.WriteTable(&b)
-		d.printf("%s", indent(b.String()))
-	}
-	if err != nil {
-		return fmt.Errorf("verify rgw: %w", err)
-	}
-	return nil
+	return d.verified("verify rgw", rep.WriteTable, err)
 }
 
 func (d *demo) verifyEtcd(ctx context.Context) error {
@@ -232,13 +224,23 @@ func (d *demo) verifyEtcd(ctx context.Context) error {
 	rep, err := offload.Verify(ctx, offload.VerifyConfig{
 		Dest: d.minio.remote, Bucket: etcdBucket, AllHosts: true, MaxAge: 25 * time.Hour, Download: offload.DownloadLatest,
 	}, d.Log)
+	var table func(io.Writer) error // none without a report
 	if rep != nil {
+		table = rep.WriteTable
+	}
+	return d.verified("verify etcd", table, err)
+}
+
+// verified prints a verify step's report with table, if there is one, and
+// returns the step's error, named by what.
+func (d *demo) verified(what string, table func(io.Writer) error, err error) error {
+	if table != nil {
 		var b strings.Builder
-		_ = rep.WriteTable(&b)
+		_ = table(&b)
 		d.printf("%s", indent(b.String()))
 	}
 	if err != nil {
-		return fmt.Errorf("verify etcd: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
