@@ -59,27 +59,33 @@ func ParseMode(s string) (Mode, error) {
 	return "", exitcode.Configf(EnvMode, "%q is not copy, sync or auto", s)
 }
 
+// Scope is what a mirror run and its verification share: both ends,
+// which source buckets are mirrored, and where the run reports are.
+type Scope struct {
+	Source       rcloneconf.Remote // the RGW
+	Dest         rcloneconf.Remote // the MinIO
+	DestBucket   string            // must exist; bucket B goes to DestBucket/B/
+	Buckets      []string          // allow-list; empty means every bucket the source lists
+	Exclude      []string          // deny-list
+	ReportPrefix string            // reports go to DestBucket/ReportPrefix/YYYY-MM-DD/...
+}
+
 // Config is one mirror run.
 type Config struct {
-	Source     rcloneconf.Remote // the RGW
-	Dest       rcloneconf.Remote // the MinIO
-	DestBucket string            // must exist; bucket B goes to DestBucket/B/
-	Buckets    []string          // allow-list; empty means every bucket the source lists
-	Exclude    []string          // deny-list
-	Mode       Mode
-	DryRun     bool // plan only: count what would be copied and deleted
+	Scope
+	Mode   Mode
+	DryRun bool // plan only: count what would be copied and deleted
 
 	Transfers       int
 	Checkers        int
 	LowLevelRetries int
 	Retries         int           // tries per bucket, the first included
 	RetriesSleep    time.Duration // pause between tries, longer if the server asks
-	FastList        bool          // list whole buckets without a delimiter (see FACTS: RGW under-lists with one)
+	FastList        bool          // list whole buckets without a delimiter: RGW's DBStore under-lists with one
 
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
 
-	ReportPrefix     string        // reports go to DestBucket/ReportPrefix/YYYY-MM-DD/...
 	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
 	Version          string        // offsite's version, for the report
 }
@@ -87,7 +93,7 @@ type Config struct {
 // DefaultConfig returns the documented defaults; remotes are left empty.
 func DefaultConfig() Config {
 	return Config{
-		DestBucket:       DefaultDestBucket,
+		Scope:            Scope{DestBucket: DefaultDestBucket, ReportPrefix: "_reports"},
 		Mode:             ModeCopy,
 		Transfers:        4,
 		Checkers:         8,
@@ -96,7 +102,6 @@ func DefaultConfig() Config {
 		RetriesSleep:     5 * time.Second,
 		FastList:         true,
 		MaxDelete:        MaxDelete{Percent: 10, IsPercent: true},
-		ReportPrefix:     "_reports",
 		ProgressInterval: time.Minute,
 		Version:          "dev",
 	}
@@ -105,21 +110,8 @@ func DefaultConfig() Config {
 // Validate checks the config; every error is a *exitcode.ConfigError
 // naming the env var at fault.
 func (c *Config) Validate() error {
-	if err := validateRemotes(c.Source, c.Dest); err != nil {
+	if err := c.validateBuckets(); err != nil {
 		return err
-	}
-	if err := validateBucketName(EnvDestBucket, c.DestBucket); err != nil {
-		return err
-	}
-	for _, l := range []struct {
-		env   string
-		names []string
-	}{{EnvBuckets, c.Buckets}, {EnvExcludeBuckets, c.Exclude}} {
-		for _, b := range l.names {
-			if err := validateBucketName(l.env, b); err != nil {
-				return err
-			}
-		}
 	}
 	if _, err := ParseMode(string(c.Mode)); err != nil {
 		return err
@@ -129,13 +121,13 @@ func (c *Config) Validate() error {
 		value    int
 		min, max int
 	}{
-		{EnvTransfers, c.Transfers, 1, 256},
-		{EnvCheckers, c.Checkers, 1, 256},
-		{EnvLowLevelRetries, c.LowLevelRetries, 1, 1000},
-		{EnvRetries, c.Retries, 1, 1000},
+		{EnvTransfers, c.Transfers, 1, maxParallel},
+		{EnvCheckers, c.Checkers, 1, maxParallel},
+		{EnvLowLevelRetries, c.LowLevelRetries, 1, maxRetries},
+		{EnvRetries, c.Retries, 1, maxRetries},
 	} {
-		if n.value < n.min || n.value > n.max {
-			return exitcode.Configf(n.env, "%d is out of range %d..%d", n.value, n.min, n.max)
+		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
+			return err
 		}
 	}
 	if c.RetriesSleep < 0 {
@@ -148,6 +140,42 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return validateReportPrefix(c.ReportPrefix)
+}
+
+// Upper bounds of the numeric settings.
+const (
+	maxParallel = 256  // transfers, checkers
+	maxRetries  = 1000 // tries of a request, of a bucket
+)
+
+// validateBuckets checks both ends, the destination bucket and the source
+// buckets' allow- and deny-lists. The report prefix is checked last, by
+// the configs that embed the scope.
+func (s *Scope) validateBuckets() error {
+	if err := validateRemotes(s.Source, s.Dest); err != nil {
+		return err
+	}
+	if err := validateBucketName(EnvDestBucket, s.DestBucket); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		env   string
+		names []string
+	}{{EnvBuckets, s.Buckets}, {EnvExcludeBuckets, s.Exclude}} {
+		for _, b := range l.names {
+			if err := validateBucketName(l.env, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func validateRange(env string, value, lo, hi int) error {
+	if value < lo || value > hi {
+		return exitcode.Configf(env, "%d is out of range %d..%d", value, lo, hi)
+	}
+	return nil
 }
 
 func validateRemotes(src, dst rcloneconf.Remote) error {
@@ -240,19 +268,6 @@ func (m MaxDelete) String() string {
 		return strconv.FormatFloat(m.Percent, 'f', -1, 64) + "%"
 	}
 	return strconv.FormatInt(m.Count, 10)
-}
-
-// MarshalText writes the cap the way OFFSITE_MAX_DELETE takes it.
-func (m MaxDelete) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
-
-// UnmarshalText is ParseMaxDelete.
-func (m *MaxDelete) UnmarshalText(b []byte) error {
-	v, err := ParseMaxDelete(string(b))
-	if err != nil {
-		return err
-	}
-	*m = v
-	return nil
 }
 
 func (m Mode) String() string { return string(m) }

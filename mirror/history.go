@@ -11,24 +11,17 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
 	"github.com/rclone/rclone/fs/walk"
-
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // ErrNoReport says the destination holds no run report yet.
 var ErrNoReport = errors.New("no run report found")
 
-// LatestReport reads the newest run report in dest's destBucket under
-// prefix. It returns an error wrapping ErrNoReport when there is none.
-// Dry runs write no report, so the newest report is a real run.
-func LatestReport(ctx context.Context, dest rcloneconf.Remote, destBucket, prefix string) (*Report, error) {
-	dest.Register()
-	fbucket, err := dest.Fs(ctx, destBucket)
-	if err != nil {
-		return nil, err
-	}
+// latestReport reads the newest run report under prefix in fbucket, the
+// destination bucket. It returns an error wrapping ErrNoReport when there
+// is none. Dry runs write no report, so the newest report is a real run.
+func latestReport(ctx context.Context, fbucket fs.Fs, prefix string) (*Report, error) {
 	var latest *Report
-	err = eachReport(ctx, fbucket, prefix, func(r *Report) bool {
+	err := eachReport(ctx, fbucket, prefix, func(r *Report) bool {
 		latest = r
 		return false
 	})
@@ -36,7 +29,7 @@ func LatestReport(ctx context.Context, dest rcloneconf.Remote, destBucket, prefi
 		return nil, err
 	}
 	if latest == nil {
-		return nil, fmt.Errorf("%s/%s: %w", destBucket, prefix, ErrNoReport)
+		return nil, fmt.Errorf("%s/%s: %w", fbucket.Root(), prefix, ErrNoReport)
 	}
 	return latest, nil
 }

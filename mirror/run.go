@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rclone/rclone/fs"
@@ -23,10 +24,11 @@ type runner struct {
 }
 
 // Run mirrors every selected source bucket into the destination bucket and
-// writes the run report there (not in a dry run). It always returns the
-// report. The error is a *exitcode.ConfigError for configuration
-// problems, including a missing destination bucket and credentials either
-// side refuses; it wraps exitcode.ErrSafetyStop when a safety rule refused a
+// writes the run report there (not in a dry run). cfg must have passed
+// Validate: Run does not check it again. It always returns the report. The
+// error is a *exitcode.ConfigError for the configuration problems only the
+// servers reveal, a missing destination bucket and credentials either side
+// refuses; it wraps exitcode.ErrSafetyStop when a safety rule refused a
 // bucket's deletions; otherwise it is a plain error when any bucket failed
 // or the report could not be written.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
@@ -44,11 +46,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		rep.finish(time.Now().UTC())
 		return rep, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return failRun(err)
-	}
-	cfg.Source.Register()
-	cfg.Dest.Register()
 	ctx, ci := fs.AddConfig(ctx)
 	ci.CheckSum = true
 	ci.Transfers = cfg.Transfers
@@ -60,11 +57,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	ci.MaxDelete = -1 // the cap is enforced before any deletion, in deleteMirrorOnly
 	r := &runner{cfg: cfg, log: log}
 
-	fbucket, mirrors, err := r.destination(ctx)
+	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
 		return failRun(err) // nowhere to write the report
 	}
-	sourceBuckets, err := r.sourceBuckets(ctx)
+	sourceBuckets, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep, errors.Join(err, r.finish(ctx, rep, fbucket))
@@ -88,7 +85,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 			errs = append(errs, err)
 		}
 	}
-	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return compareStrings(a.Name, b.Name) })
+	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
 	errs = append(errs, r.finish(ctx, rep, fbucket))
 	return rep, errors.Join(errs...)
 }
@@ -136,14 +133,4 @@ func (r *runner) modes(ctx context.Context, fbucket fs.Fs, buckets []string) map
 		r.log.Info("auto mode", zap.String("bucket", b), zap.String("mode", string(modes[b])), zap.Bool("earlier_clean_copy", clean[b]))
 	}
 	return modes
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

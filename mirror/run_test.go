@@ -409,9 +409,13 @@ func TestAutoModeCopiesThenSyncs(t *testing.T) {
 	if got, want := len(reports), 2; got != want {
 		t.Fatalf("%d reports, want %d", got, want)
 	}
-	latest, err := LatestReport(context.Background(), cfg.Dest, destBucket, cfg.ReportPrefix)
+	fbucket, _, err := openDestination(context.Background(), cfg.Dest, destBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := latestReport(context.Background(), fbucket, cfg.ReportPrefix)
 	if err != nil || latest.Location != rep.Location || latest.Bucket("alpha").Mode != ModeSync {
-		t.Fatalf("LatestReport=%+v, %v; want %s", latest, err, rep.Location)
+		t.Fatalf("latestReport=%+v, %v; want %s", latest, err, rep.Location)
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // EnvVerifyDownload turns on verify rgw's content comparison by download.
@@ -31,14 +30,10 @@ const maxNamedObjects = 20
 // VerifyConfig is one verify rgw run: a one-way check that every source
 // object is in the mirror, plus the newest run report's age and status.
 type VerifyConfig struct {
-	Source, Dest rcloneconf.Remote
-	DestBucket   string
-	Buckets      []string // allow-list; empty means every source bucket
-	Exclude      []string
+	Scope
 	Download     bool // compare content where a hash is missing on either side
 	Checkers     int
 	FastList     bool
-	ReportPrefix string
 	MaxReportAge time.Duration // the newest report must have ended within this
 	Now          time.Time     // the time report ages are measured at; zero means the time Verify starts
 }
@@ -46,16 +41,18 @@ type VerifyConfig struct {
 // DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
 func DefaultVerifyConfig() VerifyConfig {
 	d := DefaultConfig()
-	return VerifyConfig{DestBucket: d.DestBucket, Checkers: d.Checkers, FastList: d.FastList,
-		ReportPrefix: d.ReportPrefix, MaxReportAge: 25 * time.Hour}
+	return VerifyConfig{Scope: d.Scope, Checkers: d.Checkers, FastList: d.FastList, MaxReportAge: 25 * time.Hour}
 }
 
 // Validate checks the config; errors are *exitcode.ConfigError.
 func (c *VerifyConfig) Validate() error {
-	m := DefaultConfig()
-	m.Source, m.Dest, m.DestBucket = c.Source, c.Dest, c.DestBucket
-	m.Buckets, m.Exclude, m.Checkers, m.ReportPrefix = c.Buckets, c.Exclude, c.Checkers, c.ReportPrefix
-	if err := m.Validate(); err != nil {
+	if err := c.validateBuckets(); err != nil {
+		return err
+	}
+	if err := validateRange(EnvCheckers, c.Checkers, 1, maxParallel); err != nil {
+		return err
+	}
+	if err := validateReportPrefix(c.ReportPrefix); err != nil {
 		return err
 	}
 	if c.MaxReportAge <= 0 {
@@ -103,33 +100,27 @@ type LastReport struct {
 }
 
 // Verify checks every selected source bucket against its mirror and the
-// newest run report. It always returns the report. The error wraps
+// newest run report. cfg must have passed Validate: Verify does not check
+// it again. It always returns the report. The error wraps
 // exitcode.ErrVerifyFailed when an object is missing or differs, or the newest
 // report is missing, stale or not ok; it is a *exitcode.ConfigError for
-// configuration problems; otherwise a plain error when something could not
-// be checked.
+// the configuration problems only the servers reveal (a missing destination
+// bucket, refused credentials); otherwise a plain error when something
+// could not be checked.
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	rep := &VerifyReport{Start: time.Now().UTC(), Problems: []string{}, Buckets: []VerifyBucket{}}
 	defer func() { rep.End = time.Now().UTC() }()
-	if err := cfg.Validate(); err != nil {
-		return rep, err
-	}
 	if cfg.Now.IsZero() {
 		cfg.Now = rep.Start
 	}
-	cfg.Source.Register()
-	cfg.Dest.Register()
 	ctx, ci := fs.AddConfig(ctx)
 	ci.Checkers = cfg.Checkers
 	ci.UseListR = cfg.FastList
-	r := &runner{cfg: DefaultConfig(), log: log}
-	r.cfg.Source, r.cfg.Dest, r.cfg.DestBucket, r.cfg.ReportPrefix = cfg.Source, cfg.Dest, cfg.DestBucket, cfg.ReportPrefix
-	r.cfg.Buckets, r.cfg.Exclude = cfg.Buckets, cfg.Exclude
 
-	fbucket, _, err := r.destination(ctx)
+	fbucket, _, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
 		return rep, err
 	}
@@ -152,7 +143,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		problem("the newest run report %s says %s", l.Location, l.Status)
 	}
 
-	source, err := r.sourceBuckets(ctx)
+	source, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
 		return rep, errors.Join(append(errs, err)...)
 	}
@@ -161,7 +152,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		errs = append(errs, fmt.Errorf("bucket %s: listed in %s but not found in the source", b, EnvBuckets))
 	}
 	for _, name := range selected {
-		vb, err := verifyBucket(ctx, r.cfg, name, cfg.Download, log.With(zap.String("bucket", name)))
+		vb, err := verifyBucket(ctx, cfg, name, log.With(zap.String("bucket", name)))
 		rep.Buckets = append(rep.Buckets, vb)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bucket %s: %w", name, err))
@@ -178,16 +169,9 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 }
 
 func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastReport, error) {
-	var latest *Report
-	err := eachReport(ctx, fbucket, cfg.ReportPrefix, func(r *Report) bool {
-		latest = r
-		return false
-	})
+	latest, err := latestReport(ctx, fbucket, cfg.ReportPrefix)
 	if err != nil {
 		return nil, err
-	}
-	if latest == nil {
-		return nil, ErrNoReport
 	}
 	age := cfg.Now.Sub(latest.End)
 	return &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),
@@ -195,9 +179,9 @@ func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastRepo
 }
 
 // verifyBucket marches over one bucket and its mirror, comparing sizes and
-// hashes, and content by download where a hash is missing and download is
-// set. It returns an error only when something could not be checked.
-func verifyBucket(ctx context.Context, cfg Config, name string, download bool, log *zap.Logger) (VerifyBucket, error) {
+// hashes, and content by download where a hash is missing and cfg.Download
+// is set. It returns an error only when something could not be checked.
+func verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.Logger) (VerifyBucket, error) {
 	vb := VerifyBucket{Name: name}
 	ctx = accounting.WithStatsGroup(ctx, "verify/"+name)
 	accounting.Stats(ctx).ResetCounters()
@@ -209,7 +193,7 @@ func verifyBucket(ctx context.Context, cfg Config, name string, download bool, l
 	if err != nil {
 		return vb, err
 	}
-	v := &verifier{log: log, download: download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
+	v := &verifier{log: log, download: cfg.Download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
 	var workers sync.WaitGroup
 	for range fs.GetConfig(ctx).Checkers {
 		workers.Go(func() { v.compare(ctx) })

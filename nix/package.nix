@@ -38,9 +38,17 @@ buildGo126Module {
     "-w"
     "-X main.Version=${version}"
   ];
-  # Integration tests start MinIO, which the build sandbox cannot: -short
-  # skips them, and they run in CI instead.
-  checkFlags = [ "-short" ];
+  # Every package's unit tests. buildGoModule's own check phase tests only
+  # subPackages, cmd/offsite here, so it is spelled out. Integration tests
+  # start MinIO, which the build sandbox cannot: -short skips them, and they
+  # run in CI instead. As buildGoModule does: no -trimpath (tests may read
+  # files next to their source) and no vet (make lint runs it).
+  checkPhase = ''
+    runHook preCheck
+    export GOFLAGS=''${GOFLAGS//-trimpath/}
+    go test -short -vet=off -p "$NIX_BUILD_CORES" ./...
+    runHook postCheck
+  '';
 
   meta = {
     description = "Keep a homelab's irreplaceable state off the cluster: RGW mirror and etcd snapshot offload to MinIO";

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	_ "github.com/rclone/rclone/backend/local" // local snapshot dirs and tests
 	_ "github.com/rclone/rclone/backend/s3"    // every remote offsite talks to
@@ -26,7 +27,6 @@ const (
 	ProviderCeph   = "Ceph"
 	ProviderMinio  = "Minio"
 	ProviderRclone = "Rclone" // rclone's own serve s3, used by the demo
-	ProviderOther  = "Other"
 )
 
 // Remote is one S3 endpoint offsite talks to.
@@ -60,9 +60,36 @@ func redacted(values ...string) string {
 	return "set"
 }
 
-// Register puts the remote into rclone's in-memory config under r.Name.
-// Calling it again with the same name replaces the values.
+// registered holds the values each remote name was last put into rclone's
+// in-memory config with, so that Fs writes them only when they change.
+var registered = struct {
+	sync.Mutex
+	remotes map[string]Remote
+}{remotes: map[string]Remote{}}
+
+// Register puts the remote into rclone's in-memory config under r.Name,
+// replacing any values registered under that name before. Fs does it when
+// needed: call Register only to change the remote's rclone options after it
+// (config.FileSetValue), which Fs then keeps as long as r is unchanged.
 func (r Remote) Register() {
+	registered.Lock()
+	defer registered.Unlock()
+	r.register()
+}
+
+// ensureRegistered registers r unless it is already registered with these
+// very values: once per process per remote, again only when they differ.
+func (r Remote) ensureRegistered() {
+	registered.Lock()
+	defer registered.Unlock()
+	if old, ok := registered.remotes[r.Name]; ok && old == r {
+		return
+	}
+	r.register()
+}
+
+// register writes r into rclone's config; registered must be locked.
+func (r Remote) register() {
 	config.LoadedData().DeleteSection(r.Name)
 	for k, v := range map[string]string{
 		"type":              "s3",
@@ -79,11 +106,14 @@ func (r Remote) Register() {
 	} {
 		config.FileSetValue(r.Name, k, v)
 	}
+	registered.remotes[r.Name] = r
 }
 
-// Fs opens path ("bucket", "bucket/prefix" or "" for the bucket list) on the
-// registered remote.
+// Fs opens path ("bucket", "bucket/prefix" or "" for the bucket list) on
+// the remote, registering it in rclone's in-memory config first if it is
+// not there with these values yet.
 func (r Remote) Fs(ctx context.Context, path string) (fs.Fs, error) {
+	r.ensureRegistered()
 	f, err := fs.NewFs(ctx, r.Name+":"+path)
 	if errors.Is(err, fs.ErrorIsFile) {
 		return f, nil

@@ -1,12 +1,15 @@
 package rcloneconf
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rclone/rclone/fs/config"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 )
@@ -111,5 +114,42 @@ func TestCheckEnv(t *testing.T) {
 	var cfg *exitcode.ConfigError
 	if !errors.As(err, &cfg) || cfg.Var != "RCLONE_CONFIG_OFFSITE_DST_TYPE" || !strings.Contains(err.Error(), "RCLONE_S3_ENDPOINT") {
 		t.Fatalf("err=%v, want both variables named", err)
+	}
+}
+
+func TestFsRegistersOnceAndReplacesChangedValues(t *testing.T) {
+	ctx := context.Background()
+	r := Remote{Name: "offsite-test-lazy", Provider: ProviderMinio, Endpoint: "http://127.0.0.1:1", AccessKeyID: "id", SecretAccessKey: testSecret}
+	endpoint := func() string {
+		v, _ := config.FileGetValue(r.Name, "endpoint")
+		return v
+	}
+	if _, err := r.Fs(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := endpoint(), r.Endpoint; got != want {
+		t.Fatalf("endpoint=%q after Fs, want %q", got, want)
+	}
+
+	// Options set after Register survive Fs while the remote is unchanged.
+	r.Register()
+	config.FileSetValue(r.Name, "chunk_size", "5Mi")
+	if _, err := r.Fs(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := config.FileGetValue(r.Name, "chunk_size"); !ok || got != "5Mi" {
+		t.Fatalf("chunk_size=%q (%v) after Fs of the same remote, want 5Mi kept", got, ok)
+	}
+
+	// The same name with other values replaces the registration whole.
+	r.Endpoint = "http://127.0.0.1:2"
+	if _, err := r.Fs(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := endpoint(), r.Endpoint; got != want {
+		t.Fatalf("endpoint=%q after Fs with a new endpoint, want %q", got, want)
+	}
+	if _, ok := config.FileGetValue(r.Name, "chunk_size"); ok {
+		t.Fatal("chunk_size of the old registration kept")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,14 +19,6 @@ const (
 	rgwRemote   = "offsite-rgw"
 	minioRemote = "offsite-minio"
 )
-
-func intFlag(env string, value int, usage string) *cli.IntFlag {
-	return &cli.IntFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
-}
-
-func boolFlag(env string, value bool, usage string) *cli.BoolFlag {
-	return &cli.BoolFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
-}
 
 // rgwMirrorFlags are the flags mirror and verify rgw share: both ends and
 // the bucket selection.
@@ -73,19 +64,28 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// mirrorEnds builds both remotes.
-func mirrorEnds(c *cli.Context) (src, dst rcloneconf.Remote, err error) {
-	if src, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
-		return src, dst, err
+// rgwScope reads the scope flags of rgwMirrorFlags: both remotes, the
+// bucket selection and where the reports are.
+func rgwScope(c *cli.Context) (mirror.Scope, error) {
+	var s mirror.Scope
+	var err error
+	if s.Source, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+		return s, err
 	}
-	dst, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio)
-	return src, dst, err
+	if s.Dest, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio); err != nil {
+		return s, err
+	}
+	s.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
+	s.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
+	s.DestBucket = c.String(flagName(mirror.EnvDestBucket))
+	s.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
+	return s, nil
 }
 
 func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	cfg := mirror.DefaultConfig()
 	var err error
-	if cfg.Source, cfg.Dest, err = mirrorEnds(c); err != nil {
+	if cfg.Scope, err = rgwScope(c); err != nil {
 		return cfg, err
 	}
 	if cfg.Mode, err = mirror.ParseMode(c.String(flagName(mirror.EnvMode))); err != nil {
@@ -94,10 +94,6 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	if cfg.MaxDelete, err = mirror.ParseMaxDelete(c.String(flagName(mirror.EnvMaxDelete))); err != nil {
 		return cfg, err
 	}
-	cfg.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
-	cfg.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
-	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
-	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
 	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
 	cfg.DryRun = c.Bool(flagName(mirror.EnvDryRun))
 	cfg.Transfers = c.Int(flagName(mirror.EnvTransfers))
@@ -115,20 +111,20 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 }
 
 func (e *env) mirror(c *cli.Context) error {
-	sig, err := e.signals(c, "mirror", "")
+	mon, err := e.newJobMonitor(c, "mirror", "")
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
+	mon.start(c.Context)
 	cfg, err := e.mirrorConfig(c)
 	if err != nil {
-		return sig.finish(c.Context, monitor.Run{}, err)
+		return mon.finish(c.Context, monitor.Run{}, err)
 	}
 	rep, err := mirror.Run(c.Context, cfg, e.log)
 	if rep != nil {
 		fmt.Fprint(e.stdout, rep.Summary())
 	}
-	return sig.finish(c.Context, mirrorRun(rep), err)
+	return mon.finish(c.Context, mirrorRun(rep), err)
 }
 
 // mirrorRun is the monitoring view of a report: one item per bucket.
@@ -139,15 +135,4 @@ func mirrorRun(rep *mirror.Report) monitor.Run {
 			Deletions: b.Deleted, Errors: b.Errors, OK: b.Status == mirror.StatusOK})
 	}
 	return run
-}
-
-// list splits a comma-separated env var, dropping blanks.
-func list(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

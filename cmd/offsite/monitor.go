@@ -18,8 +18,8 @@ const (
 	envPushgatewayURL = "OFFSITE_PUSHGATEWAY_URL"
 )
 
-// monitorFlags are the flags of the signals a job sends: add them to the
-// Flags of every command that calls e.signals.
+// monitorFlags are the flags of a job's pings and metrics: add them to the
+// Flags of every command that calls e.newJobMonitor.
 func monitorFlags() []cli.Flag {
 	return []cli.Flag{
 		stringFlag(envPingURL, "", "healthchecks-style ping URL: <url>/start, then <url> on success or <url>/fail (it holds a secret: prefer the env var or the _FILE form)"),
@@ -30,25 +30,25 @@ func monitorFlags() []cli.Flag {
 	}
 }
 
-// signals sends one job's pings and metrics. A command wires it in three
+// jobMonitor sends one job's pings and metrics. A command wires it in three
 // lines:
 //
-//	sig, err := e.signals(c, "mirror", "")
+//	mon, err := e.newJobMonitor(c, "mirror", "")
 //	if err != nil { return err }
-//	sig.start(c.Context)
+//	mon.start(c.Context)
 //	... do the work: run, err := ...
-//	return sig.finish(c.Context, run, err)
-type signals struct {
-	*monitor.Signals
+//	return mon.finish(c.Context, run, err)
+type jobMonitor struct {
+	*monitor.Outputs
 	job     string
 	started time.Time
 }
 
-// signals checks the monitoring flags of c for job ("mirror", "offload",
+// newJobMonitor checks the monitoring flags of c for job ("mirror", "offload",
 // "verify_rgw", "verify_etcd"); mistakes are configuration errors (exit
 // 2) before any work starts. instance, for jobs that run on several hosts
 // (offload), keeps their pushed metrics apart; "" for the others.
-func (e *env) signals(c *cli.Context, job, instance string) (*signals, error) {
+func (e *env) newJobMonitor(c *cli.Context, job, instance string) (*jobMonitor, error) {
 	log := e.log
 	if log == nil {
 		log = zap.NewNop()
@@ -78,8 +78,8 @@ func (e *env) signals(c *cli.Context, job, instance string) (*signals, error) {
 			return nil, exitcode.Configf(envPushgatewayURL, "%v", err)
 		}
 	}
-	return &signals{
-		Signals: &monitor.Signals{Ping: ping, Textfile: file, Push: gateway, Log: log},
+	return &jobMonitor{
+		Outputs: &monitor.Outputs{Ping: ping, Textfile: file, Push: gateway, Log: log},
 		job:     job,
 	}, nil
 }
@@ -95,56 +95,56 @@ func optionalSecret(c *cli.Context, name string) (string, error) {
 }
 
 // start pings the start of the run and starts its clock.
-func (s *signals) start(ctx context.Context) {
-	s.started = time.Now()
-	s.Start(ctx)
+func (m *jobMonitor) start(ctx context.Context) {
+	m.started = time.Now()
+	m.Start(ctx)
 }
 
 // finish publishes the run's metrics and pings success or failure, and
 // returns err so an action can end with it. err decides: run's OK and
 // ExitCode are set from it, and Job, Start and End are filled in when
 // left empty.
-func (s *signals) finish(ctx context.Context, run monitor.Run, err error) error {
-	s.Finish(ctx, s.complete(run, err), err)
+func (m *jobMonitor) finish(ctx context.Context, run monitor.Run, err error) error {
+	m.Finish(ctx, m.complete(run, err), err)
 	return err
 }
 
 // watch starts publishing a long-running job's progress (offload
 // watch), off the caller's path:
 //
-//	progress := sig.watch(c.Context)
+//	progress := mon.watch(c.Context)
 //	defer progress.close()
 //	cfg.OnUpload = func(offload.Upload) { progress.update(run from the counters, nil) }
 //
 // Each update records the metrics and pings success (or fail, with an
 // error); it never blocks.
-func (s *signals) watch(ctx context.Context) *progress {
-	return &progress{signals: s, recorder: monitor.NewRecorder(ctx, s.Signals)}
+func (m *jobMonitor) watch(ctx context.Context) *progress {
+	return &progress{job: m, recorder: monitor.NewRecorder(ctx, m.Outputs)}
 }
 
 // progress is a long-running job's stream of runs, each the job's totals.
 type progress struct {
-	signals  *signals
+	job      *jobMonitor
 	recorder *monitor.Recorder
 }
 
 // update publishes run; err decides as in finish.
 func (p *progress) update(run monitor.Run, err error) {
-	p.recorder.Update(p.signals.complete(run, err), err)
+	p.recorder.Update(p.job.complete(run, err), err)
 }
 
 // close publishes the last update and stops.
 func (p *progress) close() { p.recorder.Close() }
 
-func (s *signals) complete(run monitor.Run, err error) monitor.Run {
+func (m *jobMonitor) complete(run monitor.Run, err error) monitor.Run {
 	if run.Job == "" {
-		run.Job = s.job
+		run.Job = m.job
 	}
 	if run.End.IsZero() {
 		run.End = time.Now()
 	}
 	if run.Start.IsZero() {
-		run.Start = s.started
+		run.Start = m.started
 	}
 	if run.Start.IsZero() {
 		run.Start = run.End

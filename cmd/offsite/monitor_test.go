@@ -50,8 +50,8 @@ func (r *recorder) got() []string {
 	return append([]string(nil), r.requests...)
 }
 
-// runJob runs a stand-in command wired like a real one: signals from the
-// monitoring flags, start, work, finish.
+// runJob runs a stand-in command wired like a real one: a job monitor from
+// the monitoring flags, start, work, finish.
 func runJob(t *testing.T, args []string, work func() (monitor.Run, error)) error {
 	t.Helper()
 	e := &env{stdout: io.Discard, stderr: io.Discard, log: zaptest.NewLogger(t)}
@@ -62,13 +62,13 @@ func runJob(t *testing.T, args []string, work func() (monitor.Run, error)) error
 			Name:  "job",
 			Flags: monitorFlags(),
 			Action: e.action(func(c *cli.Context) error {
-				sig, err := e.signals(c, "mirror", "")
+				mon, err := e.newJobMonitor(c, "mirror", "")
 				if err != nil {
 					return err
 				}
-				sig.start(c.Context)
+				mon.start(c.Context)
 				run, err := work()
-				return sig.finish(c.Context, run, err)
+				return mon.finish(c.Context, run, err)
 			}),
 		}},
 	}
@@ -94,7 +94,7 @@ func exitCodeMetric(t *testing.T, path string) float64 {
 	return mf.GetMetric()[0].GetGauge().GetValue()
 }
 
-func TestSignalsFromEnvOnSuccess(t *testing.T) {
+func TestJobMonitorFromEnvOnSuccess(t *testing.T) {
 	pings, gateway := newRecorder(t), newRecorder(t)
 	metrics := filepath.Join(t.TempDir(), "offsite-mirror.prom")
 	t.Setenv(envPingURL, pings.URL+"/"+pingSecret)
@@ -118,7 +118,7 @@ func TestSignalsFromEnvOnSuccess(t *testing.T) {
 	}
 }
 
-func TestSignalsOnFailureCarryTheExitCode(t *testing.T) {
+func TestJobMonitorOnFailureCarryTheExitCode(t *testing.T) {
 	pings := newRecorder(t)
 	dir := t.TempDir()
 	urlFile := filepath.Join(dir, "ping-url")
@@ -141,7 +141,7 @@ func TestSignalsOnFailureCarryTheExitCode(t *testing.T) {
 	}
 }
 
-func TestSignalsConfigErrors(t *testing.T) {
+func TestJobMonitorConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
 		name    string
@@ -178,7 +178,7 @@ func TestSignalsConfigErrors(t *testing.T) {
 	}
 }
 
-func TestSignalsWatchPublishesEachUpdate(t *testing.T) {
+func TestJobMonitorWatchPublishesEachUpdate(t *testing.T) {
 	pings := newRecorder(t)
 	metrics := filepath.Join(t.TempDir(), "offsite-offload.prom")
 	e := &env{log: zaptest.NewLogger(t)}
@@ -189,11 +189,11 @@ func TestSignalsWatchPublishesEachUpdate(t *testing.T) {
 			Name:  "watch",
 			Flags: monitorFlags(),
 			Action: func(c *cli.Context) error {
-				sig, err := e.signals(c, "offload", "k3s-1")
+				mon, err := e.newJobMonitor(c, "offload", "k3s-1")
 				if err != nil {
 					return err
 				}
-				progress := sig.watch(c.Context)
+				progress := mon.watch(c.Context)
 				defer progress.close()
 				progress.update(monitor.Run{Items: []monitor.Item{{Name: "k3s-1", Objects: 1, OK: true}}}, nil)
 				return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -71,10 +70,6 @@ func (e *env) offloadFlags() []cli.Flag {
 	)
 }
 
-func durationFlag(env string, value time.Duration, usage string) *cli.DurationFlag {
-	return &cli.DurationFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
-}
-
 func lookupEnv(environ []string, key string) string {
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
@@ -112,16 +107,23 @@ func offloadRun(host string, v offload.CounterValues, ok bool) monitor.Run {
 		Errors: v.Failed, Pending: v.Pending, OK: ok}}}
 }
 
-func (e *env) offloadWatch(c *cli.Context) error {
+// offloadJob reads what offload watch and once start from: the offload
+// config and the job's monitor, both checked before any work.
+func (e *env) offloadJob(c *cli.Context) (offload.Config, *jobMonitor, error) {
 	cfg, err := e.offloadConfig(c)
 	if err != nil {
-		return err
+		return cfg, nil, err
 	}
-	sig, err := e.signals(c, "offload", cfg.Hostname)
+	mon, err := e.newJobMonitor(c, "offload", cfg.Hostname)
+	return cfg, mon, err
+}
+
+func (e *env) offloadWatch(c *cli.Context) error {
+	cfg, mon, err := e.offloadJob(c)
 	if err != nil {
 		return err
 	}
-	progress := sig.watch(c.Context)
+	progress := mon.watch(c.Context)
 	defer progress.close()
 	cfg.OnUpload = func(offload.Upload) {
 		progress.update(offloadRun(cfg.Hostname, cfg.Counters.Values(), true), nil)
@@ -130,17 +132,13 @@ func (e *env) offloadWatch(c *cli.Context) error {
 }
 
 func (e *env) offloadOnce(c *cli.Context) error {
-	cfg, err := e.offloadConfig(c)
+	cfg, mon, err := e.offloadJob(c)
 	if err != nil {
 		return err
 	}
-	sig, err := e.signals(c, "offload", cfg.Hostname)
-	if err != nil {
-		return err
-	}
-	sig.start(c.Context)
+	mon.start(c.Context)
 	_, err = offload.Once(c.Context, cfg, e.log)
-	return sig.finish(c.Context, offloadRun(cfg.Hostname, cfg.Counters.Values(), err == nil), err)
+	return mon.finish(c.Context, offloadRun(cfg.Hostname, cfg.Counters.Values(), err == nil), err)
 }
 
 func (e *env) fetchFlags() []cli.Flag {

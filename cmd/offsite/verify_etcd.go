@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/rcloneconf"
@@ -16,20 +13,19 @@ func (e *env) verifyEtcdCommand() *cli.Command {
 		Name:      "etcd",
 		Usage:     "every etcd snapshot has a matching sidecar, is not empty, hashes right; the newest is fresh",
 		UsageText: "offsite verify etcd [--host H | --all-hosts] [--max-age 25h] [--download latest|all|none] [--output table|json]",
-		Flags: append(append(etcdDestFlags(),
+		Flags: verifyFlags(append(etcdDestFlags(),
 			&cli.BoolFlag{Name: "all-hosts", Usage: "check every host prefix in the bucket"},
 			durationFlag(offload.EnvMaxAge, offload.DefaultMaxAge, "fail when the newest snapshot of a host is older than this"),
 			stringFlag(offload.EnvDownload, offload.DownloadLatest, "download and hash: latest (each host's newest), all, or none"),
-			&cli.StringFlag{Name: "output", Value: "table", Usage: "table or json"},
-		), monitorFlags()...),
+		)...),
 		Action: e.action(e.verifyEtcd),
 	}
 }
 
 func (e *env) verifyEtcd(c *cli.Context) error {
-	output := c.String("output")
-	if output != "table" && output != "json" {
-		return exitcode.Configf("--output", "%q is not table or json", output)
+	output, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
 	if err != nil {
@@ -43,30 +39,15 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 		MaxAge:   c.Duration(flagName(offload.EnvMaxAge)),
 		Download: c.String(flagName(offload.EnvDownload)),
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	sig, err := e.signals(c, "verify_etcd", "")
+	mon, err := e.startVerify(c, "verify_etcd", &cfg)
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
 	report, err := offload.Verify(c.Context, cfg, e.log)
 	if report != nil {
-		if werr := e.writeVerifyReport(report, output); werr != nil && err == nil {
-			err = werr
-		}
+		err = e.printVerifyReport(report, output, err)
 	}
-	return sig.finish(c.Context, verifyEtcdRun(report), err)
-}
-
-func (e *env) writeVerifyReport(r *offload.VerifyReport, output string) error {
-	if output == "json" {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	return r.WriteTable(e.stdout)
+	return mon.finish(c.Context, verifyEtcdRun(report), err)
 }
 
 func verifyEtcdRun(r *offload.VerifyReport) monitor.Run {

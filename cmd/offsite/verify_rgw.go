@@ -1,12 +1,8 @@
 package main
 
 import (
-	"encoding/json"
-	"io"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/mirror"
 )
@@ -17,56 +13,35 @@ func (e *env) verifyRGWCommand() *cli.Command {
 		Name:      "rgw",
 		Usage:     "every RGW object is in the mirror with the same size and hash; the newest run report is fresh and ok",
 		UsageText: "offsite verify rgw [--rgw-buckets a,b] [--download] [--max-age 25h] [--output table|json]",
-		Flags: append(append(rgwMirrorFlags(),
+		Flags: verifyFlags(append(rgwMirrorFlags(),
 			&cli.BoolFlag{Name: "download", EnvVars: []string{mirror.EnvVerifyDownload},
 				Usage: "compare content by downloading both sides where a hash is missing (multipart uploads)"},
 			durationFlag(mirror.EnvMaxReportAge, d.MaxReportAge, "fail when the newest run report ended longer ago than this"),
-			&cli.StringFlag{Name: "output", Value: "table", Usage: "table or json"},
-		), monitorFlags()...),
+		)...),
 		Action: e.action(e.verifyRGW),
 	}
 }
 
 func (e *env) verifyRGW(c *cli.Context) error {
-	output := c.String("output")
-	if output != "table" && output != "json" {
-		return exitcode.Configf("--output", "%q is not table or json", output)
-	}
-	cfg := mirror.DefaultVerifyConfig()
-	var err error
-	if cfg.Source, cfg.Dest, err = mirrorEnds(c); err != nil {
+	output, err := outputFormat(c)
+	if err != nil {
 		return err
 	}
-	cfg.Buckets = list(c.String(flagName(mirror.EnvBuckets)))
-	cfg.Exclude = list(c.String(flagName(mirror.EnvExcludeBuckets)))
-	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
-	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
+	cfg := mirror.DefaultVerifyConfig()
+	if cfg.Scope, err = rgwScope(c); err != nil {
+		return err
+	}
 	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
 	cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
 	cfg.Download = c.Bool("download")
 	cfg.MaxReportAge = c.Duration(flagName(mirror.EnvMaxReportAge))
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	sig, err := e.signals(c, "verify_rgw", "")
+	mon, err := e.startVerify(c, "verify_rgw", &cfg)
 	if err != nil {
 		return err
 	}
-	sig.start(c.Context)
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
-	if werr := writeRGWVerifyReport(e.stdout, rep, output); werr != nil && err == nil {
-		err = werr
-	}
-	return sig.finish(c.Context, verifyRGWRun(rep), err)
-}
-
-func writeRGWVerifyReport(w io.Writer, rep *mirror.VerifyReport, output string) error {
-	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return rep.WriteTable(w)
+	err = e.printVerifyReport(rep, output, err)
+	return mon.finish(c.Context, verifyRGWRun(rep), err)
 }
 
 // verifyRGWRun is the monitoring view of a verify report: one item per bucket.

@@ -104,8 +104,6 @@ func (d *demo) start(ctx context.Context) error {
 		d.rgw.stop(ctx)
 		return err
 	}
-	d.rgw.remote.Register()
-	d.minio.remote.Register()
 	for path, content := range sampleObjects {
 		if err := d.put(ctx, path, content); err != nil {
 			return err
@@ -134,6 +132,9 @@ func (d *demo) mirrorConfig(mode mirror.Mode) mirror.Config {
 }
 
 func (d *demo) mirror(ctx context.Context, cfg mirror.Config) (*mirror.Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	rep, err := mirror.Run(ctx, cfg, d.Log)
 	if rep != nil {
 		d.printf("%s", indent(rep.Summary()))
@@ -211,16 +212,11 @@ func (d *demo) verifyRGW(ctx context.Context) error {
 	d.heading("offsite verify rgw --download", "every source object is in the mirror with the same size and content; the last run report is fresh and ok")
 	cfg := mirror.DefaultVerifyConfig()
 	cfg.Source, cfg.Dest, cfg.Download = d.rgw.remote, d.minio.remote, true
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	rep, err := mirror.Verify(ctx, cfg, d.Log)
-	if rep != nil {
-		var b strings.Builder
-		_ = rep.WriteTable(&b)
-		d.printf("%s", indent(b.String()))
-	}
-	if err != nil {
-		return fmt.Errorf("verify rgw: %w", err)
-	}
-	return nil
+	return d.verified("verify rgw", rep.WriteTable, err)
 }
 
 func (d *demo) verifyEtcd(ctx context.Context) error {
@@ -228,13 +224,23 @@ func (d *demo) verifyEtcd(ctx context.Context) error {
 	rep, err := offload.Verify(ctx, offload.VerifyConfig{
 		Dest: d.minio.remote, Bucket: etcdBucket, AllHosts: true, MaxAge: 25 * time.Hour, Download: offload.DownloadLatest,
 	}, d.Log)
+	var table func(io.Writer) error // none without a report
 	if rep != nil {
+		table = rep.WriteTable
+	}
+	return d.verified("verify etcd", table, err)
+}
+
+// verified prints a verify step's report with table, if there is one, and
+// returns the step's error, named by what.
+func (d *demo) verified(what string, table func(io.Writer) error, err error) error {
+	if table != nil {
 		var b strings.Builder
-		_ = rep.WriteTable(&b)
+		_ = table(&b)
 		d.printf("%s", indent(b.String()))
 	}
 	if err != nil {
-		return fmt.Errorf("verify etcd: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

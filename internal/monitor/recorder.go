@@ -11,19 +11,19 @@ import (
 // published, only the newest waiting one is published: each carries the
 // job's totals, so nothing is lost by skipping one.
 type Recorder struct {
-	signals *Signals
+	outputs *Outputs
 	latest  chan update // the newest run not yet published, if any
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 }
 
-// NewRecorder starts publishing through s; ctx's values go with every
+// NewRecorder starts publishing through o; ctx's values go with every
 // publish, not its cancellation (Close stops the Recorder). Close it when
 // the job ends.
-func NewRecorder(ctx context.Context, s *Signals) *Recorder {
+func NewRecorder(ctx context.Context, o *Outputs) *Recorder {
 	r := &Recorder{
-		signals: s,
+		outputs: o,
 		latest:  make(chan update, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -38,7 +38,7 @@ type update struct {
 	err error
 }
 
-// Update hands run over to be published as Signals.Finish does: its
+// Update hands run over to be published as Outputs.Finish does: its
 // metrics recorded, then a success ping if run.OK, else a fail ping whose
 // summary includes err. It returns at once.
 func (r *Recorder) Update(run Run, err error) {
@@ -67,11 +67,11 @@ func (r *Recorder) loop(ctx context.Context) {
 	for {
 		select {
 		case u := <-r.latest:
-			r.signals.Finish(ctx, u.run, u.err)
+			r.outputs.Finish(ctx, u.run, u.err)
 		case <-r.stop:
 			select {
 			case u := <-r.latest:
-				r.signals.Finish(ctx, u.run, u.err)
+				r.outputs.Finish(ctx, u.run, u.err)
 			default:
 			}
 			return

@@ -25,7 +25,7 @@ func TestRecorderNeverBlocksAndPublishesTheNewest(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	s := &Signals{
+	s := &Outputs{
 		Ping:     fastPinger(t, srv.URL+"/"+secretUUID, nil),
 		Textfile: filepath.Join(t.TempDir(), "offsite-offload.prom"),
 	}
@@ -56,7 +56,7 @@ func TestRecorderNeverBlocksAndPublishesTheNewest(t *testing.T) {
 }
 
 func TestRecorderCloseWithNothingWaiting(t *testing.T) {
-	rec := NewRecorder(context.Background(), &Signals{})
+	rec := NewRecorder(context.Background(), &Outputs{})
 	done := make(chan struct{})
 	go func() { rec.Close(); rec.Close(); close(done) }()
 	select {

@@ -76,6 +76,7 @@ let
     "env"
     "CGO_ENABLED"
     "checkFlags"
+    "checkPhase"
     "doCheck"
     "preCheck"
     "postInstall"

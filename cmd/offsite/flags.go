@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,6 +19,29 @@ func stringFlag(env, value, usage string) *cli.StringFlag {
 	return &cli.StringFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
 }
 
+func intFlag(env string, value int, usage string) *cli.IntFlag {
+	return &cli.IntFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func boolFlag(env string, value bool, usage string) *cli.BoolFlag {
+	return &cli.BoolFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+func durationFlag(env string, value time.Duration, usage string) *cli.DurationFlag {
+	return &cli.DurationFlag{Name: flagName(env), EnvVars: []string{env}, Value: value, Usage: usage}
+}
+
+// list splits a comma-separated env var, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // remoteFlags are the flags of one S3 remote; prefix is RGW or MINIO.
 func remoteFlags(prefix, what, region string) []cli.Flag {
 	return []cli.Flag{
@@ -30,10 +54,10 @@ func remoteFlags(prefix, what, region string) []cli.Flag {
 	}
 }
 
-// remote builds and registers the remote described by prefix's flags.
+// remote builds the remote described by prefix's flags.
 func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, error) {
 	get := func(suffix string) string { return c.String(flagName(prefix + suffix)) }
-	r, err := rcloneconf.Settings{
+	return rcloneconf.Settings{
 		Prefix:              prefix,
 		Endpoint:            get("_ENDPOINT"),
 		Region:              get("_REGION"),
@@ -42,9 +66,4 @@ func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, e
 		SecretAccessKey:     get("_SECRET_ACCESS_KEY"),
 		SecretAccessKeyFile: get("_SECRET_ACCESS_KEY_FILE"),
 	}.Remote(name, provider)
-	if err != nil {
-		return r, err
-	}
-	r.Register()
-	return r, nil
 }

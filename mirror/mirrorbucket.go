@@ -24,7 +24,6 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	start := time.Now()
 	log := r.log.With(zap.String("bucket", name), zap.String("mode", string(mode)))
 	br := BucketReport{Name: name, Mode: mode}
-	defer func() { br.DurationSeconds = time.Since(start).Seconds() }()
 
 	// Each bucket has its own counters; groups outlive a run, so reset.
 	ctx = accounting.WithStatsGroup(ctx, "mirror/"+name)

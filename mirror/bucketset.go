@@ -13,21 +13,21 @@ import (
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
-// destination opens the destination bucket and lists its top level: the
+// openDestination opens bucket on dest and lists its top level: the
 // mirrors of buckets and the report prefix. A missing bucket is a
 // configuration error: offsite never creates it, because the operator's
 // bucket carries versioning and lifecycle rules a new one would not.
-func (r *runner) destination(ctx context.Context) (fs.Fs, []string, error) {
-	fbucket, err := r.cfg.Dest.Fs(ctx, r.cfg.DestBucket)
+func openDestination(ctx context.Context, dest rcloneconf.Remote, bucket string) (fs.Fs, []string, error) {
+	fbucket, err := dest.Fs(ctx, bucket)
 	if err != nil {
 		return nil, nil, classify("MINIO", err)
 	}
 	entries, err := fbucket.List(ctx, "")
 	if isNotFound(err) {
-		return nil, nil, exitcode.Configf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", r.cfg.DestBucket, r.cfg.Dest.Endpoint)
+		return nil, nil, exitcode.Configf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", bucket, dest.Endpoint)
 	}
 	if err != nil {
-		return nil, nil, classify("MINIO", fmt.Errorf("list destination bucket %s: %w", r.cfg.DestBucket, err))
+		return nil, nil, classify("MINIO", fmt.Errorf("list destination bucket %s: %w", bucket, err))
 	}
 	var dirs []string
 	for _, e := range entries {
@@ -38,11 +38,7 @@ func (r *runner) destination(ctx context.Context) (fs.Fs, []string, error) {
 	return fbucket, dirs, nil
 }
 
-// sourceBuckets lists every bucket the source credentials can see.
-func (r *runner) sourceBuckets(ctx context.Context) ([]string, error) {
-	return listBuckets(ctx, r.cfg.Source)
-}
-
+// listBuckets lists every bucket the source credentials can see, sorted.
 func listBuckets(ctx context.Context, src rcloneconf.Remote) ([]string, error) {
 	froot, err := src.Fs(ctx, "")
 	if err != nil {

@@ -10,11 +10,11 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-func TestSignalsFinishPublishesThenPings(t *testing.T) {
+func TestOutputsFinishPublishesThenPings(t *testing.T) {
 	pings := newPingServer(t)
 	gateway := newGatewayServer(t)
 	log, logs := observedLogger()
-	s := &Signals{
+	s := &Outputs{
 		Ping:     fastPinger(t, pings.URL+"/"+secretUUID, log),
 		Textfile: filepath.Join(t.TempDir(), "offsite-mirror.prom"),
 		Push:     newTestGateway(t, gateway.URL, ""),
@@ -50,9 +50,9 @@ func TestSignalsFinishPublishesThenPings(t *testing.T) {
 	}
 }
 
-func TestSignalsFailuresAreLoggedNotFatal(t *testing.T) {
+func TestOutputsFailuresAreLoggedNotFatal(t *testing.T) {
 	log, logs := observedLogger()
-	s := &Signals{
+	s := &Outputs{
 		Ping:     fastPinger(t, unreachableURL(t), log),
 		Textfile: filepath.Join(t.TempDir(), "gone", "offsite-mirror.prom"),
 		Push:     newTestGateway(t, strings.SplitN(unreachableURL(t), "/ping/", 2)[0], ""),
@@ -70,9 +70,9 @@ func TestSignalsFailuresAreLoggedNotFatal(t *testing.T) {
 	}
 }
 
-func TestSignalsRecordDoesNotPing(t *testing.T) {
+func TestOutputsRecordDoesNotPing(t *testing.T) {
 	pings := newPingServer(t)
-	s := &Signals{
+	s := &Outputs{
 		Ping:     fastPinger(t, pings.URL+"/"+secretUUID, nil),
 		Textfile: filepath.Join(t.TempDir(), "offsite-offload.prom"),
 	}
