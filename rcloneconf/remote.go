@@ -185,13 +185,27 @@ func Secret(name, value, file string) (string, error) {
 	return strings.TrimSpace(value), nil
 }
 
+// CredentialPath resolves a file path given in env var name: "%d/NAME" is
+// NAME in systemd's $CREDENTIALS_DIRECTORY, and must stay inside it.
+func CredentialPath(name, path string) (string, error) {
+	rest, ok := strings.CutPrefix(path, "%d/")
+	if !ok {
+		return path, nil
+	}
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return "", exitcode.Configf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
+	}
+	if !filepath.IsLocal(rest) {
+		return "", exitcode.Configf(name, "%q leaves $CREDENTIALS_DIRECTORY", path)
+	}
+	return filepath.Join(dir, rest), nil
+}
+
 func readSecretFile(name, path string) (string, error) {
-	if rest, ok := strings.CutPrefix(path, "%d/"); ok {
-		dir := os.Getenv("CREDENTIALS_DIRECTORY")
-		if dir == "" {
-			return "", exitcode.Configf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
-		}
-		path = filepath.Join(dir, rest)
+	path, err := CredentialPath(name, path)
+	if err != nil {
+		return "", err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
