@@ -53,7 +53,8 @@ func textfileSeries(t *testing.T, runs ...Run) []series {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	families, err := new(expfmt.TextParser).TextToMetricFamilies(f)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(f)
 	if err != nil {
 		t.Fatal(err)
 	}
