@@ -49,7 +49,7 @@ const (
 
 // Config is one offload: which directory goes where.
 type Config struct {
-	Dest        rcloneconf.Remote // registered destination remote
+	Dest        rcloneconf.Remote // the destination (MinIO)
 	Bucket      string            // must exist; offload never creates it
 	Hostname    string            // objects go to <Bucket>/<Hostname>/<name>
 	SnapshotDir string

@@ -133,10 +133,8 @@ func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
 	cfg.BackoffMin = c.Duration(flagName(offload.EnvBackoffMin))
 	cfg.BackoffMax = c.Duration(flagName(offload.EnvBackoffMax))
 	cfg.Counters = &offload.Counters{}
-	if cfg.Recipients, err = recipients(c); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	cfg.Recipients, err = recipients(c)
+	return cfg, err // Watch and Once validate the rest
 }
 
 // offloadRun is the monitoring view of the counters: one host item.
