@@ -79,17 +79,19 @@ func identityFlag() cli.Flag {
 		Usage: "age identity file (or OpenSSH private key) that decrypts encrypted snapshots (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"}
 }
 
-// identities reads --identity, if given.
-func identities(c *cli.Context) ([]age.Identity, error) {
+// etcdReader is what fetch and verify etcd read snapshots with: the
+// destination, and the age identities of --identity, if given.
+func etcdReader(c *cli.Context) (rcloneconf.Remote, []age.Identity, error) {
+	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
 	path := c.String("identity")
-	if path == "" {
-		return nil, nil
+	if err != nil || path == "" {
+		return dest, nil, err
 	}
-	path, err := rcloneconf.CredentialPath(offload.EnvAgeIdentityFile, path)
-	if err != nil {
-		return nil, err
+	if path, err = rcloneconf.CredentialPath(offload.EnvAgeIdentityFile, path); err != nil {
+		return dest, nil, err
 	}
-	return offload.ReadIdentities(offload.EnvAgeIdentityFile, path)
+	ids, err := offload.ReadIdentities(offload.EnvAgeIdentityFile, path)
+	return dest, ids, err
 }
 
 // recipients reads OFFSITE_AGE_RECIPIENTS or its _FILE, if either is set.
@@ -203,11 +205,7 @@ func (e *env) offloadFetch(c *cli.Context) error {
 	if c.Bool("latest") && c.String("name") != "" {
 		return exitcode.Configf("--name", "give --name or --latest, not both")
 	}
-	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
-	if err != nil {
-		return err
-	}
-	ids, err := identities(c)
+	dest, ids, err := etcdReader(c)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/offload"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) verifyEtcdCommand() *cli.Command {
@@ -28,11 +27,7 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
-	if err != nil {
-		return err
-	}
-	ids, err := identities(c)
+	dest, ids, err := etcdReader(c)
 	if err != nil {
 		return err
 	}
