@@ -65,9 +65,17 @@ func parseRecipient(s string) (age.Recipient, error) {
 		}
 		return r, nil
 	case strings.HasPrefix(s, "age1pq1"):
-		return age.ParseHybridRecipient(s)
+		r, err := age.ParseHybridRecipient(s)
+		if err != nil { // age's message quotes the line
+			return nil, errors.New("not a valid age1pq1... public key")
+		}
+		return r, nil
 	case strings.HasPrefix(s, "age1"):
-		return age.ParseX25519Recipient(s)
+		r, err := age.ParseX25519Recipient(s)
+		if err != nil {
+			return nil, errors.New("not a valid age1... public key")
+		}
+		return r, nil
 	case strings.HasPrefix(s, "AGE-SECRET-KEY-"):
 		return nil, errors.New("this is a private key, not a recipient: give its public key (age-keygen -y)")
 	}

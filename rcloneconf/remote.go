@@ -171,7 +171,7 @@ func endpoint(name, value string) (string, error) {
 	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
 		return "", exitcode.Configf(name, "%q has a path or query: give only scheme, host and port (the bucket has a variable of its own)", value)
 	}
-	return strings.TrimRight(value, "/"), nil
+	return u.Scheme + "://" + u.Host, nil
 }
 
 // RedactURL hides the userinfo of a URL, or of a string that only looks
