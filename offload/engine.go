@@ -73,9 +73,7 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	if err != nil {
 		return nil, err
 	}
-	// The trailing slash spares rclone a HEAD to see whether the prefix is a
-	// file, which would hang the start while the destination is down.
-	dst, err := cfg.Dest.Fs(remoteCtx(ctx), dest+"/")
+	dst, err := cfg.Dest.Fs(remoteCtx(ctx), dest) // no request: the start never waits for the destination
 	if err != nil {
 		return nil, exitcode.Configf(EnvBucket, "%v", err)
 	}

@@ -113,11 +113,21 @@ func (r Remote) register() {
 // Fs opens path ("bucket", "bucket/prefix" or "" for the bucket list) on
 // the remote, registering it in rclone's in-memory config first if it is
 // not there with these values yet.
+//
+// The path is always a directory: it is opened with a trailing slash, so
+// rclone does not HEAD it to see whether it is a file. When that HEAD and
+// the listing after it fail (a server that stalls or refuses), rclone
+// guesses "file" and roots the Fs at the parent: a mirror would then land
+// at the bucket's root, and a sync there would see every other bucket's
+// mirror as its own to delete.
 func (r Remote) Fs(ctx context.Context, path string) (fs.Fs, error) {
 	r.ensureRegistered()
+	if path != "" && !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
 	f, err := fs.NewFs(ctx, r.Name+":"+path)
 	if errors.Is(err, fs.ErrorIsFile) {
-		return f, nil
+		err = fmt.Errorf("it is a file, not a directory")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s:%s: %w", r.Name, path, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/config"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -166,5 +167,23 @@ func TestFsRegistersOnceAndReplacesChangedValues(t *testing.T) {
 	}
 	if _, ok := config.FileGetValue(r.Name, "chunk_size"); ok {
 		t.Fatal("chunk_size of the old registration kept")
+	}
+}
+
+// A directory is opened where it is asked for, even when the server cannot
+// be reached: rclone must not guess "file" and root the Fs at the parent.
+func TestFsOpensTheDirectoryEvenWhenTheServerFails(t *testing.T) {
+	r, err := Settings{Prefix: "MINIO", Endpoint: "http://127.0.0.1:1", AccessKeyID: "id", SecretAccessKey: testSecret}.Remote("offsite-unreachable", ProviderMinio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, ci := fs.AddConfig(context.Background())
+	ci.LowLevelRetries = 1
+	f, err := r.Fs(ctx, "mirror-bucket/photos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.Root(), "mirror-bucket/photos"; got != want {
+		t.Fatalf("Root() = %q, want %q", got, want)
 	}
 }
