@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -76,10 +77,10 @@ func (p *TCPProxy) RemoveToxic(t testing.TB, name string) {
 // new connections are refused until Enable.
 func (p *TCPProxy) Disable() { p.proxy.Stop() }
 
-// Enable listens again on the same port.
+// Enable listens again on the same port; an enabled proxy stays as it is.
 func (p *TCPProxy) Enable(t testing.TB) {
 	t.Helper()
-	if err := p.proxy.Start(); err != nil {
+	if err := p.proxy.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
 		t.Fatalf("enable proxy: %v", err)
 	}
 }
