@@ -7,7 +7,7 @@ GO      ?= go
 .DEFAULT_GOAL := build
 include docs/runbook.mk
 
-.PHONY: build demo test test-short minio rgw check-nix vendor-hash vm-test bench deps lint clean
+.PHONY: build demo test test-short minio promtool rgw check-nix vendor-hash vm-test bench deps lint clean
 
 ## build: the offsite binary in bin/, version from git
 build:
@@ -19,7 +19,7 @@ demo:
 
 ## test: the whole suite against real MinIO and Ceph RGW servers, plus the
 ## offline Nix checks; a missing server or tool fails it, never skips
-test: lint minio rgw check-nix
+test: lint minio promtool rgw check-nix
 	OFFSITE_TEST_REQUIRE_S3=1 OFFSITE_TEST_REQUIRE_NIX=1 $(GO) test -count=1 -timeout 40m ./...
 
 ## test-short: unit tests only, no servers
@@ -29,6 +29,10 @@ test-short:
 ## minio: build the pinned MinIO server into .cache/bin (once, ~3 min) and check it starts
 minio:
 	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -timeout 30m -run '^TestMinioStartStopStart$$' ./internal/harness
+
+## promtool: build the pinned promtool into .cache/bin (once, a few minutes) and test the alert rules
+promtool:
+	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -timeout 30m -run '^TestAlertRules$$' ./internal/monitor
 
 ## rgw: build the Ceph RGW chroot into .cache/rgw (once, ~40 s; root and network) and check radosgw starts
 rgw:

@@ -47,6 +47,10 @@
       lib.mkRgwMirrorCronJob = import ./nix/k8s/cronjob.nix;
       kubenixModules.default = ./nix/k8s/kubenix.nix;
 
+      # Prometheus alert rules for offsite's metrics:
+      # services.prometheus.ruleFiles = [ offsite.lib.alertRules ];
+      lib.alertRules = ./docs/prometheus-alerts.yml;
+
       checks = forAllSystems (pkgs: {
         # The build, with the unit tests (-short).
         package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;

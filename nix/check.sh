@@ -160,6 +160,14 @@ has "$tmp/envfile.service" "EnvironmentFile=/run/secrets/etcd-offload.env"
 hasnt "$tmp/envfile.service" '^LoadCredential='
 hasnt "$tmp/envfile.service" '_FILE='
 
+step "age recipients reach the unit, inline or as a credential"
+"${nixx[@]}" eval --raw --impure --file nix/check/module.nix 'ageRecipients."etcd-offload.service"' >"$tmp/age.service"
+has "$tmp/age.service" 'Environment="OFFSITE_AGE_RECIPIENTS=age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHb0ZBx5SzyEvFB6sNNXyHHI5NZ4g4iSjwlgC4MdUw7Y"'
+"${nixx[@]}" eval --raw --impure --file nix/check/module.nix 'ageRecipientsFile."etcd-offload.service"' >"$tmp/agefile.service"
+has "$tmp/agefile.service" 'LoadCredential=age_recipients:/etc/offsite/age-recipients.txt'
+has "$tmp/agefile.service" 'Environment="OFFSITE_AGE_RECIPIENTS_FILE=%d/age_recipients"'
+hasnt "$tmp/agefile.service" 'OFFSITE_AGE_RECIPIENTS='
+
 step "broken settings fail with the option's name"
 failures=$("${nixx[@]}" eval --raw --impure --file nix/check/module.nix failures \
 	--apply 'f: builtins.concatStringsSep "\n" (builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: ms: map (m: n + ": " + m) ms) f)))')
@@ -168,7 +176,8 @@ for want in \
 	"noCredentials: services.offsite.etcdOffload.accessKeyIdFile:" \
 	"noCredentials: services.offsite.etcdOffload.secretAccessKeyFile:" \
 	"secretInStore: services.offsite.etcdOffload.secretAccessKeyFile:" \
-	"relativeSnapshotDir: services.offsite.etcdOffload.snapshotDir:"; do
+	"relativeSnapshotDir: services.offsite.etcdOffload.snapshotDir:" \
+	"bothAgeRecipients: services.offsite.etcdOffload.ageRecipients:"; do
 	grep -qF "$want" <<<"$failures" || fail "no assertion message starting \"$want\"; got:
 $failures"
 done

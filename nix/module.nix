@@ -25,6 +25,11 @@ let
       name = "minio_secret_access_key";
       file = cfg.secretAccessKeyFile;
     };
+    # Not a secret, but it may sit where the sandbox hides paths.
+    OFFSITE_AGE_RECIPIENTS_FILE = {
+      name = "age_recipients";
+      file = cfg.ageRecipientsFile;
+    };
   };
 
   outsideStore = f: lib.hasPrefix "/" f && !lib.hasPrefix builtins.storeDir f;
@@ -124,6 +129,25 @@ in
       description = "The `<hostname>/` prefix in the bucket; null uses the short host name.";
     };
 
+    ageRecipients = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      description = ''
+        Encrypt every new snapshot to these age public keys (`age1...`, or
+        `ssh-ed25519 ...` / `ssh-rsa ...`) before it leaves the node: it is
+        stored as `<name>.age`. The identity that decrypts it is never
+        needed here (OFFSITE_AGE_RECIPIENTS).
+      '';
+    };
+
+    ageRecipientsFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/etc/offsite/age-recipients.txt";
+      description = "A file of age recipients, one per line (`#` comments), as `age -R` reads it; instead of `ageRecipients`.";
+    };
+
     environmentFile = mkOption {
       type = types.nullOr types.str;
       default = null;
@@ -173,6 +197,10 @@ in
         message = "services.offsite.etcdOffload.snapshotDir: ${cfg.snapshotDir} must be an absolute path.";
       }
       {
+        assertion = cfg.ageRecipients == [ ] || cfg.ageRecipientsFile == null;
+        message = "services.offsite.etcdOffload.ageRecipients: set it or ageRecipientsFile, not both.";
+      }
+      {
         assertion = cfg.environmentFile == null || outsideStore cfg.environmentFile;
         message = "services.offsite.etcdOffload.environmentFile: ${toString cfg.environmentFile} must be an absolute path outside the Nix store.";
       }
@@ -203,6 +231,7 @@ in
         OFFSITE_QUIET_PERIOD = cfg.quietPeriod;
         OFFSITE_HOSTNAME = cfg.hostname;
         OFFSITE_LOG_FORMAT = "json";
+        OFFSITE_AGE_RECIPIENTS = if cfg.ageRecipients == [ ] then null else lib.concatStringsSep "," cfg.ageRecipients;
       }
       // lib.optionalAttrs watch { OFFSITE_RESCAN_INTERVAL = cfg.rescanInterval; }
       // lib.mapAttrs (_: c: "%d/${c.name}") credentials;

@@ -49,7 +49,7 @@ const (
 
 // Config is one offload: which directory goes where.
 type Config struct {
-	Dest        rcloneconf.Remote // registered destination remote
+	Dest        rcloneconf.Remote // the destination (MinIO)
 	Bucket      string            // must exist; offload never creates it
 	Hostname    string            // objects go to <Bucket>/<Hostname>/<name>
 	SnapshotDir string
@@ -119,14 +119,22 @@ func (c Config) Validate() error {
 		return exitcode.Configf(EnvStateDir, "is required (or $STATE_DIRECTORY)")
 	case filepath.Clean(c.StateDir) == filepath.Clean(c.SnapshotDir):
 		return exitcode.Configf(EnvStateDir, "must not be the snapshot directory: offload never writes there")
-	case c.QuietPeriod <= 0:
-		return exitcode.Configf(EnvQuietPeriod, "must be positive, got %v", c.QuietPeriod)
-	case c.RescanInterval <= 0:
-		return exitcode.Configf(EnvRescanInterval, "must be positive, got %v", c.RescanInterval)
-	case c.BackoffMin <= 0:
-		return exitcode.Configf(EnvBackoffMin, "must be positive, got %v", c.BackoffMin)
 	case c.BackoffMax < c.BackoffMin:
 		return exitcode.Configf(EnvBackoffMax, "%v is less than %s %v", c.BackoffMax, EnvBackoffMin, c.BackoffMin)
+	}
+	for _, d := range []struct {
+		env       string
+		value     time.Duration
+		low, high time.Duration
+	}{
+		{EnvQuietPeriod, c.QuietPeriod, 100 * time.Millisecond, 24 * time.Hour},
+		{EnvRescanInterval, c.RescanInterval, time.Second, 7 * 24 * time.Hour}, // shorter spins a core
+		{EnvBackoffMin, c.BackoffMin, 10 * time.Millisecond, time.Hour},
+		{EnvBackoffMax, c.BackoffMax, 10 * time.Millisecond, 24 * time.Hour},
+	} {
+		if d.value < d.low || d.value > d.high {
+			return exitcode.Configf(d.env, "%v is out of range %v..%v", d.value, d.low, d.high)
+		}
 	}
 	if _, err := path.Match(c.Include, ""); err != nil {
 		return exitcode.Configf(EnvInclude, "%q is not a valid glob: %v", c.Include, err)
@@ -136,11 +144,8 @@ func (c Config) Validate() error {
 
 // validateDest checks the bucket and host prefix shared by every command.
 func validateDest(bucket, host string) error {
-	switch {
-	case bucket == "":
-		return exitcode.Configf(EnvBucket, "is required")
-	case strings.Contains(bucket, "/"):
-		return exitcode.Configf(EnvBucket, "%q must be a bucket name, without a path", bucket)
+	if err := rcloneconf.CheckBucketName(EnvBucket, bucket); err != nil {
+		return err
 	}
 	return validateHost(host)
 }

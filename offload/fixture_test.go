@@ -85,7 +85,6 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	m := harness.StartMinio(t, testBucket)
 	r := m.Remote(fmt.Sprintf("offload-test-%d", remoteSeq.Add(1)))
-	r.Register()
 	f := &fixture{t: t, minio: m, uploads: map[string]int{}}
 	cfg := DefaultConfig()
 	cfg.Dest, cfg.Bucket, cfg.Hostname = r, testBucket, testHost

@@ -23,7 +23,6 @@ const unreadableEnv = "OFFLOAD_TEST_UNREADABLE"
 func onceUnreadable(snapDir, stateDir string) {
 	r := rcloneconf.Remote{Name: "offload-test-unreachable", Provider: rcloneconf.ProviderMinio,
 		Endpoint: "http://127.0.0.1:1", AccessKeyID: "key", SecretAccessKey: "secret"}
-	r.Register()
 	cfg := DefaultConfig()
 	cfg.Dest, cfg.Bucket, cfg.Hostname = r, testBucket, testHost
 	cfg.SnapshotDir, cfg.StateDir, cfg.QuietPeriod = snapDir, stateDir, testQuiet

@@ -101,7 +101,8 @@ func (r *VerifyReport) Problems() int {
 	return n
 }
 
-// Verify checks the snapshots of one host (or all): every snapshot has a
+// Verify checks the snapshots of one host (or all), with a config its
+// caller has validated: every snapshot has a
 // well-formed sidecar naming it, is not empty, and (per Download) its
 // content matches the sidecar and passes its format check; the newest is
 // younger than MaxAge. Like a checker, it carries on past every problem
@@ -112,9 +113,6 @@ func (r *VerifyReport) Problems() int {
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
 	if log == nil {
 		log = zap.NewNop()
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
 	}
 	now := cfg.Now
 	if now.IsZero() {

@@ -2,6 +2,8 @@ package rcloneconf
 
 import (
 	"context"
+	"log/slog"
+	"math"
 	"sync"
 
 	"github.com/rclone/rclone/fs"
@@ -21,7 +23,9 @@ func Init(log *zap.Logger) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	fs.SetLogger(zapslog.NewHandler(log.Core(), zapslog.WithName("rclone")))
+	// rclone's errors are messages for the operator, not crashes: no Go
+	// stack trace in the log.
+	fs.SetLogger(zapslog.NewHandler(log.Core(), zapslog.WithName("rclone"), zapslog.AddStacktraceAt(slog.Level(math.MaxInt))))
 	ci := fs.GetConfig(nil)
 	ci.LogLevel = fs.LogLevelNotice
 	if log.Core().Enabled(zapcore.DebugLevel) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -158,14 +159,33 @@ func endpoint(name, value string) (string, error) {
 	if value == "" {
 		return "", exitcode.Configf(name, "is required (an http:// or https:// URL)")
 	}
-	u, err := url.Parse(value)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", exitcode.Configf(name, "%q is not an http:// or https:// URL", value)
+	if strings.Contains(value, "@") {
+		// Whatever comes before an @ may be a key and a secret: never repeat it.
+		prefix := strings.TrimSuffix(name, "_ENDPOINT")
+		return "", exitcode.Configf(name, "%q must not carry credentials; give them as %s_ACCESS_KEY_ID and %s_SECRET_ACCESS_KEY", RedactURL(value), prefix, prefix)
 	}
-	if u.User != nil {
-		return "", exitcode.Configf(name, "must not carry credentials in the URL; use %s_ACCESS_KEY_ID and %s_SECRET_ACCESS_KEY", strings.TrimSuffix(name, "_ENDPOINT"), strings.TrimSuffix(name, "_ENDPOINT"))
+	u, err := url.Parse(value)
+	switch {
+	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return "", exitcode.Configf(name, "%q is not an http:// or https:// URL", value)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+		return "", exitcode.Configf(name, "%q has a path or query: give only scheme, host and port (the bucket has a variable of its own)", value)
 	}
 	return strings.TrimRight(value, "/"), nil
+}
+
+// RedactURL hides the userinfo of a URL, or of a string that only looks
+// like one: everything between the scheme (or the start) and the last @.
+func RedactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 && i < at {
+		start = i + 3
+	}
+	return s[:start] + "REDACTED" + s[at:]
 }
 
 // Secret returns the value of the secret env var name, given directly or
@@ -185,17 +205,30 @@ func Secret(name, value, file string) (string, error) {
 	return strings.TrimSpace(value), nil
 }
 
-func readSecretFile(name, path string) (string, error) {
-	if rest, ok := strings.CutPrefix(path, "%d/"); ok {
-		dir := os.Getenv("CREDENTIALS_DIRECTORY")
-		if dir == "" {
-			return "", exitcode.Configf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
-		}
-		path = filepath.Join(dir, rest)
+// CredentialPath resolves a file path given in env var name: "%d/NAME" is
+// NAME in systemd's $CREDENTIALS_DIRECTORY, and must stay inside it.
+func CredentialPath(name, path string) (string, error) {
+	rest, ok := strings.CutPrefix(path, "%d/")
+	if !ok {
+		return path, nil
 	}
-	b, err := os.ReadFile(path)
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return "", exitcode.Configf(name, "%q uses %%d/ but CREDENTIALS_DIRECTORY is not set (is LoadCredential= configured?)", path)
+	}
+	if !filepath.IsLocal(rest) {
+		return "", exitcode.Configf(name, "%q leaves $CREDENTIALS_DIRECTORY", path)
+	}
+	return filepath.Join(dir, rest), nil
+}
+
+func readSecretFile(name, path string) (string, error) {
+	path, err := CredentialPath(name, path)
 	if err != nil {
-		// The *PathError names the path and the cause, never the content.
+		return "", err
+	}
+	b, err := readSmallFile(path)
+	if err != nil {
 		return "", &exitcode.ConfigError{Var: name, Err: err}
 	}
 	v := strings.TrimSpace(string(b))
@@ -203,4 +236,33 @@ func readSecretFile(name, path string) (string, error) {
 		return "", exitcode.Configf(name, "file %q is empty", path)
 	}
 	return v, nil
+}
+
+// secretFileLimit bounds a secret file: keys and URLs are short, and a
+// path to /dev/zero must not read until the memory runs out.
+const secretFileLimit = 4 << 10
+
+// readSmallFile reads a regular file of at most secretFileLimit bytes.
+// Its errors name the path and the cause, never the content.
+func readSmallFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, secretFileLimit+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > secretFileLimit {
+		return nil, fmt.Errorf("%s is larger than %d KiB: not a secret", path, secretFileLimit>>10)
+	}
+	return b, nil
 }

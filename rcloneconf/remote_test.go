@@ -26,6 +26,10 @@ func TestSettingsRemoteErrors(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte("  "+testSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	large := filepath.Join(dir, "large")
+	if err := os.WriteFile(large, []byte(strings.Repeat(testSecret, 400)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	empty := filepath.Join(dir, "empty")
 	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -40,6 +44,14 @@ func TestSettingsRemoteErrors(t *testing.T) {
 		{"endpoint without scheme", func(s *Settings) { s.Endpoint = "10.0.0.1:9000" }, "MINIO_ENDPOINT", "not an http"},
 		{"endpoint ftp", func(s *Settings) { s.Endpoint = "ftp://host" }, "MINIO_ENDPOINT", "not an http"},
 		{"endpoint with credentials", func(s *Settings) { s.Endpoint = "http://u:" + testSecret + "@host" }, "MINIO_ENDPOINT", "credentials"},
+		{"s3 URL with credentials", func(s *Settings) { s.Endpoint = "s3://AK:" + testSecret + "@rgw:80" }, "MINIO_ENDPOINT", "credentials"},
+		{"credentials without a scheme", func(s *Settings) { s.Endpoint = "AK:" + testSecret + "@host" }, "MINIO_ENDPOINT", "credentials"},
+		{"credentials in a URL that does not parse", func(s *Settings) { s.Endpoint = "http://u:" + testSecret + "@h/%zz" }, "MINIO_ENDPOINT", "credentials"},
+		{"endpoint with a path", func(s *Settings) { s.Endpoint = "http://minio:9000/homelab-backup-rgw" }, "MINIO_ENDPOINT", "path"},
+		{"endpoint with a query", func(s *Settings) { s.Endpoint = "http://minio:9000?x=1" }, "MINIO_ENDPOINT", "query"},
+		{"secret file is a device", func(s *Settings) { s.SecretAccessKey, s.SecretAccessKeyFile = "", "/dev/zero" }, "MINIO_SECRET_ACCESS_KEY_FILE", "not a regular file"},
+		{"secret file too large", func(s *Settings) { s.SecretAccessKey, s.SecretAccessKeyFile = "", large }, "MINIO_SECRET_ACCESS_KEY_FILE", "larger than 4 KiB"},
+		{"credential path leaves its directory", func(s *Settings) { s.SecretAccessKey, s.SecretAccessKeyFile = "", "%d/../secret" }, "MINIO_SECRET_ACCESS_KEY_FILE", "leaves"},
 		{"missing key id", func(s *Settings) { s.AccessKeyID = "" }, "MINIO_ACCESS_KEY_ID", "required"},
 		{"missing secret", func(s *Settings) { s.SecretAccessKey = "" }, "MINIO_SECRET_ACCESS_KEY", "required"},
 		{"secret and file", func(s *Settings) { s.SecretAccessKeyFile = secretFile }, "MINIO_SECRET_ACCESS_KEY", "both"},
@@ -50,6 +62,9 @@ func TestSettingsRemoteErrors(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("CREDENTIALS_DIRECTORY", "")
+			if tt.name == "credential path leaves its directory" {
+				t.Setenv("CREDENTIALS_DIRECTORY", filepath.Join(dir, "creds"))
+			}
 			s := validSettings()
 			tt.edit(&s)
 			_, err := s.Remote("offsite-test", ProviderMinio)

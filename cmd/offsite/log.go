@@ -14,7 +14,8 @@ import (
 // newLogger builds the zap logger for --log-format and --log-level.
 func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+	// Higher levels (dpanic, panic, fatal) would silence error logs.
+	if err := lvl.UnmarshalText([]byte(level)); err != nil || lvl > zapcore.ErrorLevel {
 		return nil, exitcode.Configf(envLogLevel, "%q is not one of debug, info, warn, error", level)
 	}
 	var enc zapcore.Encoder

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -67,7 +68,43 @@ func (e *env) offloadFlags() []cli.Flag {
 			Usage: "check etcd trailers and zip CRCs before upload (--verify-format=false for other kinds of files)"},
 		durationFlag(offload.EnvBackoffMin, offload.DefaultBackoffMin, "first retry delay while the destination fails"),
 		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
+		stringFlag(offload.EnvAgeRecipients, "", "encrypt every new snapshot to these age1... or ssh- public keys (comma-separated), stored as <name>.age"),
+		stringFlag(offload.EnvAgeRecipients+"_FILE", "", "file of age recipients, one per line, # comments (as age -R reads)"),
 	)
+}
+
+// identityFlag is the age identity that decrypts snapshots.
+func identityFlag() cli.Flag {
+	return &cli.StringFlag{Name: "identity", Aliases: []string{"i"}, EnvVars: []string{offload.EnvAgeIdentityFile},
+		Usage: "age identity file (or OpenSSH private key) that decrypts encrypted snapshots (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"}
+}
+
+// etcdReader is what fetch and verify etcd read snapshots with: the
+// destination, and the age identities of --identity, if given.
+func etcdReader(c *cli.Context) (rcloneconf.Remote, []age.Identity, error) {
+	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	path := c.String("identity")
+	if err != nil || path == "" {
+		return dest, nil, err
+	}
+	if path, err = rcloneconf.CredentialPath(offload.EnvAgeIdentityFile, path); err != nil {
+		return dest, nil, err
+	}
+	ids, err := offload.ReadIdentities(offload.EnvAgeIdentityFile, path)
+	return dest, ids, err
+}
+
+// recipients reads OFFSITE_AGE_RECIPIENTS or its _FILE, if either is set.
+func recipients(c *cli.Context) ([]age.Recipient, error) {
+	text, err := optionalSecret(c, offload.EnvAgeRecipients)
+	if text == "" || err != nil {
+		return nil, err
+	}
+	env := offload.EnvAgeRecipients
+	if c.String(flagName(env)) == "" {
+		env += "_FILE"
+	}
+	return offload.ParseRecipients(env, strings.ReplaceAll(text, ",", "\n"))
 }
 
 func lookupEnv(environ []string, key string) string {
@@ -98,7 +135,8 @@ func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
 	cfg.BackoffMin = c.Duration(flagName(offload.EnvBackoffMin))
 	cfg.BackoffMax = c.Duration(flagName(offload.EnvBackoffMax))
 	cfg.Counters = &offload.Counters{}
-	return cfg, cfg.Validate()
+	cfg.Recipients, err = recipients(c)
+	return cfg, err // Watch and Once validate the rest
 }
 
 // offloadRun is the monitoring view of the counters: one host item.
@@ -107,38 +145,51 @@ func offloadRun(host string, v offload.CounterValues, ok bool) monitor.Run {
 		Errors: v.Failed, Pending: v.Pending, OK: ok}}}
 }
 
-// offloadJob reads what offload watch and once start from: the offload
-// config and the job's monitor, both checked before any work.
-func (e *env) offloadJob(c *cli.Context) (offload.Config, *jobMonitor, error) {
-	cfg, err := e.offloadConfig(c)
-	if err != nil {
-		return cfg, nil, err
-	}
-	mon, err := e.newJobMonitor(c, "offload", cfg.Hostname)
-	return cfg, mon, err
+// offloadMonitor makes the offload job's monitor before anything else is
+// read, so that a configuration or start-up error is pinged and counted too.
+func (e *env) offloadMonitor(c *cli.Context) (*jobMonitor, error) {
+	return e.newJobMonitor(c, "offload", c.String(flagName(offload.EnvHostname)))
 }
 
 func (e *env) offloadWatch(c *cli.Context) error {
-	cfg, mon, err := e.offloadJob(c)
+	mon, err := e.offloadMonitor(c)
 	if err != nil {
 		return err
 	}
 	progress := mon.watch(c.Context)
 	defer progress.close()
-	cfg.OnUpload = func(offload.Upload) {
-		progress.update(offloadRun(cfg.Hostname, cfg.Counters.Values(), true), nil)
+	host := c.String(flagName(offload.EnvHostname))
+	cfg, err := e.offloadConfig(c)
+	if err == nil {
+		cfg.OnUpload = func(offload.Upload) {
+			progress.update(offloadRun(host, cfg.Counters.Values(), true), nil)
+		}
+		cfg.OnFailure = func(err error) {
+			progress.update(offloadRun(host, cfg.Counters.Values(), false), err)
+		}
+		err = offload.Watch(c.Context, cfg, e.log)
 	}
-	return offload.Watch(c.Context, cfg, e.log)
+	if err != nil {
+		progress.update(offloadRun(host, offload.CounterValues{}, false), err)
+	}
+	return err
 }
 
 func (e *env) offloadOnce(c *cli.Context) error {
-	cfg, mon, err := e.offloadJob(c)
+	mon, err := e.offloadMonitor(c)
 	if err != nil {
 		return err
 	}
 	mon.start(c.Context)
-	_, err = offload.Once(c.Context, cfg, e.log)
-	return mon.finish(c.Context, offloadRun(cfg.Hostname, cfg.Counters.Values(), err == nil), err)
+	cfg, err := e.offloadConfig(c)
+	if err == nil {
+		_, err = offload.Once(c.Context, cfg, e.log)
+	}
+	var counts offload.CounterValues
+	if cfg.Counters != nil {
+		counts = cfg.Counters.Values()
+	}
+	return mon.finish(c.Context, offloadRun(c.String(flagName(offload.EnvHostname)), counts, err == nil), err)
 }
 
 func (e *env) fetchFlags() []cli.Flag {
@@ -146,6 +197,7 @@ func (e *env) fetchFlags() []cli.Flag {
 		&cli.StringFlag{Name: "name", Usage: "the snapshot to fetch (default: the latest, by the time in its name)"},
 		&cli.BoolFlag{Name: "latest", Usage: "fetch the latest snapshot (the default)"},
 		&cli.StringFlag{Name: "to", EnvVars: []string{offload.EnvFetchDir}, Usage: "existing directory to write the snapshot into"},
+		identityFlag(),
 	)
 }
 
@@ -153,18 +205,24 @@ func (e *env) offloadFetch(c *cli.Context) error {
 	if c.Bool("latest") && c.String("name") != "" {
 		return exitcode.Configf("--name", "give --name or --latest, not both")
 	}
-	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	dest, ids, err := etcdReader(c)
 	if err != nil {
 		return err
 	}
 	path, err := offload.Fetch(c.Context, offload.FetchConfig{
-		Dest:   dest,
-		Bucket: c.String(flagName(offload.EnvBucket)),
-		Host:   c.String(flagName(offload.EnvHostname)),
-		Name:   c.String("name"),
-		Dir:    c.String("to"),
+		Dest:       dest,
+		Bucket:     c.String(flagName(offload.EnvBucket)),
+		Host:       c.String(flagName(offload.EnvHostname)),
+		Name:       c.String("name"),
+		Dir:        c.String("to"),
+		Identities: ids,
 	}, e.log)
 	if err != nil {
+		return err
+	}
+	if plain, encrypted := strings.CutSuffix(path, offload.AgeSuffix); encrypted {
+		_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash of the encrypted snapshot passed; it is still encrypted.\nDecrypt it with the age identity (or fetch again with --identity KEY):\n  age -d -i KEY -o %s %s\nthen restore this node's etcd from it (stop k3s on every server first):\n  %s\n",
+			path, plain, path, offload.RestoreCommand(plain))
 		return err
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash and etcd integrity check passed.\nTo restore this node's etcd from it (stop k3s on every server first), run:\n  %s\n", path, offload.RestoreCommand(path))

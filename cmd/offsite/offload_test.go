@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/offload"
@@ -176,5 +178,139 @@ func TestOffloadWatchStopsCleanly(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("watch did not stop")
+	}
+}
+
+func TestOffloadWatchPingsFailure(t *testing.T) {
+	pings := newRecorder(t)
+	url := pings.URL + "/" + pingSecret
+	fails := func() int {
+		n := 0
+		for _, p := range pings.got() {
+			if strings.HasSuffix(p, "/fail") {
+				n++
+			}
+		}
+		return n
+	}
+
+	// A start-up failure: the state dir cannot be written.
+	stateParent := t.TempDir()
+	offloadtest.ReadOnly(t, stateParent)
+	metrics := filepath.Join(t.TempDir(), "offsite-offload.prom")
+	args := append([]string{"offload", "watch", "--ping-url", url, "--metrics-file", metrics},
+		offloadArgs(nil, t.TempDir(), filepath.Join(stateParent, "state"))...)
+	if code, _, stderr := runOffsite(context.Background(), args...); code != exitcode.Config || fails() != 1 {
+		t.Fatalf("watch with an unwritable state dir: exit %d, pings %v, stderr:\n%s\nwant exit %d and a /fail ping", code, pings.got(), stderr, exitcode.Config)
+	}
+	if got, want := exitCodeMetric(t, metrics), float64(exitcode.Config); got != want {
+		t.Fatalf("exit code metric = %v, want %v", got, want)
+	}
+
+	// A snapshot that fails its check while watching, then its fixed version.
+	m := harness.StartMinio(t, etcdTestBucket)
+	snapDir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := runOffsite(ctx, append([]string{"offload", "watch", "--ping-url", url}, offloadArgs(m, snapDir, t.TempDir())...)...)
+		done <- code
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != exitcode.OK {
+				t.Errorf("watch stopped with exit %d, want 0", code)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("watch did not stop within 30 s of its cancel")
+		}
+	}()
+	name := offloadtest.Name("node1", time.Now().Unix())
+	good := offloadtest.Snapshot(8, 5)
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 1
+	offloadtest.WriteRaw(t, snapDir, name, bad)
+	waitUntil(t, 20*time.Second, "a /fail ping for the corrupt snapshot", func() bool { return fails() == 2 })
+	offloadtest.WriteRaw(t, snapDir, name, good)
+	waitUntil(t, 20*time.Second, "a success ping after the fix", func() bool {
+		got := pings.got()
+		return got[len(got)-1] == "POST /"+pingSecret
+	})
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestOffloadEncryptedOnceFetchAndBadRecipient(t *testing.T) {
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runOffsite(context.Background(), append([]string{"offload", "once", "--age-recipients", "age1nope," + key.Recipient().String()},
+		offloadArgs(nil, t.TempDir(), t.TempDir())...)...)
+	if code != exitcode.Config || !strings.Contains(stderr, offload.EnvAgeRecipients+": line 1") {
+		t.Fatalf("a bad recipient: exit %d, stderr:\n%s\nwant %d naming %s and the line", code, stderr, exitcode.Config, offload.EnvAgeRecipients)
+	}
+
+	m := harness.StartMinio(t, etcdTestBucket)
+	snapDir := t.TempDir()
+	name := offloadtest.Name("node1", time.Now().Unix())
+	data := offloadtest.Snapshot(16, 7)
+	offloadtest.WriteRaw(t, snapDir, name, data)
+	recipients := filepath.Join(t.TempDir(), "recipients.txt")
+	if err := os.WriteFile(recipients, []byte("# offsite\n"+key.Recipient().String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"offload", "once", "--age-recipients-file", recipients}, offloadArgs(m, snapDir, t.TempDir())...)
+	if code, _, stderr := runOffsite(context.Background(), args...); code != exitcode.OK {
+		t.Fatalf("encrypted once: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, ok := m.Get(t, etcdTestBucket, "node1/"+name); ok {
+		t.Fatal("a plain copy was uploaded")
+	}
+
+	// Without a key, fetch writes the .age file and says how to decrypt it.
+	dir := t.TempDir()
+	code, stdout, stderr := runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir}, etcdArgs(m)...)...)
+	if code != exitcode.OK || !strings.Contains(stdout, "age -d -i KEY -o "+filepath.Join(dir, name)) {
+		t.Fatalf("fetch without a key: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// With the key (as a systemd credential), the plaintext.
+	credDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(credDir, "etcd-age"), []byte(key.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", credDir)
+	dir = t.TempDir()
+	code, stdout, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir, "--identity", "%d/etcd-age"}, etcdArgs(m)...)...)
+	if got, _ := os.ReadFile(filepath.Join(dir, name)); code != exitcode.OK || !bytes.Equal(got, data) {
+		t.Fatalf("fetch with the key: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// With the wrong key: exit 4.
+	other, _ := age.GenerateX25519Identity()
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrong, []byte(other.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", t.TempDir(), "--identity", wrong}, etcdArgs(m)...)...)
+	if code != exitcode.Verify || !strings.Contains(stderr, "no identity matches") {
+		t.Fatalf("fetch with the wrong key: exit %d, stderr:\n%s\nwant %d", code, stderr, exitcode.Verify)
+	}
+	if strings.Contains(stderr, other.String()) || strings.Contains(stderr, key.String()) {
+		t.Fatal("a private key reached the output")
+	}
+	// verify etcd with the key decrypts and checks the trailer.
+	if code, stdout, stderr := runOffsite(context.Background(), append([]string{"verify", "etcd", "--identity", "%d/etcd-age"}, etcdArgs(m)...)...); code != exitcode.OK {
+		t.Fatalf("verify with the key: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

@@ -5,18 +5,18 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/offload"
-	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) verifyEtcdCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "etcd",
 		Usage:     "every etcd snapshot has a matching sidecar, is not empty, hashes right; the newest is fresh",
-		UsageText: "offsite verify etcd [--host H | --all-hosts] [--max-age 25h] [--download latest|all|none] [--output table|json]",
+		UsageText: "offsite verify etcd [--host H | --all-hosts] [--max-age 25h] [--download latest|all|none] [--identity KEY] [--output table|json]",
 		Flags: verifyFlags(append(etcdDestFlags(),
 			&cli.BoolFlag{Name: "all-hosts", Usage: "check every host prefix in the bucket"},
 			durationFlag(offload.EnvMaxAge, offload.DefaultMaxAge, "fail when the newest snapshot of a host is older than this"),
 			stringFlag(offload.EnvDownload, offload.DownloadLatest, "download and hash: latest (each host's newest), all, or none"),
+			identityFlag(),
 		)...),
 		Action: e.action(e.verifyEtcd),
 	}
@@ -27,17 +27,18 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	dest, ids, err := etcdReader(c)
 	if err != nil {
 		return err
 	}
 	cfg := offload.VerifyConfig{
-		Dest:     dest,
-		Bucket:   c.String(flagName(offload.EnvBucket)),
-		Host:     c.String(flagName(offload.EnvHostname)),
-		AllHosts: c.Bool("all-hosts"),
-		MaxAge:   c.Duration(flagName(offload.EnvMaxAge)),
-		Download: c.String(flagName(offload.EnvDownload)),
+		Identities: ids,
+		Dest:       dest,
+		Bucket:     c.String(flagName(offload.EnvBucket)),
+		Host:       c.String(flagName(offload.EnvHostname)),
+		AllHosts:   c.Bool("all-hosts"),
+		MaxAge:     c.Duration(flagName(offload.EnvMaxAge)),
+		Download:   c.String(flagName(offload.EnvDownload)),
 	}
 	mon, err := e.startVerify(c, "verify_etcd", &cfg)
 	if err != nil {
@@ -57,7 +58,7 @@ func verifyEtcdRun(r *offload.VerifyReport) monitor.Run {
 	}
 	for _, h := range r.Hosts {
 		run.Items = append(run.Items, monitor.Item{Name: h.Host, Objects: int64(h.Snapshots), Bytes: h.Bytes,
-			Errors: int64(len(h.Problems)), OK: len(h.Problems) == 0})
+			Errors: int64(len(h.Problems) + len(h.Errors)), OK: len(h.Problems)+len(h.Errors) == 0})
 	}
 	return run
 }

@@ -56,7 +56,25 @@ in
     relativeSnapshotDir = settings // {
       snapshotDir = "snapshots";
     };
+    bothAgeRecipients = settings // {
+      ageRecipients = [ "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p" ];
+      ageRecipientsFile = "/etc/offsite/age-recipients.txt";
+    };
   };
+
+  # Encryption: recipients inline, or a file handed over as a credential.
+  ageRecipients =
+    (eval (
+      settings
+      // {
+        ageRecipients = [
+          "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHb0ZBx5SzyEvFB6sNNXyHHI5NZ4g4iSjwlgC4MdUw7Y"
+        ];
+      }
+    )).units;
+  ageRecipientsFile =
+    (eval (settings // { ageRecipientsFile = "/etc/offsite/age-recipients.txt"; })).units;
 
   # The same credentials through an EnvironmentFile need no *File options.
   environmentFileOnly =

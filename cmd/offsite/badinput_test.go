@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
+)
+
+// badInputSecret is in every bad input's environment: no output may show it.
+const badInputSecret = "bad-input-s3cr3t-9f2c"
+
+// TestBadInput gives each command a value an operator might get wrong, as
+// an env var (the CronJob's and systemd's interface) or a flag, and checks
+// the exit code, that the message names the variable, and that no secret
+// is printed.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	snapDir := filepath.Join(dir, "snapshots")
+	if err := os.Mkdir(snapDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte(badInputSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ends := map[string]string{
+		"RGW_ENDPOINT": "http://127.0.0.1:1", "RGW_ACCESS_KEY_ID": "rgw-key", "RGW_SECRET_ACCESS_KEY": badInputSecret,
+		"MINIO_ENDPOINT": "http://127.0.0.1:1", "MINIO_ACCESS_KEY_ID": "minio-key", "MINIO_SECRET_ACCESS_KEY": badInputSecret,
+		"RGW_BUCKETS": "photos",
+	}
+	offloadEnv := map[string]string{"OFFSITE_SNAPSHOT_DIR": snapDir, "OFFSITE_STATE_DIR": filepath.Join(dir, "state"), "OFFSITE_HOSTNAME": "node1"}
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantVar string
+	}{
+		{"log level fatal silences errors", []string{"mirror"}, map[string]string{"OFFSITE_LOG_LEVEL": "fatal"}, "OFFSITE_LOG_LEVEL"},
+		{"log level unknown", []string{"mirror"}, map[string]string{"OFFSITE_LOG_LEVEL": "verbose"}, "OFFSITE_LOG_LEVEL"},
+		{"log format unknown", []string{"mirror"}, map[string]string{"OFFSITE_LOG_FORMAT": "xml"}, "OFFSITE_LOG_FORMAT"},
+		{"rclone env var set", []string{"mirror"}, map[string]string{"RCLONE_S3_ENDPOINT": "http://elsewhere"}, "RCLONE_S3_ENDPOINT"},
+		{"no source endpoint", []string{"mirror"}, map[string]string{"RGW_ENDPOINT": ""}, "RGW_ENDPOINT"},
+		{"source endpoint ftp", []string{"mirror"}, map[string]string{"RGW_ENDPOINT": "ftp://rgw"}, "RGW_ENDPOINT"},
+		{"credentials in the endpoint", []string{"mirror"}, map[string]string{"RGW_ENDPOINT": "s3://AK:" + badInputSecret + "@rgw:80"}, "RGW_ENDPOINT"},
+		{"credentials without a scheme", []string{"mirror"}, map[string]string{"MINIO_ENDPOINT": "AK:" + badInputSecret + "@minio"}, "MINIO_ENDPOINT"},
+		{"endpoint with a path", []string{"mirror"}, map[string]string{"MINIO_ENDPOINT": "http://minio:9000/homelab-backup-rgw"}, "MINIO_ENDPOINT"},
+		{"secret and its file", []string{"mirror"}, map[string]string{"RGW_SECRET_ACCESS_KEY_FILE": secretFile}, "RGW_SECRET_ACCESS_KEY"},
+		{"secret file is a device", []string{"mirror"}, map[string]string{"MINIO_SECRET_ACCESS_KEY": "", "MINIO_SECRET_ACCESS_KEY_FILE": "/dev/zero"}, "MINIO_SECRET_ACCESS_KEY_FILE"},
+		{"secret file missing", []string{"mirror"}, map[string]string{"MINIO_SECRET_ACCESS_KEY": "", "MINIO_SECRET_ACCESS_KEY_FILE": filepath.Join(dir, "nope")}, "MINIO_SECRET_ACCESS_KEY_FILE"},
+		{"credential outside its directory", []string{"mirror"}, map[string]string{"CREDENTIALS_DIRECTORY": dir, "MINIO_SECRET_ACCESS_KEY": "", "MINIO_SECRET_ACCESS_KEY_FILE": "%d/../secret"}, "MINIO_SECRET_ACCESS_KEY_FILE"},
+		{"mode unknown", []string{"mirror"}, map[string]string{"OFFSITE_MODE": "mirror"}, "OFFSITE_MODE"},
+		{"max delete not a number", []string{"mirror"}, map[string]string{"OFFSITE_MAX_DELETE": "lots"}, "OFFSITE_MAX_DELETE"},
+		{"max delete over 100%", []string{"mirror"}, map[string]string{"OFFSITE_MAX_DELETE": "150%"}, "OFFSITE_MAX_DELETE"},
+		{"transfers zero", []string{"mirror"}, map[string]string{"OFFSITE_TRANSFERS": "0"}, "OFFSITE_TRANSFERS"},
+		{"transfers not a number", []string{"mirror"}, map[string]string{"OFFSITE_TRANSFERS": "banana"}, "OFFSITE_TRANSFERS"},
+		{"checkers too many", []string{"mirror"}, map[string]string{"OFFSITE_CHECKERS": "1000"}, "OFFSITE_CHECKERS"},
+		{"retries negative", []string{"mirror"}, map[string]string{"OFFSITE_RETRIES": "-1"}, "OFFSITE_RETRIES"},
+		{"retry sleep negative", []string{"mirror"}, map[string]string{"OFFSITE_RETRIES_SLEEP": "-5s"}, "OFFSITE_RETRIES_SLEEP"},
+		{"destination bucket name", []string{"mirror"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
+		{"allow-list bucket name", []string{"mirror"}, map[string]string{"RGW_BUCKETS": "photos,UPPER"}, "RGW_BUCKETS"},
+		{"report prefix absolute", []string{"mirror"}, map[string]string{"OFFSITE_REPORT_PREFIX": "/reports"}, "OFFSITE_REPORT_PREFIX"},
+		{"report prefix above the bucket", []string{"mirror"}, map[string]string{"OFFSITE_REPORT_PREFIX": "../reports"}, "OFFSITE_REPORT_PREFIX"},
+		{"ping URL not http", []string{"mirror"}, map[string]string{"OFFSITE_PING_URL": "ftp://hc/" + badInputSecret}, "OFFSITE_PING_URL"},
+		{"metrics file not .prom", []string{"mirror"}, map[string]string{"OFFSITE_METRICS_FILE": filepath.Join(dir, "offsite.txt")}, "OFFSITE_METRICS_FILE"},
+		{"pushgateway URL with a query", []string{"mirror"}, map[string]string{"OFFSITE_PUSHGATEWAY_URL": "http://pushgateway:9091/?" + badInputSecret}, "OFFSITE_PUSHGATEWAY_URL"},
+		{"unknown flag", []string{"mirror", "--delete-everything"}, nil, "delete-everything"},
+		{"quiet period not a duration", []string{"offload", "once"}, map[string]string{"OFFSITE_QUIET_PERIOD": "banana"}, "OFFSITE_QUIET_PERIOD"},
+		{"quiet period zero", []string{"offload", "once"}, map[string]string{"OFFSITE_QUIET_PERIOD": "0s"}, "OFFSITE_QUIET_PERIOD"},
+		{"rescan interval spins", []string{"offload", "watch"}, map[string]string{"OFFSITE_RESCAN_INTERVAL": "1ns"}, "OFFSITE_RESCAN_INTERVAL"},
+		{"backoff max below min", []string{"offload", "once"}, map[string]string{"OFFSITE_BACKOFF_MAX": "1ms"}, "OFFSITE_BACKOFF_MAX"},
+		{"include glob broken", []string{"offload", "once"}, map[string]string{"OFFSITE_INCLUDE": "["}, "OFFSITE_INCLUDE"},
+		{"hostname a path", []string{"offload", "once"}, map[string]string{"OFFSITE_HOSTNAME": "../etc"}, "OFFSITE_HOSTNAME"},
+		{"offload bucket name", []string{"offload", "once"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
+		{"snapshot dir missing", []string{"offload", "once"}, map[string]string{"OFFSITE_SNAPSHOT_DIR": filepath.Join(dir, "nope")}, "OFFSITE_SNAPSHOT_DIR"},
+		{"state dir is the snapshot dir", []string{"offload", "once"}, map[string]string{"OFFSITE_STATE_DIR": snapDir}, "OFFSITE_STATE_DIR"},
+		{"age recipient broken", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS": "age1nope"}, "OFFSITE_AGE_RECIPIENTS"},
+		{"age recipient is a private key", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS": "AGE-SECRET-KEY-1" + strings.ToUpper(badInputSecret)}, "OFFSITE_AGE_RECIPIENTS"},
+		{"verify output unknown", []string{"verify", "etcd", "--output", "xml"}, nil, "--output"},
+		{"verify download unknown", []string{"verify", "etcd"}, map[string]string{"OFFSITE_DOWNLOAD": "some"}, "OFFSITE_DOWNLOAD"},
+		{"verify max age zero", []string{"verify", "etcd"}, map[string]string{"OFFSITE_MAX_AGE": "0s"}, "OFFSITE_MAX_AGE"},
+		{"identity file missing", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
+		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range ends {
+				t.Setenv(k, v)
+			}
+			if tt.args[0] == "offload" {
+				for k, v := range offloadEnv {
+					t.Setenv(k, v)
+				}
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var environ []string
+			for k, v := range tt.env {
+				environ = append(environ, k+"="+v)
+			}
+			var out, errs syncBuffer
+			args := append([]string{"offsite", "--log-format=console"}, tt.args...)
+			if _, ok := tt.env["OFFSITE_LOG_FORMAT"]; ok {
+				args = append([]string{"offsite"}, tt.args...) // the flag would win over the env var
+			}
+			code := run(context.Background(), args, &out, &errs, environ)
+			stderr := errs.String()
+			if code != exitcode.Config || !strings.Contains(stderr, tt.wantVar) {
+				t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, exitcode.Config, tt.wantVar, stderr)
+			}
+			if strings.Contains(out.String()+stderr, badInputSecret) || strings.Contains(stderr, strings.ToUpper(badInputSecret)) {
+				t.Fatalf("a secret reached the output:\n%s%s", out.String(), stderr)
+			}
+		})
+	}
+}
