@@ -29,7 +29,7 @@ buildGo126Module {
   # imports. After a dependency change run nix/vendor-hash.sh --write (it runs
   # `go mod vendor` and `nix hash path`, offline), or build once with
   # lib.fakeHash here and copy the hash Nix reports.
-  vendorHash = "sha256-8F8movNQkpVwE/mhpOHhnAnWE186kjSHsggRxzOAfF8=";
+  vendorHash = "sha256-RnENa/AUqohaPLhhw5sIOjSFDPElF6cYqtlttmhw0Ug=";
 
   subPackages = [ "cmd/offsite" ];
   env.CGO_ENABLED = 0;
