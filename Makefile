@@ -7,7 +7,7 @@ GO      ?= go
 .DEFAULT_GOAL := build
 include docs/runbook.mk
 
-.PHONY: build demo test test-short minio promtool rgw check-nix vendor-hash vm-test bench deps lint clean
+.PHONY: build demo test test-short fuzz minio promtool rgw check-nix vendor-hash vm-test bench deps lint clean
 
 ## build: the offsite binary in bin/, version from git
 build:
@@ -19,8 +19,17 @@ demo:
 
 ## test: the whole suite against real MinIO and Ceph RGW servers, plus the
 ## offline Nix checks; a missing server or tool fails it, never skips
-test: lint minio promtool rgw check-nix
+test: lint fuzz minio promtool rgw check-nix
 	OFFSITE_TEST_REQUIRE_S3=1 OFFSITE_TEST_REQUIRE_NIX=1 $(GO) test -count=1 -timeout 40m ./...
+
+## fuzz: each fuzz target for FUZZTIME (the corpus in testdata/fuzz runs with every go test too)
+FUZZTIME ?= 10s
+FUZZ_TARGETS := offload:FuzzParseSidecar offload:FuzzTrailerChecker offload:FuzzCheckZip offload:FuzzParseRecipients rcloneconf:FuzzEndpoint
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
 
 ## test-short: unit tests only, no servers
 test-short:
