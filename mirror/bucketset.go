@@ -81,11 +81,16 @@ func (r *runner) selectBuckets(source []string) (selected []string, entries []Bu
 	return selected, entries, errs
 }
 
-// filterBuckets is selectBuckets without the reporting.
+// filterBuckets is selectBuckets without the reporting. allow is the
+// allow-list, or [AllBuckets]; an empty one selects nothing.
 func filterBuckets(source, allow, deny []string, reportRoot string) (selected, missing, excluded, colliding []string) {
+	all := slices.Equal(allow, []string{AllBuckets})
+	if all {
+		allow = nil
+	}
 	for _, b := range source {
 		switch {
-		case len(allow) > 0 && !slices.Contains(allow, b):
+		case !all && !slices.Contains(allow, b):
 		case slices.Contains(deny, b):
 			excluded = append(excluded, b)
 		case b == reportRoot:

@@ -26,7 +26,7 @@ func rgwMirrorFlags() []cli.Flag {
 	d := mirror.DefaultConfig()
 	flags := append(remoteFlags("RGW", "source (Ceph RGW)", ""), remoteFlags("MINIO", "destination (MinIO)", "us-east-1")...)
 	return append(flags,
-		stringFlag(mirror.EnvBuckets, "", "comma-separated allow-list of source buckets (default: every bucket the credentials list)"),
+		stringFlag(mirror.EnvBuckets, "", "required: comma-separated allow-list of source buckets (a,b), or "+mirror.AllBuckets+" for every bucket the credentials list"),
 		stringFlag(mirror.EnvExcludeBuckets, "", "comma-separated deny-list of source buckets"),
 		stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "destination bucket (must exist; offsite never creates buckets)"),
 		stringFlag(mirror.EnvReportPrefix, d.ReportPrefix, "where run reports go in the destination bucket"),
