@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
@@ -79,6 +80,11 @@ func (r *runner) selectBuckets(source []string) (selected []string, entries []Bu
 		failed(b, fmt.Sprintf("its mirror would overlap the reports under %q; set %s to another prefix", r.cfg.ReportPrefix, EnvReportPrefix))
 	}
 	return selected, entries, errs
+}
+
+// noBuckets is the error of a run or verify that selected no bucket.
+func noBuckets(source, allow []string) error {
+	return fmt.Errorf("no bucket selected: %s=%s matched none of the %d buckets the source credentials list", EnvBuckets, strings.Join(allow, ","), len(source))
 }
 
 // filterBuckets is selectBuckets without the reporting. allow is the

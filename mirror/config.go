@@ -97,6 +97,8 @@ type Config struct {
 
 	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
 	Version          string        // offsite's version, for the report
+
+	afterBucket func(BucketReport) // a test's view of each bucket as it ends
 }
 
 // DefaultConfig returns the documented defaults; remotes are left empty.
