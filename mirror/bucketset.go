@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
@@ -81,11 +82,21 @@ func (r *runner) selectBuckets(source []string) (selected []string, entries []Bu
 	return selected, entries, errs
 }
 
-// filterBuckets is selectBuckets without the reporting.
+// noBuckets is the error of a run or verify that selected no bucket.
+func noBuckets(source, allow []string) error {
+	return fmt.Errorf("no bucket selected: %s=%s matched none of the %d buckets the source credentials list", EnvBuckets, strings.Join(allow, ","), len(source))
+}
+
+// filterBuckets is selectBuckets without the reporting. allow is the
+// allow-list, or [AllBuckets]; an empty one selects nothing.
 func filterBuckets(source, allow, deny []string, reportRoot string) (selected, missing, excluded, colliding []string) {
+	all := slices.Equal(allow, []string{AllBuckets})
+	if all {
+		allow = nil
+	}
 	for _, b := range source {
 		switch {
-		case len(allow) > 0 && !slices.Contains(allow, b):
+		case !all && !slices.Contains(allow, b):
 		case slices.Contains(deny, b):
 			excluded = append(excluded, b)
 		case b == reportRoot:

@@ -8,6 +8,7 @@ package mirror
 import (
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,14 @@ const (
 	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
 )
 
+// AllBuckets, alone in RGW_BUCKETS, selects every bucket the source lists
+// (less RGW_EXCLUDE_BUCKETS). Mirroring everything is a choice the
+// operator makes out loud: an unset RGW_BUCKETS is a configuration error.
+const AllBuckets = "*"
+
+// bucketsRequired is the configuration error of an empty allow-list.
+var bucketsRequired = exitcode.Configf(EnvBuckets, "is required: name the buckets to mirror (%s=a,b) or take every bucket the credentials list (%s=%s)", EnvBuckets, EnvBuckets, AllBuckets)
+
 // DefaultDestBucket is where the RGW mirror goes unless MINIO_BUCKET says otherwise.
 const DefaultDestBucket = "homelab-backup-rgw"
 
@@ -65,7 +74,7 @@ type Scope struct {
 	Source       rcloneconf.Remote // the RGW
 	Dest         rcloneconf.Remote // the MinIO
 	DestBucket   string            // must exist; bucket B goes to DestBucket/B/
-	Buckets      []string          // allow-list; empty means every bucket the source lists
+	Buckets      []string          // allow-list, required; [AllBuckets] means every bucket the source lists
 	Exclude      []string          // deny-list
 	ReportPrefix string            // reports go to DestBucket/ReportPrefix/YYYY-MM-DD/...
 }
@@ -88,6 +97,8 @@ type Config struct {
 
 	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
 	Version          string        // offsite's version, for the report
+
+	afterBucket func(BucketReport) // a test's view of each bucket as it ends
 }
 
 // DefaultConfig returns the documented defaults; remotes are left empty.
@@ -158,11 +169,20 @@ func (s *Scope) validateBuckets() error {
 	if err := validateBucketName(EnvDestBucket, s.DestBucket); err != nil {
 		return err
 	}
+	switch {
+	case len(s.Buckets) == 0:
+		return bucketsRequired
+	case slices.Contains(s.Buckets, AllBuckets) && len(s.Buckets) > 1:
+		return exitcode.Configf(EnvBuckets, "%q mixes %s with bucket names: use %s=%s alone for every bucket, or list the buckets", strings.Join(s.Buckets, ","), AllBuckets, EnvBuckets, AllBuckets)
+	}
 	for _, l := range []struct {
 		env   string
 		names []string
 	}{{EnvBuckets, s.Buckets}, {EnvExcludeBuckets, s.Exclude}} {
 		for _, b := range l.names {
+			if l.env == EnvBuckets && b == AllBuckets {
+				continue
+			}
 			if err := validateBucketName(l.env, b); err != nil {
 				return err
 			}

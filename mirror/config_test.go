@@ -3,6 +3,7 @@ package mirror
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -86,6 +87,7 @@ func validConfig() Config {
 	c := DefaultConfig()
 	c.Source = rcloneconf.Remote{Name: "src", Provider: "Ceph", Endpoint: "http://rgw:80", AccessKeyID: "k", SecretAccessKey: "s"}
 	c.Dest = rcloneconf.Remote{Name: "dst", Provider: "Minio", Endpoint: "http://minio:9000", AccessKeyID: "k", SecretAccessKey: "s"}
+	c.Buckets = []string{"photos"}
 	return c
 }
 
@@ -101,6 +103,8 @@ func TestValidate(t *testing.T) {
 		{"dest bucket", func(c *Config) { c.DestBucket = "Bad_Bucket" }, EnvDestBucket},
 		{"short bucket", func(c *Config) { c.DestBucket = "ab" }, EnvDestBucket},
 		{"allow-list", func(c *Config) { c.Buckets = []string{"ok-bucket", "no/slash"} }, EnvBuckets},
+		{"allow-list unset", func(c *Config) { c.Buckets = nil }, EnvBuckets},
+		{"every bucket and names", func(c *Config) { c.Buckets = []string{AllBuckets, "photos"} }, EnvBuckets},
 		{"deny-list", func(c *Config) { c.Exclude = []string{"-dash"} }, EnvExcludeBuckets},
 		{"mode", func(c *Config) { c.Mode = "move" }, EnvMode},
 		{"transfers", func(c *Config) { c.Transfers = 0 }, EnvTransfers},
@@ -126,6 +130,31 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// Mirroring every bucket is a choice made out loud: RGW_BUCKETS=* (less
+// the deny-list) takes them all; an unset RGW_BUCKETS is a configuration
+// error whose message shows both forms.
+func TestBucketsRequired(t *testing.T) {
+	c := validConfig()
+	c.Buckets = nil
+	err := c.Validate()
+	for _, want := range []string{"RGW_BUCKETS=a,b", "RGW_BUCKETS=*"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate()=%v, want a message showing %s", err, want)
+		}
+	}
+	v := DefaultVerifyConfig()
+	v.Scope = c.Scope
+	var cfgErr *exitcode.ConfigError
+	if err := v.Validate(); !errors.As(err, &cfgErr) || cfgErr.Var != EnvBuckets {
+		t.Errorf("verify: Validate()=%v, want a ConfigError naming %s", err, EnvBuckets)
+	}
+	c.Buckets = []string{AllBuckets}
+	c.Exclude = []string{"scratch"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("%s=%s: %v", EnvBuckets, AllBuckets, err)
+	}
+}
+
 func TestFilterBuckets(t *testing.T) {
 	source := []string{"alpha", "beta", "gamma", "reports"}
 	for _, tt := range []struct {
@@ -134,11 +163,12 @@ func TestFilterBuckets(t *testing.T) {
 		root                                   string
 		selected, missing, excluded, colliding []string
 	}{
-		{name: "all", root: "_reports", selected: []string{"alpha", "beta", "gamma", "reports"}},
+		{name: "all", allow: []string{AllBuckets}, root: "_reports", selected: []string{"alpha", "beta", "gamma", "reports"}},
+		{name: "none", root: "_reports"},
 		{name: "allow", allow: []string{"beta", "nope"}, root: "_reports", selected: []string{"beta"}, missing: []string{"nope"}},
-		{name: "deny", deny: []string{"gamma"}, root: "_reports", selected: []string{"alpha", "beta", "reports"}, excluded: []string{"gamma"}},
+		{name: "deny", allow: []string{AllBuckets}, deny: []string{"gamma"}, root: "_reports", selected: []string{"alpha", "beta", "reports"}, excluded: []string{"gamma"}},
 		{name: "both", allow: []string{"alpha", "gamma"}, deny: []string{"gamma"}, root: "_reports", selected: []string{"alpha"}, excluded: []string{"gamma"}},
-		{name: "collision", root: "reports", selected: []string{"alpha", "beta", "gamma"}, colliding: []string{"reports"}},
+		{name: "collision", allow: []string{AllBuckets}, root: "reports", selected: []string{"alpha", "beta", "gamma"}, colliding: []string{"reports"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sel, miss, exc, col := filterBuckets(source, tt.allow, tt.deny, tt.root)

@@ -34,6 +34,7 @@ func servers(t *testing.T, srcBuckets ...string) (src, dst *harness.Minio, cfg C
 	cfg.Source = src.Remote("offsite-test-src")
 	cfg.Source.Provider = rcloneconf.ProviderCeph
 	cfg.Dest = dst.Remote("offsite-test-dst")
+	cfg.Buckets = []string{AllBuckets}
 	cfg.RetriesSleep = 100 * time.Millisecond
 	cfg.Retries = 2
 	cfg.LowLevelRetries = 1

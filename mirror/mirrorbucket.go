@@ -40,6 +40,12 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
 		}
 		br.DurationSeconds = time.Since(start).Seconds()
+		if ctx.Err() != nil {
+			br.Status = StatusIncomplete
+			br.ErrorMessages = appendMessage(br.ErrorMessages, "cut short: the run was cancelled")
+			log.Error("bucket cut short: the run was cancelled", zap.Error(err))
+			return br, fmt.Errorf("bucket %s: cut short: %w", name, err)
+		}
 		log.Error("bucket failed", zap.Error(err))
 		return br, fmt.Errorf("bucket %s: %w", name, err)
 	}

@@ -20,7 +20,11 @@ const (
 	StatusOK      = "ok"      // every object checked and copied; in sync mode, deletions done
 	StatusFailed  = "failed"  // something failed after every try; nothing was deleted
 	StatusAborted = "aborted" // a safety stop refused the bucket's deletions
-	StatusSkipped = "skipped" // not attempted (excluded, or the run was cancelled)
+	StatusSkipped = "skipped" // not attempted: excluded by the deny-list
+	// StatusIncomplete is a bucket the run was cancelled in (SIGTERM, a
+	// deadline) or before: cut short or not started; nothing was deleted
+	// after the cancellation. It fails the run.
+	StatusIncomplete = "incomplete"
 )
 
 // Report is one run, written as JSON into the destination and read back by
@@ -31,7 +35,7 @@ type Report struct {
 	DurationSeconds float64        `json:"duration_seconds"`
 	Mode            Mode           `json:"mode"` // as asked; each bucket says what it did
 	DryRun          bool           `json:"dry_run"`
-	Status          string         `json:"status"` // ok, failed or aborted
+	Status          string         `json:"status"` // ok, failed (also: cancelled, no bucket selected) or aborted
 	Error           string         `json:"error,omitempty"`
 	OffsiteVersion  string         `json:"offsite_version"`
 	RcloneVersion   string         `json:"rclone_version"`
@@ -74,6 +78,7 @@ type Totals struct {
 	Failed           int   `json:"failed"`
 	Aborted          int   `json:"aborted"`
 	Skipped          int   `json:"skipped"`
+	Incomplete       int   `json:"incomplete"`
 	Checked          int64 `json:"checked"`
 	Transferred      int64 `json:"transferred"`
 	Bytes            int64 `json:"bytes"`
@@ -108,6 +113,8 @@ func (r *Report) finish(end time.Time) {
 			t.Aborted++
 		case StatusSkipped:
 			t.Skipped++
+		case StatusIncomplete:
+			t.Incomplete++
 		}
 		t.Checked += b.Checked
 		t.Transferred += b.Transferred
@@ -119,7 +126,7 @@ func (r *Report) finish(end time.Time) {
 	}
 	r.Totals = t
 	switch {
-	case r.Error != "" || t.Failed > 0:
+	case r.Error != "" || t.Failed > 0 || t.Incomplete > 0:
 		r.Status = StatusFailed
 	case t.Aborted > 0:
 		r.Status = StatusAborted
@@ -146,8 +153,8 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, "orphaned         %s: the source bucket is gone; its mirror is left untouched\n", o)
 	}
 	t := r.Totals
-	fmt.Fprintf(&b, "%s: %s mode%s, %d buckets (%d ok, %d failed, %d aborted, %d skipped), %d transferred (%s), %d deleted, %d deletions refused, %d errors, %.1fs\n",
-		r.Status, r.Mode, verb, t.Buckets, t.OK, t.Failed, t.Aborted, t.Skipped, t.Transferred, fs.SizeSuffix(t.Bytes).ByteUnit(), t.Deleted, t.DeletionsRefused, t.Errors, r.DurationSeconds)
+	fmt.Fprintf(&b, "%s: %s mode%s, %d buckets (%d ok, %d failed, %d aborted, %d skipped, %d incomplete), %d transferred (%s), %d deleted, %d deletions refused, %d errors, %.1fs\n",
+		r.Status, r.Mode, verb, t.Buckets, t.OK, t.Failed, t.Aborted, t.Skipped, t.Incomplete, t.Transferred, fs.SizeSuffix(t.Bytes).ByteUnit(), t.Deleted, t.DeletionsRefused, t.Errors, r.DurationSeconds)
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", r.Error)
 	}

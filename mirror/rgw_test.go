@@ -43,6 +43,7 @@ func rgwSetup(t *testing.T) (*harness.RGW, *harness.Minio, mirror.Config) {
 	cfg := mirror.DefaultConfig()
 	cfg.Source = rgw.Remote(fmt.Sprintf("offsite-rgw-test-%d", n))
 	cfg.Dest = minio.Remote(fmt.Sprintf("offsite-minio-test-%d", n))
+	cfg.Buckets = []string{mirror.AllBuckets}
 	cfg.Retries = 2
 	cfg.RetriesSleep = 100 * time.Millisecond
 	cfg.ProgressInterval = 0
@@ -379,7 +380,7 @@ func TestRGWVerifyDownloadMultipart(t *testing.T) {
 	assertMirrored(t, rgw, minio, bucket)
 
 	vcfg := mirror.DefaultVerifyConfig()
-	vcfg.Source, vcfg.Dest, vcfg.FastList = cfg.Source, cfg.Dest, cfg.FastList
+	vcfg.Source, vcfg.Dest, vcfg.FastList, vcfg.Buckets = cfg.Source, cfg.Dest, cfg.FastList, cfg.Buckets
 	verify := func(download bool) (mirror.VerifyBucket, error) {
 		t.Helper()
 		vcfg.Download = download

@@ -23,6 +23,9 @@ type runner struct {
 	log *zap.Logger
 }
 
+// errNotStarted is the message of a bucket the run was cancelled before.
+const errNotStarted = "not started: the run was cancelled"
+
 // Run mirrors every selected source bucket into the destination bucket and
 // writes the run report there (not in a dry run). cfg must have passed
 // Validate: Run does not check it again. It always returns the report. The
@@ -72,11 +75,18 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	}
 	selected, entries, errs := r.selectBuckets(sourceBuckets)
 	rep.Buckets = append(rep.Buckets, entries...)
+	if len(selected) == 0 {
+		// Nothing to mirror is never a success: wrong credentials, an
+		// emptied RGW or a bad allow-list must not look like a backup.
+		err := noBuckets(sourceBuckets, cfg.Buckets)
+		rep.Error = joinMessages(rep.Error, err.Error())
+		errs = append(errs, err)
+		log.Error("no bucket to mirror", zap.Error(err))
+	}
 	modes := r.modes(ctx, fbucket, selected)
 	for _, name := range selected {
 		if ctx.Err() != nil {
-			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusSkipped, ErrorMessages: []string{"not started: the run was cancelled"}})
-			errs = append(errs, fmt.Errorf("bucket %s: not started: %w", name, ctx.Err()))
+			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete, ErrorMessages: []string{errNotStarted}})
 			continue
 		}
 		br, err := r.mirrorBucket(ctx, name, modes[name])
@@ -84,10 +94,35 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+		if cfg.afterBucket != nil {
+			cfg.afterBucket(br)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		// A cancelled run is a failed run, whatever the buckets it did
+		// finish say: the report, the exit code and the ping agree.
+		n := 0
+		for _, b := range rep.Buckets {
+			if b.Status == StatusIncomplete {
+				n++
+			}
+		}
+		err = fmt.Errorf("the run was cancelled (%w); %d of %d buckets incomplete", err, n, len(selected))
+		rep.Error = joinMessages(rep.Error, err.Error())
+		errs = append(errs, err)
+		log.Error("mirror run cancelled", zap.Int("incomplete", n))
 	}
 	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
 	errs = append(errs, r.finish(ctx, rep, fbucket))
 	return rep, errors.Join(errs...)
+}
+
+// joinMessages joins the run's error messages with "; ".
+func joinMessages(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // finish completes the report, logs its summary and writes it, unless this
@@ -104,7 +139,7 @@ func (r *runner) finish(ctx context.Context, rep *Report, fbucket fs.Fs) error {
 	}
 	r.log.Info("mirror run finished", zap.String("status", rep.Status), zap.String("mode", string(rep.Mode)),
 		zap.Bool("dry_run", rep.DryRun), zap.Int("buckets", rep.Totals.Buckets), zap.Int("ok", rep.Totals.OK),
-		zap.Int("failed", rep.Totals.Failed), zap.Int("aborted", rep.Totals.Aborted),
+		zap.Int("failed", rep.Totals.Failed), zap.Int("aborted", rep.Totals.Aborted), zap.Int("incomplete", rep.Totals.Incomplete),
 		zap.Int64("transferred", rep.Totals.Transferred), zap.Int64("bytes", rep.Totals.Bytes),
 		zap.Int64("deleted", rep.Totals.Deleted), zap.Int64("deletions_refused", rep.Totals.DeletionsRefused),
 		zap.Strings("orphaned", rep.Orphaned), zap.String("report", rep.Location))

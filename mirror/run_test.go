@@ -394,7 +394,7 @@ func TestAutoModeCopiesThenSyncs(t *testing.T) {
 	if b := rep.Bucket("alpha"); b.Mode != ModeCopy || b.Deleted != 0 || b.Extra != 1 {
 		t.Fatalf("first auto run: %+v", b)
 	}
-	cfg.Buckets = nil
+	cfg.Buckets = []string{AllBuckets}
 	rep = mustRun(t, cfg)
 	if b := rep.Bucket("alpha"); b.Mode != ModeSync || b.Deleted != 1 {
 		t.Fatalf("second auto run, alpha: %+v", b)

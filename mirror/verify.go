@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -36,6 +38,8 @@ type VerifyConfig struct {
 	FastList     bool
 	MaxReportAge time.Duration // the newest report must have ended within this
 	Now          time.Time     // the time report ages are measured at; zero means the time Verify starts
+
+	afterBucket func(VerifyBucket) // a test's view of each bucket as it ends
 }
 
 // DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
@@ -97,6 +101,8 @@ type LastReport struct {
 	Status     string    `json:"status"`
 	Mode       Mode      `json:"mode"`
 	Stale      bool      `json:"stale"`
+	// Incomplete names the buckets the run was cancelled in or before.
+	Incomplete []string `json:"incomplete,omitempty"`
 }
 
 // Verify checks every selected source bucket against its mirror and the
@@ -141,6 +147,8 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	}
 	if l := rep.LastReport; l != nil && l.Status != StatusOK {
 		problem("the newest run report %s says %s", l.Location, l.Status)
+	} else if l != nil && len(l.Incomplete) > 0 {
+		problem("the newest run report %s was cancelled before buckets %s were mirrored", l.Location, strings.Join(l.Incomplete, ", "))
 	}
 
 	source, err := listBuckets(ctx, cfg.Source)
@@ -151,7 +159,16 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	for _, b := range missing {
 		errs = append(errs, fmt.Errorf("bucket %s: listed in %s but not found in the source", b, EnvBuckets))
 	}
+	if len(selected) == 0 {
+		err := noBuckets(source, cfg.Buckets)
+		log.Error("verify: no bucket to check", zap.Error(err))
+		errs = append(errs, err)
+	}
 	for _, name := range selected {
+		if ctx.Err() != nil {
+			rep.Buckets = append(rep.Buckets, VerifyBucket{Name: name, ErrorMsgs: []string{"not verified: the verify was cancelled"}})
+			continue
+		}
 		vb, err := verifyBucket(ctx, cfg, name, log.With(zap.String("bucket", name)))
 		rep.Buckets = append(rep.Buckets, vb)
 		if err != nil {
@@ -160,6 +177,15 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		if vb.Missing > 0 || vb.Differing > 0 {
 			problem("bucket %s: %d objects missing from the mirror, %d differing", name, vb.Missing, vb.Differing)
 		}
+		if cfg.afterBucket != nil {
+			cfg.afterBucket(vb)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		// Whatever was compared, the rest was not: never ok. A difference
+		// already found still makes it a failed verification (exit 4).
+		errs = append(errs, fmt.Errorf("verify cancelled before every object was compared: %w", err))
+		log.Error("verify cancelled: the mirror is not verified")
 	}
 	rep.OK = len(rep.Problems) == 0 && len(errs) == 0
 	if len(rep.Problems) > 0 {
@@ -174,8 +200,16 @@ func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastRepo
 		return nil, err
 	}
 	age := cfg.Now.Sub(latest.End)
-	return &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),
-		Status: latest.Status, Mode: latest.Mode, Stale: age > cfg.MaxReportAge}, nil
+	l := &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),
+		Status: latest.Status, Mode: latest.Mode, Stale: age > cfg.MaxReportAge}
+	for _, b := range latest.Buckets {
+		// Reports of older versions called a bucket the run was
+		// cancelled before skipped, and the run ok.
+		if b.Status == StatusIncomplete || b.Status == StatusSkipped && slices.Contains(b.ErrorMessages, errNotStarted) {
+			l.Incomplete = append(l.Incomplete, b.Name)
+		}
+	}
+	return l, nil
 }
 
 // verifyBucket marches over one bucket and its mirror, comparing sizes and
@@ -201,6 +235,11 @@ func verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.L
 	err = (&march.March{Ctx: ctx, Fdst: fdst, Fsrc: fsrc, Callback: v}).Run(ctx)
 	close(v.pairs)
 	workers.Wait()
+	if err == nil && ctx.Err() != nil {
+		// march drops what it has not listed or matched yet, without
+		// an error: the objects it never saw are not verified.
+		err = fmt.Errorf("cut short: %w", ctx.Err())
+	}
 
 	vb.Matched, vb.Missing, vb.Differing, vb.Extra = v.matched.Load(), v.missing.Load(), v.differing.Load(), v.extra.Load()
 	vb.SizeOnly, vb.Downloaded, vb.Errors = v.sizeOnly.Load(), v.downloaded.Load(), v.errors.Load()

@@ -15,7 +15,7 @@ import (
 
 func verifyConfig(cfg Config) VerifyConfig {
 	v := DefaultVerifyConfig()
-	v.Source, v.Dest = cfg.Source, cfg.Dest
+	v.Source, v.Dest, v.Buckets = cfg.Source, cfg.Dest, cfg.Buckets
 	return v
 }
 

@@ -209,7 +209,7 @@ standin=(--no-write-lock-file --override-input nixpkgs "path:$repo/nix/check/nix
 }
 "${nixx[@]}" eval --raw "${standin[@]}" "git+file://$repo#lib" --apply 'lib: (lib.mkRgwMirrorCronJob {
 	image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; }).cronJob.kind' >/dev/null 2>"$tmp/flake.err" || {
+	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; buckets = "*"; }).cronJob.kind' >/dev/null 2>"$tmp/flake.err" || {
 	cat "$tmp/flake.err" >&2
 	fail "lib.mkRgwMirrorCronJob does not evaluate"
 }

@@ -41,17 +41,26 @@ type env struct {
 	stdout, stderr io.Writer
 	environ        []string
 	log            *zap.Logger
-	acted          bool // a command's action ran: its error is its own
+	acted          bool        // a command's action ran: its error is its own
+	mon            *jobMonitor // the running job's monitor, once it pinged its start
 }
 
 // run runs offsite with args and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) (code int) {
 	e := &env{stdout: stdout, stderr: stderr, environ: environ}
+	defer func() {
+		// A panic outside a command's work (actions recover their own).
+		if r := recover(); r != nil {
+			err := e.panicked(ctx, r)
+			fmt.Fprintf(stderr, "offsite: %v\n", err)
+			code = exitcode.Of(err)
+		}
+	}()
 	err := e.app().RunContext(ctx, args)
 	if !e.acted {
 		err = usageError(err) // urfave refused the arguments
 	}
-	code := exitcode.Of(err)
+	code = exitcode.Of(err)
 	switch {
 	case err == nil:
 	case e.log == nil: // flags could not even be parsed
@@ -86,13 +95,14 @@ func (e *env) app() *cli.App {
 			&cli.BoolFlag{Name: "allow-rclone-env", EnvVars: []string{envAllowRcloneEnv}, Usage: "run even though RCLONE_* env vars are set (they override offsite's settings)"},
 		},
 		Before: e.before,
-		Commands: []*cli.Command{
+		Action: noCommand(cli.ShowAppHelp),
+		Commands: requireSubcommands(
 			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
-		},
+		),
 	}
 }
 
@@ -113,10 +123,17 @@ func (e *env) before(c *cli.Context) error {
 }
 
 // action marks that a command's work ran, so run maps its error as it is
-// rather than as a usage error.
+// rather than as a usage error. A panic in the work is recovered: it is
+// logged with its stack, the job's monitor (if it pinged the start) pings
+// /fail and records the failure, and offsite exits 1.
 func (e *env) action(fn cli.ActionFunc) cli.ActionFunc {
-	return func(c *cli.Context) error {
+	return func(c *cli.Context) (err error) {
 		e.acted = true
+		defer func() {
+			if r := recover(); r != nil {
+				err = e.panicked(c.Context, r)
+			}
+		}()
 		return fn(c)
 	}
 }

@@ -26,7 +26,7 @@ func rgwMirrorFlags() []cli.Flag {
 	d := mirror.DefaultConfig()
 	flags := append(remoteFlags("RGW", "source (Ceph RGW)", ""), remoteFlags("MINIO", "destination (MinIO)", "us-east-1")...)
 	return append(flags,
-		stringFlag(mirror.EnvBuckets, "", "comma-separated allow-list of source buckets (default: every bucket the credentials list)"),
+		stringFlag(mirror.EnvBuckets, "", "required: comma-separated allow-list of source buckets (a,b), or "+mirror.AllBuckets+" for every bucket the credentials list"),
 		stringFlag(mirror.EnvExcludeBuckets, "", "comma-separated deny-list of source buckets"),
 		stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "destination bucket (must exist; offsite never creates buckets)"),
 		stringFlag(mirror.EnvReportPrefix, d.ReportPrefix, "where run reports go in the destination bucket"),
@@ -110,27 +110,39 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// runMirror is mirror.Run; tests replace it.
+var runMirror = mirror.Run
+
 func (e *env) mirror(c *cli.Context) error {
 	mon, err := e.newJobMonitor(c, "mirror", "")
 	if err != nil {
 		return err
 	}
 	mon.start(c.Context)
+	e.mon = mon
 	cfg, err := e.mirrorConfig(c)
 	if err != nil {
 		return mon.finish(c.Context, monitor.Run{}, err)
 	}
-	rep, err := mirror.Run(c.Context, cfg, e.log)
+	rep, err := runMirror(c.Context, cfg, e.log)
 	if rep != nil {
 		fmt.Fprint(e.stdout, rep.Summary())
 	}
+	e.mon = nil
 	return mon.finish(c.Context, mirrorRun(rep), err)
 }
 
-// mirrorRun is the monitoring view of a report: one item per bucket.
+// mirrorRun is the monitoring view of a report: one item per bucket the
+// run was to mirror (excluded buckets are not part of it).
 func mirrorRun(rep *mirror.Report) monitor.Run {
+	if rep == nil {
+		return monitor.Run{}
+	}
 	run := monitor.Run{Start: rep.Start, End: rep.End}
 	for _, b := range rep.Buckets {
+		if b.Status == mirror.StatusSkipped {
+			continue
+		}
 		run.Items = append(run.Items, monitor.Item{Name: b.Name, Objects: b.Transferred, Bytes: b.Bytes,
 			Deletions: b.Deleted, Errors: b.Errors, OK: b.Status == mirror.StatusOK})
 	}

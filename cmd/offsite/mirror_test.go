@@ -19,13 +19,13 @@ func mirrorArgs(src, dst *harness.Minio) []string {
 	return []string{
 		"--rgw-endpoint", src.Endpoint, "--rgw-access-key-id", src.AccessKey, "--rgw-secret-access-key", src.SecretKey,
 		"--minio-endpoint", dst.Endpoint, "--minio-access-key-id", dst.AccessKey, "--minio-secret-access-key", dst.SecretKey,
-		"--minio-bucket", mirrorTestBucket,
+		"--minio-bucket", mirrorTestBucket, "--rgw-buckets", mirror.AllBuckets,
 	}
 }
 
 func TestMirrorCommandConfigErrors(t *testing.T) {
 	ends := []string{"--rgw-endpoint", "http://127.0.0.1:1", "--rgw-access-key-id", "k", "--rgw-secret-access-key", "s",
-		"--minio-endpoint", "http://127.0.0.1:1", "--minio-access-key-id", "k", "--minio-secret-access-key", "s"}
+		"--minio-endpoint", "http://127.0.0.1:1", "--minio-access-key-id", "k", "--minio-secret-access-key", "s", "--rgw-buckets", "*"}
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -37,6 +37,8 @@ func TestMirrorCommandConfigErrors(t *testing.T) {
 		{"bucket name", []string{"--minio-bucket", "Not_A_Bucket"}, mirror.EnvDestBucket},
 		{"allow-list", []string{"--rgw-buckets", "ok-bucket,UPPER"}, mirror.EnvBuckets},
 		{"no endpoint", []string{"--rgw-endpoint", ""}, "RGW_ENDPOINT"},
+		{"no buckets", []string{"--rgw-buckets", ""}, "(RGW_BUCKETS=a,b) or take every bucket the credentials list (RGW_BUCKETS=*)"},
+		{"every bucket and names", []string{"--rgw-buckets", "*,photos"}, mirror.EnvBuckets},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := runOffsite(context.Background(), append(append([]string{"mirror"}, ends...), tt.args...)...)
@@ -48,6 +50,10 @@ func TestMirrorCommandConfigErrors(t *testing.T) {
 	code, _, stderr := runOffsite(context.Background(), append(append([]string{"verify", "rgw"}, ends...), "--max-age", "0s")...)
 	if code != exitcode.Config || !strings.Contains(stderr, mirror.EnvMaxReportAge) {
 		t.Fatalf("verify rgw --max-age 0s: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = runOffsite(context.Background(), append(append([]string{"verify", "rgw"}, ends...), "--rgw-buckets", "")...)
+	if code != exitcode.Config || !strings.Contains(stderr, "RGW_BUCKETS=*") {
+		t.Fatalf("verify rgw without RGW_BUCKETS: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

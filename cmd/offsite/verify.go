@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/internal/monitor"
 )
 
 func (e *env) verifyCommand() *cli.Command {
@@ -36,19 +37,31 @@ func outputFormat(c *cli.Context) (string, error) {
 	return output, nil
 }
 
-// startVerify checks cfg, then makes job's monitor and pings the start: a
-// verify command refuses a bad configuration before any ping.
+// startVerify makes job's monitor, pings the start, then checks cfg. A
+// configuration error is a failed run like any other, and as loud: it
+// pings /fail and records the metrics (exit 2) before startVerify returns
+// it; only a mistake in the monitoring settings themselves cannot.
+// To have errors in reading the flags reported the same way, pass a
+// validateFunc that reads them and then validates.
 func (e *env) startVerify(c *cli.Context, job string, cfg interface{ Validate() error }) (*jobMonitor, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	mon, err := e.newJobMonitor(c, job, "")
 	if err != nil {
 		return nil, err
 	}
 	mon.start(c.Context)
+	e.mon = mon
+	if err := cfg.Validate(); err != nil {
+		e.mon = nil
+		return nil, mon.finish(c.Context, monitor.Run{}, err)
+	}
 	return mon, nil
 }
+
+// validateFunc is a configuration step for startVerify: it reads the
+// flags into the config and validates it.
+type validateFunc func() error
+
+func (f validateFunc) Validate() error { return f() }
 
 // verifyReport is what mirror.Verify and offload.Verify report.
 type verifyReport interface {

@@ -23,24 +23,28 @@ func (e *env) verifyRGWCommand() *cli.Command {
 }
 
 func (e *env) verifyRGW(c *cli.Context) error {
-	output, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
+	var output string
 	cfg := mirror.DefaultVerifyConfig()
-	if cfg.Scope, err = rgwScope(c); err != nil {
-		return err
-	}
-	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
-	cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
-	cfg.Download = c.Bool("download")
-	cfg.MaxReportAge = c.Duration(flagName(mirror.EnvMaxReportAge))
-	mon, err := e.startVerify(c, "verify_rgw", &cfg)
+	mon, err := e.startVerify(c, "verify_rgw", validateFunc(func() error {
+		var err error
+		if output, err = outputFormat(c); err != nil {
+			return err
+		}
+		if cfg.Scope, err = rgwScope(c); err != nil {
+			return err
+		}
+		cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
+		cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
+		cfg.Download = c.Bool("download")
+		cfg.MaxReportAge = c.Duration(flagName(mirror.EnvMaxReportAge))
+		return cfg.Validate()
+	}))
 	if err != nil {
 		return err
 	}
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
+	e.mon = nil
 	return mon.finish(c.Context, verifyRGWRun(rep), err)
 }
 

@@ -28,7 +28,7 @@ func TestVerifyRGWCommandFromEnv(t *testing.T) {
 	for k, v := range map[string]string{
 		"RGW_ENDPOINT": src.Endpoint, "RGW_ACCESS_KEY_ID": src.AccessKey, "RGW_SECRET_ACCESS_KEY": src.SecretKey,
 		"MINIO_ENDPOINT": dst.Endpoint, "MINIO_ACCESS_KEY_ID": dst.AccessKey, "MINIO_SECRET_ACCESS_KEY": dst.SecretKey,
-		mirror.EnvDestBucket: mirrorTestBucket, envMetricsFile: metrics,
+		mirror.EnvDestBucket: mirrorTestBucket, envMetricsFile: metrics, mirror.EnvBuckets: mirror.AllBuckets,
 	} {
 		t.Setenv(k, v)
 	}

@@ -123,6 +123,7 @@ func (d *demo) stop(ctx context.Context) {
 func (d *demo) mirrorConfig(mode mirror.Mode) mirror.Config {
 	cfg := mirror.DefaultConfig()
 	cfg.Source, cfg.Dest = d.rgw.remote, d.minio.remote
+	cfg.Buckets = []string{mirror.AllBuckets} // RGW_BUCKETS=*
 	cfg.Mode = mode
 	cfg.Retries, cfg.RetriesSleep = 3, 100*time.Millisecond
 	cfg.ProgressInterval = 0
@@ -143,7 +144,7 @@ func (d *demo) mirror(ctx context.Context, cfg mirror.Config) (*mirror.Report, e
 }
 
 func (d *demo) mirrorCopy(ctx context.Context) error {
-	d.heading("offsite mirror   (OFFSITE_MODE=copy)", "copies every bucket to "+mirrorDest+"/<bucket>/ and writes a run report there")
+	d.heading("offsite mirror   (OFFSITE_MODE=copy RGW_BUCKETS=*)", "copies every bucket to "+mirrorDest+"/<bucket>/ and writes a run report there")
 	rep, err := d.mirror(ctx, d.mirrorConfig(mirror.ModeCopy))
 	if err != nil {
 		return fmt.Errorf("mirror copy: %w", err)
@@ -158,7 +159,7 @@ func (d *demo) mirrorSync(ctx context.Context) error {
 	if err := d.remove(ctx, "photos/old/scan-001.tif"); err != nil {
 		return err
 	}
-	d.heading("offsite mirror   (OFFSITE_MODE=auto)", "photos/old/scan-001.tif was deleted at the source; the last report shows a clean copy, so this run syncs and deletes it from the mirror, after every transfer")
+	d.heading("offsite mirror   (OFFSITE_MODE=auto RGW_BUCKETS=*)", "photos/old/scan-001.tif was deleted at the source; the last report shows a clean copy, so this run syncs and deletes it from the mirror, after every transfer")
 	rep, err := d.mirror(ctx, d.mirrorConfig(mirror.ModeAuto))
 	if err != nil {
 		return fmt.Errorf("mirror sync: %w", err)
@@ -209,9 +210,10 @@ func (d *demo) offloadOnce(ctx context.Context) error {
 }
 
 func (d *demo) verifyRGW(ctx context.Context) error {
-	d.heading("offsite verify rgw --download", "every source object is in the mirror with the same size and content; the last run report is fresh and ok")
+	d.heading("offsite verify rgw --download   (RGW_BUCKETS=*)", "every source object is in the mirror with the same size and content; the last run report is fresh and ok")
 	cfg := mirror.DefaultVerifyConfig()
 	cfg.Source, cfg.Dest, cfg.Download = d.rgw.remote, d.minio.remote, true
+	cfg.Buckets = []string{mirror.AllBuckets}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

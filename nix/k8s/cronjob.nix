@@ -17,8 +17,10 @@
   timeZone ? "Etc/UTC",
   # copy, sync or auto (see offsite's OFFSITE_MODE).
   mode ? "copy",
-  # Allow- and deny-lists of source buckets; empty allow-list: every bucket.
-  buckets ? [ ],
+  # Required: the source buckets to mirror, a non-empty list of names, or
+  # "*" for every bucket the credentials list (less excludeBuckets). It
+  # sets RGW_BUCKETS, which offsite requires.
+  buckets ? null,
   excludeBuckets ? [ ],
   minioBucket ? "homelab-backup-rgw",
   rgwRegion ? "",
@@ -47,7 +49,7 @@
   labels ? { },
 }:
 let
-  inherit (builtins) concatStringsSep match throw;
+  inherit (builtins) concatStringsSep match throw isList isString all;
 
   fail = msg: throw "mkRgwMirrorCronJob: ${msg}";
   url = var: v: if match "https?://[^/@]+(/.*)?" v != null then v else fail "${var} ${v} is not an http:// or https:// URL without credentials";
@@ -67,6 +69,13 @@ let
         schedule
       else
         fail "schedule \"${schedule}\" is not a five-field cron expression or @daily-style macro (set the zone with timeZone)";
+    buckets =
+      if buckets == "*" then
+        "*"
+      else if isList buckets && buckets != [ ] && all (b: isString b && b != "*") buckets then
+        concatStringsSep "," buckets
+      else
+        fail "buckets is required: a non-empty list of bucket names (RGW_BUCKETS=a,b), or \"*\" for every bucket the credentials list (RGW_BUCKETS=*)";
     rgwEndpoint = url "rgwEndpoint" rgwEndpoint;
     minioEndpoint = url "minioEndpoint" minioEndpoint;
   };
@@ -99,11 +108,11 @@ let
     (fromSecret "MINIO_SECRET_ACCESS_KEY" destinationSecret "AWS_SECRET_ACCESS_KEY")
     (value "MINIO_REGION" minioRegion)
     (value "MINIO_BUCKET" minioBucket)
+    (value "RGW_BUCKETS" checked.buckets)
     (value "OFFSITE_MODE" checked.mode)
     (value "OFFSITE_LOG_FORMAT" "json")
   ]
   ++ optionalList (rgwRegion != "") [ (value "RGW_REGION" rgwRegion) ]
-  ++ optionalList (buckets != [ ]) [ (value "RGW_BUCKETS" (concatStringsSep "," buckets)) ]
   ++ optionalList (excludeBuckets != [ ]) [
     (value "RGW_EXCLUDE_BUCKETS" (concatStringsSep "," excludeBuckets))
   ]

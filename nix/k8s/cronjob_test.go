@@ -25,6 +25,7 @@ const required = `
   image = "registry.lan/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
   rgwEndpoint = "http://rook-ceph-rgw-objectstore.rook-ceph.svc";
   minioEndpoint = "http://10.10.10.209:9000";
+  buckets = "*";
 `
 
 // nixEval evaluates expr (relative paths are relative to this directory)
@@ -69,7 +70,8 @@ func decodeStrict(t *testing.T, data []byte, v any) {
 func cronJob(t *testing.T, args string) *batchv1.CronJob {
 	t.Helper()
 	var cj batchv1.CronJob
-	decodeStrict(t, mustEval(t, "(import ./cronjob.nix {"+required+args+"}).cronJob"), &cj)
+	// Later attributes win in `//`, so args override required.
+	decodeStrict(t, mustEval(t, "(import ./cronjob.nix ({"+required+"} // {"+args+"})).cronJob"), &cj)
 	return &cj
 }
 
@@ -234,15 +236,16 @@ func TestCronJobDefaults(t *testing.T) {
 			"MINIO_REGION":       "us-east-1",
 			"OFFSITE_MODE":       "copy",
 			"OFFSITE_LOG_FORMAT": "json",
+			"RGW_BUCKETS":        "*",
 		}
 		for name, want := range values {
 			if got := env[name].Value; got != want {
 				t.Errorf("%s=%q, want %q", name, got, want)
 			}
 		}
-		for _, name := range []string{"RGW_BUCKETS", "RGW_EXCLUDE_BUCKETS", "RGW_REGION"} {
+		for _, name := range []string{"RGW_EXCLUDE_BUCKETS", "RGW_REGION"} {
 			if e, ok := env[name]; ok {
-				t.Errorf("%s=%q set by default; empty means all buckets / no region", name, e.Value)
+				t.Errorf("%s=%q set by default; empty means no deny-list / no region", name, e.Value)
 			}
 		}
 	})
@@ -340,6 +343,10 @@ func TestCronJobRejects(t *testing.T) {
 		{"schedule zone", `schedule = "CRON_TZ=UTC 0 4 * * *";`, "set the zone with timeZone"},
 		{"rgw endpoint", `rgwEndpoint = "rook-ceph-rgw:80";`, "rgwEndpoint rook-ceph-rgw:80 is not an http"},
 		{"minio endpoint", `minioEndpoint = "http://user:pass@10.10.10.209:9000";`, "minioEndpoint"},
+		{"no buckets", `buckets = null;`, "buckets is required"},
+		{"empty bucket list", `buckets = [ ];`, "RGW_BUCKETS=*"},
+		{"every bucket in a list", `buckets = [ "*" "photos" ];`, "buckets is required"},
+		{"bucket string", `buckets = "photos";`, "buckets is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,6 +362,24 @@ func TestCronJobRejects(t *testing.T) {
 // The kubenix module, evaluated with the project's stand-in lib and a
 // stand-in for kubenix's kubernetes.resources option, yields the same
 // CronJob as the plain function.
+// Without buckets the kubenix module fails too: RGW_BUCKETS is required.
+func TestKubenixModuleRequiresBuckets(t *testing.T) {
+	_, err := nixEval(t, `
+let
+  lib = import ../check/nixpkgs/lib.nix;
+in
+(lib.evalModules {
+  modules = [
+    ./kubenix.nix
+    { options.kubernetes.resources = lib.mkOption { type = lib.types.attrsOf lib.types.attrs; default = { }; }; }
+    { offsite.rgwMirror = { enable = true; settings = removeAttrs {`+required+`} [ "buckets" ]; }; }
+  ];
+}).config.kubernetes.resources`)
+	if err == nil || !strings.Contains(err.Error(), "buckets is required") {
+		t.Fatalf("err=%v, want one saying buckets is required", err)
+	}
+}
+
 func TestKubenixModule(t *testing.T) {
 	expr := `
 let

@@ -20,13 +20,16 @@ in
           image = "registry.lan/offsite@sha256:...";
           rgwEndpoint = "http://rook-ceph-rgw-objectstore.rook-ceph.svc";
           minioEndpoint = "http://10.10.10.209:9000";
+          buckets = [ "photos" "nextcloud" ]; # or "*" for every bucket
           timeZone = "Europe/Berlin";
           mode = "auto";
         }
       '';
       description = ''
         Arguments of nix/k8s/cronjob.nix (the flake's lib.mkRgwMirrorCronJob):
-        image (pinned by digest), rgwEndpoint and minioEndpoint are required.
+        image (pinned by digest), rgwEndpoint, minioEndpoint and buckets (a
+        list of names, or "*" for every bucket the credentials list) are
+        required.
       '';
     };
   };
