@@ -59,8 +59,7 @@ func (e *env) panicked(ctx context.Context, r any) error {
 	if e.log != nil {
 		e.log.Error("offsite panicked; this is a bug", zap.Error(err), zap.String("stack", string(debug.Stack())))
 	}
-	if mon := e.mon; mon != nil {
-		e.mon = nil
+	if mon := e.mon; mon != nil && !mon.started.IsZero() {
 		mon.finish(ctx, monitor.Run{}, err)
 	}
 	return err

@@ -42,7 +42,7 @@ type env struct {
 	environ        []string
 	log            *zap.Logger
 	acted          bool        // a command's action ran: its error is its own
-	mon            *jobMonitor // the running job's monitor, once it pinged its start
+	mon            *jobMonitor // the job's monitor: a panic after its start ends it as failed
 }
 
 // run runs offsite with args and returns the exit code.

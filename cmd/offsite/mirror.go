@@ -119,7 +119,6 @@ func (e *env) mirror(c *cli.Context) error {
 		return err
 	}
 	mon.start(c.Context)
-	e.mon = mon
 	cfg, err := e.mirrorConfig(c)
 	if err != nil {
 		return mon.finish(c.Context, monitor.Run{}, err)
@@ -128,7 +127,6 @@ func (e *env) mirror(c *cli.Context) error {
 	if rep != nil {
 		fmt.Fprint(e.stdout, rep.Summary())
 	}
-	e.mon = nil
 	return mon.finish(c.Context, mirrorRun(rep), err)
 }
 

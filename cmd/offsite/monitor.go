@@ -40,8 +40,9 @@ func monitorFlags() []cli.Flag {
 //	return mon.finish(c.Context, run, err)
 type jobMonitor struct {
 	*monitor.Outputs
-	job     string
-	started time.Time
+	job      string
+	started  time.Time
+	finished bool
 }
 
 // newJobMonitor checks the monitoring flags of c for job ("mirror", "offload",
@@ -78,10 +79,12 @@ func (e *env) newJobMonitor(c *cli.Context, job, instance string) (*jobMonitor, 
 			return nil, exitcode.Configf(envPushgatewayURL, "%v", err)
 		}
 	}
-	return &jobMonitor{
+	// The env holds it, so that a panic still ends the job as failed.
+	e.mon = &jobMonitor{
 		Outputs: &monitor.Outputs{Ping: ping, Textfile: file, Push: gateway, Log: log},
 		job:     job,
-	}, nil
+	}
+	return e.mon, nil
 }
 
 // optionalSecret is the value of env var name or of the file name_FILE
@@ -105,6 +108,10 @@ func (m *jobMonitor) start(ctx context.Context) {
 // ExitCode are set from it, and Job, Start and End are filled in when
 // left empty.
 func (m *jobMonitor) finish(ctx context.Context, run monitor.Run, err error) error {
+	if m.finished {
+		return err // once: a panic after the end does not ping again
+	}
+	m.finished = true
 	m.Finish(ctx, m.complete(run, err), err)
 	return err
 }

@@ -49,9 +49,7 @@ func (e *env) startVerify(c *cli.Context, job string, cfg interface{ Validate() 
 		return nil, err
 	}
 	mon.start(c.Context)
-	e.mon = mon
 	if err := cfg.Validate(); err != nil {
-		e.mon = nil
 		return nil, mon.finish(c.Context, monitor.Run{}, err)
 	}
 	return mon, nil

@@ -23,24 +23,28 @@ func (e *env) verifyEtcdCommand() *cli.Command {
 }
 
 func (e *env) verifyEtcd(c *cli.Context) error {
-	output, err := outputFormat(c)
-	if err != nil {
-		return err
-	}
-	dest, ids, err := etcdReader(c)
-	if err != nil {
-		return err
-	}
-	cfg := offload.VerifyConfig{
-		Identities: ids,
-		Dest:       dest,
-		Bucket:     c.String(flagName(offload.EnvBucket)),
-		Host:       c.String(flagName(offload.EnvHostname)),
-		AllHosts:   c.Bool("all-hosts"),
-		MaxAge:     c.Duration(flagName(offload.EnvMaxAge)),
-		Download:   c.String(flagName(offload.EnvDownload)),
-	}
-	mon, err := e.startVerify(c, "verify_etcd", &cfg)
+	var output string
+	var cfg offload.VerifyConfig
+	mon, err := e.startVerify(c, "verify_etcd", validateFunc(func() error {
+		var err error
+		if output, err = outputFormat(c); err != nil {
+			return err
+		}
+		dest, ids, err := etcdReader(c)
+		if err != nil {
+			return err
+		}
+		cfg = offload.VerifyConfig{
+			Identities: ids,
+			Dest:       dest,
+			Bucket:     c.String(flagName(offload.EnvBucket)),
+			Host:       c.String(flagName(offload.EnvHostname)),
+			AllHosts:   c.Bool("all-hosts"),
+			MaxAge:     c.Duration(flagName(offload.EnvMaxAge)),
+			Download:   c.String(flagName(offload.EnvDownload)),
+		}
+		return cfg.Validate()
+	}))
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,6 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
-	e.mon = nil
 	return mon.finish(c.Context, verifyRGWRun(rep), err)
 }
 
