@@ -182,11 +182,27 @@ func (r *Report) write(ctx context.Context, fbucket fs.Fs, prefix string) error 
 		return fmt.Errorf("encode report: %w", err)
 	}
 	key := reportKey(prefix, r.Start, r.Mode)
-	if _, err := operations.RcatSize(ctx, fbucket, key, io.NopCloser(bytes.NewReader(data)), int64(len(data)), r.End, nil); err != nil {
-		return fmt.Errorf("write report %s: %w", key, err)
+	// rclone tries a streamed upload once: a single 503 must not lose the
+	// report of a run whose buckets all made it, so the write is retried.
+	for attempt := 1; ; attempt++ {
+		_, err = operations.RcatSize(ctx, fbucket, key, io.NopCloser(bytes.NewReader(data)), int64(len(data)), r.End, nil)
+		if err == nil {
+			break
+		}
+		if attempt == reportWriteTries {
+			return fmt.Errorf("write report %s (%d tries): %w", key, attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("write report %s: %w", key, err)
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
 	}
 	r.Location = key
 	return nil
 }
+
+// reportWriteTries is how often a report write is tried.
+const reportWriteTries = 5
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }

@@ -14,9 +14,13 @@ import (
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
-// reportWriteTimeout bounds the report write, which runs even after the
-// run's context was cancelled (SIGTERM): the report says what happened.
-const reportWriteTimeout = 2 * time.Minute
+// The report write runs even after the run's context was cancelled: the
+// report says what happened. After a cancel (SIGTERM) it must leave time,
+// within Kubernetes' 30 s grace period, for the pings and metrics after it.
+const (
+	reportWriteTimeout          = 2 * time.Minute
+	reportWriteTimeoutCancelled = 15 * time.Second
+)
 
 type runner struct {
 	cfg Config
@@ -131,7 +135,11 @@ func (r *runner) finish(ctx context.Context, rep *Report, fbucket fs.Fs) error {
 	rep.finish(time.Now().UTC())
 	var err error
 	if !rep.DryRun {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportWriteTimeout)
+		timeout := reportWriteTimeout
+		if ctx.Err() != nil {
+			timeout = reportWriteTimeoutCancelled
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
 		if err = rep.write(wctx, fbucket, r.cfg.ReportPrefix); err != nil {
 			r.log.Error("could not write the run report", zap.Error(err))
