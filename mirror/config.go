@@ -144,8 +144,8 @@ func (c *Config) Validate() error {
 	if c.RetriesSleep < 0 {
 		return exitcode.Configf(EnvRetriesSleep, "%v is negative", c.RetriesSleep)
 	}
-	if c.ProgressInterval < 0 {
-		return exitcode.Configf(EnvProgress, "%v is negative", c.ProgressInterval)
+	if c.ProgressInterval != 0 && (c.ProgressInterval < time.Second || c.ProgressInterval > 24*time.Hour) {
+		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)
 	}
 	if err := c.MaxDelete.validate(); err != nil {
 		return err
@@ -166,7 +166,7 @@ func (s *Scope) validateBuckets() error {
 	if err := validateRemotes(s.Source, s.Dest); err != nil {
 		return err
 	}
-	if err := validateBucketName(EnvDestBucket, s.DestBucket); err != nil {
+	if err := rcloneconf.CheckBucketName(EnvDestBucket, s.DestBucket); err != nil {
 		return err
 	}
 	switch {
@@ -183,7 +183,7 @@ func (s *Scope) validateBuckets() error {
 			if l.env == EnvBuckets && b == AllBuckets {
 				continue
 			}
-			if err := validateBucketName(l.env, b); err != nil {
+			if err := rcloneconf.CheckBucketName(l.env, b); err != nil {
 				return err
 			}
 		}
@@ -211,23 +211,8 @@ func validateRemotes(src, dst rcloneconf.Remote) error {
 	return nil
 }
 
-// validateBucketName applies S3's bucket naming rules, which also keep a
-// bucket name from ever equalling the default report prefix "_reports".
-func validateBucketName(env, name string) error {
-	if len(name) < 3 || len(name) > 63 {
-		return exitcode.Configf(env, "%q is not a bucket name: it must be 3 to 63 characters long", name)
-	}
-	for i, r := range name {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (r == '-' || r == '.') && i > 0 && i < len(name)-1
-		if !ok {
-			return exitcode.Configf(env, "%q is not a bucket name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", name)
-		}
-	}
-	return nil
-}
-
 func validateReportPrefix(prefix string) error {
-	if prefix == "" || strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") || path.Clean(prefix) != prefix || strings.HasPrefix(prefix, "..") {
+	if prefix == "" || prefix == "." || strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") || path.Clean(prefix) != prefix || strings.HasPrefix(prefix, "..") {
 		return exitcode.Configf(EnvReportPrefix, "%q must be a relative path like _reports or offsite/reports", prefix)
 	}
 	return nil
@@ -254,7 +239,7 @@ func ParseMaxDelete(s string) (MaxDelete, error) {
 	s = strings.TrimSpace(s)
 	if num, ok := strings.CutSuffix(s, "%"); ok {
 		p, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || p < 0 || p > 100 {
+		if err != nil || !(p >= 0 && p <= 100) { // NaN fails both
 			return MaxDelete{}, exitcode.Configf(EnvMaxDelete, "%q is not a percentage from 0%% to 100%%", s)
 		}
 		return MaxDelete{Percent: p, IsPercent: true}, nil
@@ -267,7 +252,7 @@ func ParseMaxDelete(s string) (MaxDelete, error) {
 }
 
 func (m MaxDelete) validate() error {
-	if m.Count < 0 || m.Percent < 0 || m.Percent > 100 {
+	if m.Count < 0 || !(m.Percent >= 0 && m.Percent <= 100) {
 		return exitcode.Configf(EnvMaxDelete, "%s is out of range", m)
 	}
 	return nil

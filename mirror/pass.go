@@ -112,10 +112,11 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 
 // fail records err; a fatal one stops the pass.
 func (p *pass) fail(err error) {
+	p.mu.Lock()
 	if errors.Is(err, context.Canceled) && p.ctx.Err() != nil && len(p.errs) > 0 {
+		p.mu.Unlock()
 		return // the cancellation that an earlier fatal error caused
 	}
-	p.mu.Lock()
 	p.errs = append(p.errs, err)
 	p.mu.Unlock()
 	if fserrors.IsFatalError(err) {
