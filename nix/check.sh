@@ -81,6 +81,23 @@ only() { # unit key value: every Key= line has exactly this value, and there is 
 }
 
 # reads VAR: the help text on stdin lists $VAR (urfave/cli shows [$VAR]).
+# visible unit path: whether the unit's mount namespace shows path, from its
+# rendered properties: a bind mount that holds it shows it; else an empty
+# tmpfs, InaccessiblePaths or ProtectHome over it hides it.
+visible() {
+	local svc=$1 path=$2 p
+	for p in $(sed -nE 's/^Bind(ReadOnly)?Paths=-?//p' "$svc" | tr ' ' '\n' | cut -d: -f2- | sed 's/^$//'); do
+		case $path/ in "${p%/}"/*) return 0 ;; esac
+	done
+	for p in $(sed -nE 's/^(TemporaryFileSystem|InaccessiblePaths)=//p' "$svc" | tr ' ' '\n' | sed -E 's/^-//; s/:.*//'); do
+		case $path/ in "${p%/}"/*) return 1 ;; esac
+	done
+	if grep -qx "ProtectHome=true" "$svc"; then
+		case $path/ in /root/* | /home/* | /run/user/*) return 1 ;; esac
+	fi
+	return 0
+}
+
 reads() { grep -qE "\\\$$1([^A-Za-z0-9_]|\$)"; }
 
 snap=/var/lib/rancher/k3s/server/db/snapshots
@@ -111,6 +128,14 @@ for mode in watch timer; do
 	has "$svc" "UMask=0077"
 	only "$svc" CapabilityBoundingSet CAP_DAC_READ_SEARCH
 	only "$svc" AmbientCapabilities CAP_DAC_READ_SEARCH
+	# What the capability could read: only the snapshot dir's parent and the
+	# state dir of /var/lib, nothing of the secrets or of /root.
+	has "$svc" "TemporaryFileSystem=/var/lib:ro"
+	has "$svc" "BindReadOnlyPaths=-$(dirname "$snap")"
+	for hidden in /var/lib/sops-nix/key.txt /var/lib/rancher/k3s/server/token /var/lib/postgresql /root/.ssh/id_ed25519 /run/secrets/minio_etcd_secret_access_key; do
+		visible "$svc" "$hidden" && fail "the unit can see $hidden"
+	done
+	visible "$svc" "$snap/etcd-snapshot-cp1-1700000000" || fail "the unit cannot see the snapshots"
 	# No write access under the k3s dir, by any route.
 	hasnt "$svc" '^(ReadWritePaths|BindPaths)=[-+]?/var/lib/rancher'
 	hasnt "$svc" '^(StateDirectory|CacheDirectory|LogsDirectory|RuntimeDirectory)=.*rancher'

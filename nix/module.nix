@@ -257,16 +257,20 @@ in
         AmbientCapabilities = [ "CAP_DAC_READ_SEARCH" ];
         CapabilityBoundingSet = [ "CAP_DAC_READ_SEARCH" ];
         # That capability reads any root-only file the service can see, so
-        # it sees little: of /var/lib/rancher only the snapshot dir's parent
-        # (the etcd data the snapshots copy anyway), read-only; no sops-nix
-        # secrets but its own credentials; no shadow file or host keys.
-        TemporaryFileSystem = [ "/var/lib/rancher:ro" ];
-        BindReadOnlyPaths = [ (dirOf cfg.snapshotDir) ];
-        # "-": k3s may create the dir only after the service starts.
+        # it sees little: of /var/lib only its own state directory (systemd
+        # mounts it over the empty /var/lib, since v250) and the snapshot
+        # dir's parent (the etcd data the snapshots copy anyway), read-only,
+        # so that a snapshot dir k3s creates later appears; no sops-nix keys
+        # or other services' state; no secrets but its own credentials; no
+        # shadow file or host keys.
+        TemporaryFileSystem = [ "/var/lib:ro" ];
+        # "-": k3s may create these only after the service starts.
+        BindReadOnlyPaths = [ "-${dirOf cfg.snapshotDir}" ];
         ReadOnlyPaths = [ "-${cfg.snapshotDir}" ];
         InaccessiblePaths = [
           "-/run/secrets"
           "-/run/secrets.d"
+          "-/var/lib/sops-nix"
           "-/etc/shadow"
           "-/etc/gshadow"
           "-/etc/ssh"
