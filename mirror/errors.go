@@ -8,6 +8,7 @@ import (
 	"github.com/rclone/rclone/fs"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // credentialErrorCodes are the S3 error codes of keys that are wrong,
@@ -21,11 +22,15 @@ var credentialErrorCodes = map[string]bool{
 }
 
 // classify turns err from talking to a remote into a configuration error
-// when the remote refused the credentials: a wrong key is an operator's
-// mistake (exit 2), not a failed run. prefix names the env vars (RGW, MINIO).
+// when the remote refused the credentials or its certificate did not
+// verify: a wrong key or CA is an operator's mistake (exit 2), not a failed
+// run. prefix names the env vars (RGW, MINIO).
 func classify(prefix string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if tlsErr := rcloneconf.TLSError(prefix, err); tlsErr != nil {
+		return tlsErr
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) && credentialErrorCodes[api.ErrorCode()] {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // Result is what one Once run did.
@@ -52,6 +53,11 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 		return r, err
 	}
 	if len(r.Failed) > 0 {
+		for _, f := range r.Failed {
+			if err := rcloneconf.TLSError("MINIO", f.Err); err != nil {
+				return r, err // a CA that does not fit: a configuration error
+			}
+		}
 		errs := make([]error, len(r.Failed))
 		for i, f := range r.Failed {
 			errs[i] = fmt.Errorf("%s: %w", f.Name, f.Err)

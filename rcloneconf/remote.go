@@ -6,6 +6,8 @@ package rcloneconf
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +40,10 @@ type Remote struct {
 	Region          string
 	AccessKeyID     string
 	SecretAccessKey string
+	// CAFile is a PEM bundle of the CAs that sign the endpoint's
+	// certificate (a homelab's private CA); empty: the system's roots.
+	// There is no switch that turns verification off.
+	CAFile string
 }
 
 // String describes the remote without its credentials, for logs and errors.
@@ -122,6 +128,13 @@ func (r Remote) register() {
 // mirror as its own to delete.
 func (r Remote) Fs(ctx context.Context, path string) (fs.Fs, error) {
 	r.ensureRegistered()
+	if r.CAFile != "" {
+		// rclone builds each Fs's HTTP client from the context it is opened
+		// with, so the CA stays this remote's.
+		var ci *fs.ConfigInfo
+		ctx, ci = fs.AddConfig(ctx)
+		ci.CaCert = []string{r.CAFile}
+	}
 	if path != "" && !strings.HasSuffix(path, "/") {
 		path += "/"
 	}
@@ -145,6 +158,7 @@ type Settings struct {
 	AccessKeyIDFile     string
 	SecretAccessKey     string
 	SecretAccessKeyFile string
+	CAFile              string // PEM bundle; "%d/NAME" reads $CREDENTIALS_DIRECTORY/NAME
 }
 
 // Remote validates the settings and returns the remote they describe.
@@ -161,7 +175,55 @@ func (s Settings) Remote(name, provider string) (Remote, error) {
 	if r.SecretAccessKey, err = Secret(s.Prefix+"_SECRET_ACCESS_KEY", s.SecretAccessKey, s.SecretAccessKeyFile); err != nil {
 		return Remote{}, err
 	}
+	if r.CAFile, err = caFile(s.Prefix, s.CAFile, r.Endpoint); err != nil {
+		return Remote{}, err
+	}
 	return r, nil
+}
+
+// caFile checks a CA bundle now: rclone would read it only when it first
+// connects, and end the process if it could not.
+func caFile(prefix, path, endpoint string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	name := prefix + "_CA_FILE"
+	if !strings.HasPrefix(endpoint, "https://") {
+		return "", exitcode.Configf(name, "is set, but %s_ENDPOINT %q is not https://", prefix, endpoint)
+	}
+	path, err := CredentialPath(name, path)
+	if err != nil {
+		return "", err
+	}
+	b, err := readSmallFile(path, caFileLimit)
+	if err != nil {
+		return "", &exitcode.ConfigError{Var: name, Err: err}
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return "", exitcode.Configf(name, "%s holds no PEM certificate", path)
+	}
+	return path, nil
+}
+
+// caFileLimit bounds a CA bundle: the system's whole bundle is ~200 KiB.
+const caFileLimit = 1 << 20
+
+// TLSError is a configuration error naming prefix's CA file when err is a
+// failure to verify the server's certificate (an unknown CA, a name the
+// certificate does not hold), and nil otherwise.
+func TLSError(prefix string, err error) error {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	if err == nil {
+		return nil
+	}
+	if errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &verify) ||
+		// rclone sometimes flattens the error into text.
+		strings.Contains(err.Error(), "tls: failed to verify certificate") || strings.Contains(err.Error(), "x509: ") {
+		return exitcode.Configf(prefix+"_CA_FILE", "the %s endpoint's certificate does not verify (give the CA that signed it, for a name it holds): %v", prefix, err)
+	}
+	return nil
 }
 
 func endpoint(name, value string) (string, error) {
@@ -237,7 +299,7 @@ func readSecretFile(name, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := readSmallFile(path)
+	b, err := readSmallFile(path, secretFileLimit)
 	if err != nil {
 		return "", &exitcode.ConfigError{Var: name, Err: err}
 	}
@@ -252,9 +314,9 @@ func readSecretFile(name, path string) (string, error) {
 // path to /dev/zero must not read until the memory runs out.
 const secretFileLimit = 4 << 10
 
-// readSmallFile reads a regular file of at most secretFileLimit bytes.
-// Its errors name the path and the cause, never the content.
-func readSmallFile(path string) ([]byte, error) {
+// readSmallFile reads a regular file of at most limit bytes. Its errors
+// name the path and the cause, never the content.
+func readSmallFile(path string, limit int64) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -267,12 +329,12 @@ func readSmallFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, secretFileLimit+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > secretFileLimit {
-		return nil, fmt.Errorf("%s is larger than %d KiB: not a secret", path, secretFileLimit>>10)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d KiB", path, limit>>10)
 	}
 	return b, nil
 }

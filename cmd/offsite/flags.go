@@ -51,6 +51,7 @@ func remoteFlags(prefix, what, region string) []cli.Flag {
 		stringFlag(prefix+"_ACCESS_KEY_ID_FILE", "", "file holding the "+what+" access key id"),
 		stringFlag(prefix+"_SECRET_ACCESS_KEY", "", what+" secret key (prefer the env var or the _FILE form: flags show in ps)"),
 		stringFlag(prefix+"_SECRET_ACCESS_KEY_FILE", "", "file holding the "+what+" secret key (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"),
+		stringFlag(prefix+"_CA_FILE", "", "PEM bundle of the CA that signs the "+what+" endpoint's certificate (https:// with a private CA)"),
 	}
 }
 
@@ -65,5 +66,6 @@ func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, e
 		AccessKeyIDFile:     get("_ACCESS_KEY_ID_FILE"),
 		SecretAccessKey:     get("_SECRET_ACCESS_KEY"),
 		SecretAccessKeyFile: get("_SECRET_ACCESS_KEY_FILE"),
+		CAFile:              get("_CA_FILE"),
 	}.Remote(name, provider)
 }

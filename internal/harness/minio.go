@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,12 +32,25 @@ type Minio struct {
 	Server
 	bin, dir string
 	port     int
+	certs    string // --certs-dir: serve https
 	proc     daemon
 }
 
 // StartMinio starts a MinIO server with the given buckets and stops it when
 // the test ends. Under -short it skips (or fails, when servers are required).
 func StartMinio(t testing.TB, buckets ...string) *Minio {
+	t.Helper()
+	return startMinio(t, nil, buckets...)
+}
+
+// StartMinioTLS is StartMinio serving https:// with ca's server
+// certificate; the server's CAFile is ca's CA.
+func StartMinioTLS(t testing.TB, ca *TestCA, buckets ...string) *Minio {
+	t.Helper()
+	return startMinio(t, ca, buckets...)
+}
+
+func startMinio(t testing.TB, ca *TestCA, buckets ...string) *Minio {
 	t.Helper()
 	integration(t)
 	bin, err := MinioBinary()
@@ -56,6 +70,25 @@ func StartMinio(t testing.TB, buckets ...string) *Minio {
 			Region:    "us-east-1",
 		},
 		bin: bin, dir: t.TempDir(), port: port,
+	}
+	if ca != nil {
+		m.certs = filepath.Join(m.dir, "certs")
+		for src, dst := range map[string]string{ca.CertFile: "public.crt", ca.KeyFile: "private.key"} {
+			b, err := os.ReadFile(src)
+			if err == nil {
+				err = os.MkdirAll(m.certs, 0o700)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(m.certs, dst), b, 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.Endpoint, m.CAFile = fmt.Sprintf("https://127.0.0.1:%d", port), ca.CAFile
+		if net.ParseIP(ca.Name) == nil {
+			m.TLSName = ca.Name
+		}
 	}
 	t.Cleanup(func() {
 		if err := m.proc.stop(10 * time.Second); err != nil {
@@ -78,9 +111,13 @@ func (m *Minio) Start() error {
 	if err != nil {
 		return err
 	}
-	cmd := Command(context.Background(), 0, m.bin, "server", filepath.Join(m.dir, "data"),
-		"--address", "127.0.0.1:"+strconv.Itoa(m.port),
-		"--console-address", "127.0.0.1:"+strconv.Itoa(console), "--quiet")
+	args := []string{"server", filepath.Join(m.dir, "data"),
+		"--address", "127.0.0.1:" + strconv.Itoa(m.port),
+		"--console-address", "127.0.0.1:" + strconv.Itoa(console), "--quiet"}
+	if m.certs != "" {
+		args = append(args, "--certs-dir", m.certs)
+	}
+	cmd := Command(context.Background(), 0, m.bin, args...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=on")
@@ -89,12 +126,16 @@ func (m *Minio) Start() error {
 		return err
 	}
 	url := m.Endpoint + "/minio/health/ready"
+	client, err := httpClient(m.CAFile, m.TLSName)
+	if err != nil {
+		return err
+	}
 	err = m.proc.waitReady(30*time.Second, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}

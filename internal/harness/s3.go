@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -24,12 +25,14 @@ type Server struct {
 	SecretKey string
 	Provider  string
 	Region    string
+	CAFile    string // the CA of an https:// endpoint, or ""
+	TLSName   string // the name its certificate holds, when not the address
 }
 
 // Remote is the server as an offsite remote called name.
 func (s *Server) Remote(name string) rcloneconf.Remote {
 	return rcloneconf.Remote{Name: name, Provider: s.Provider, Endpoint: s.Endpoint, Region: s.Region,
-		AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey}
+		AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey, CAFile: s.CAFile}
 }
 
 // Client returns an S3 client for the server.
@@ -38,7 +41,12 @@ func (s *Server) Client() *s3.Client {
 	if region == "" {
 		region = "us-east-1"
 	}
+	client, err := httpClient(s.CAFile, s.TLSName)
+	if err != nil {
+		panic(fmt.Sprintf("read the CA of %s: %v", s.Endpoint, err)) // the harness wrote it
+	}
 	return s3.New(s3.Options{
+		HTTPClient:   client,
 		BaseEndpoint: aws.String(s.Endpoint),
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
