@@ -26,7 +26,8 @@ test: lint fuzz minio promtool rgw check-nix
 
 ## fuzz: each fuzz target for FUZZTIME (the corpus in testdata/fuzz runs with every go test too)
 FUZZTIME ?= 10s
-FUZZ_TARGETS := offload:FuzzParseSidecar offload:FuzzTrailerChecker offload:FuzzCheckZip offload:FuzzParseRecipients rcloneconf:FuzzEndpoint
+FUZZ_TARGETS := offload:FuzzParseSidecar offload:FuzzTrailerChecker offload:FuzzCheckZip offload:FuzzParseRecipients \
+	rcloneconf:FuzzEndpoint rcloneconf:FuzzSecret mirror:FuzzParseMaxDelete mirror:FuzzReportJSON
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \

@@ -141,8 +141,8 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if c.RetriesSleep < 0 {
-		return exitcode.Configf(EnvRetriesSleep, "%v is negative", c.RetriesSleep)
+	if c.RetriesSleep < 0 || c.RetriesSleep > time.Hour {
+		return exitcode.Configf(EnvRetriesSleep, "%v is out of range 0..1h", c.RetriesSleep)
 	}
 	if c.ProgressInterval != 0 && (c.ProgressInterval < time.Second || c.ProgressInterval > 24*time.Hour) {
 		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)

@@ -99,13 +99,8 @@ func readReport(ctx context.Context, fbucket fs.Fs, key string) (*Report, error)
 func cleanlyCopied(ctx context.Context, fbucket fs.Fs, prefix string, buckets []string) (map[string]bool, error) {
 	clean := map[string]bool{}
 	err := eachReport(ctx, fbucket, prefix, func(r *Report) bool {
-		if r.DryRun {
-			return true
-		}
-		for _, b := range r.Buckets {
-			if b.Status == StatusOK && (b.Mode == ModeCopy || b.Mode == ModeSync) {
-				clean[b.Name] = true
-			}
+		for _, b := range r.cleanBuckets() {
+			clean[b] = true
 		}
 		for _, b := range buckets {
 			if !clean[b] {
@@ -115,4 +110,19 @@ func cleanlyCopied(ctx context.Context, fbucket fs.Fs, prefix string, buckets []
 		return false
 	})
 	return clean, err
+}
+
+// cleanBuckets are the buckets r shows copied or synced with status ok in
+// a real run (a dry run copies nothing).
+func (r *Report) cleanBuckets() []string {
+	var clean []string
+	if r.DryRun {
+		return nil
+	}
+	for _, b := range r.Buckets {
+		if b.Status == StatusOK && (b.Mode == ModeCopy || b.Mode == ModeSync) {
+			clean = append(clean, b.Name)
+		}
+	}
+	return clean
 }

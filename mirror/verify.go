@@ -29,6 +29,10 @@ const EnvVerifyDownload = "OFFSITE_VERIFY_DOWNLOAD"
 // maxNamedObjects bounds the object names a verify report lists per kind.
 const maxNamedObjects = 20
 
+// maxAgeLimit is the oldest a last run may be and still count as fresh:
+// past that, a freshness check checks nothing.
+const maxAgeLimit = 90 * 24 * time.Hour
+
 // VerifyConfig is one verify rgw run: a one-way check that every source
 // object is in the mirror, plus the newest run report's age and status.
 type VerifyConfig struct {
@@ -59,8 +63,8 @@ func (c *VerifyConfig) Validate() error {
 	if err := validateReportPrefix(c.ReportPrefix); err != nil {
 		return err
 	}
-	if c.MaxReportAge <= 0 {
-		return exitcode.Configf(EnvMaxReportAge, "%v must be positive", c.MaxReportAge)
+	if c.MaxReportAge <= 0 || c.MaxReportAge > maxAgeLimit {
+		return exitcode.Configf(EnvMaxReportAge, "%v is out of range 0..%v", c.MaxReportAge, maxAgeLimit)
 	}
 	return nil
 }

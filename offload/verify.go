@@ -61,8 +61,8 @@ func (c VerifyConfig) Validate() error {
 	} else if err := validateDest(c.Bucket, c.Host); err != nil {
 		return err
 	}
-	if c.MaxAge <= 0 {
-		return exitcode.Configf(EnvMaxAge, "must be positive, got %v", c.MaxAge)
+	if c.MaxAge <= 0 || c.MaxAge > 90*24*time.Hour { // past that, freshness checks nothing
+		return exitcode.Configf(EnvMaxAge, "%v is out of range 0..2160h", c.MaxAge)
 	}
 	switch c.Download {
 	case DownloadLatest, DownloadAll, DownloadNone:

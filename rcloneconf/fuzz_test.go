@@ -38,3 +38,27 @@ func FuzzEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSecret: a secret, however malformed, comes back trimmed or as an
+// error that names the variable and never holds the value.
+func FuzzSecret(f *testing.F) {
+	f.Add(testSecret)
+	f.Add("  " + testSecret + "\n")
+	f.Add("")
+	f.Add("%d/../x")
+	f.Fuzz(func(t *testing.T, value string) {
+		got, err := Secret("MINIO_SECRET_ACCESS_KEY", value, "")
+		if err == nil {
+			if got != strings.TrimSpace(value) || got == "" {
+				t.Fatalf("Secret(%q) = %q", value, got)
+			}
+			return
+		}
+		if !strings.HasPrefix(err.Error(), "MINIO_SECRET_ACCESS_KEY: ") {
+			t.Fatalf("error %q does not name the variable", err)
+		}
+		if v := strings.TrimSpace(value); len(v) >= 4 && strings.Contains(err.Error(), v) {
+			t.Fatalf("error %q holds the value", err)
+		}
+	})
+}

@@ -64,6 +64,8 @@ func TestBadInput(t *testing.T) {
 		{"checkers too many", []string{"mirror"}, map[string]string{"OFFSITE_CHECKERS": "1000"}, "OFFSITE_CHECKERS"},
 		{"retries negative", []string{"mirror"}, map[string]string{"OFFSITE_RETRIES": "-1"}, "OFFSITE_RETRIES"},
 		{"retry sleep negative", []string{"mirror"}, map[string]string{"OFFSITE_RETRIES_SLEEP": "-5s"}, "OFFSITE_RETRIES_SLEEP"},
+		{"retry sleep a day", []string{"mirror"}, map[string]string{"OFFSITE_RETRIES_SLEEP": "24h"}, "OFFSITE_RETRIES_SLEEP"},
+		{"max age a year", []string{"verify", "etcd"}, map[string]string{"OFFSITE_MAX_AGE": "8760h"}, "OFFSITE_MAX_AGE"},
 		{"destination bucket name", []string{"mirror"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
 		{"allow-list bucket name", []string{"mirror"}, map[string]string{"RGW_BUCKETS": "photos,UPPER"}, "RGW_BUCKETS"},
 		{"report prefix absolute", []string{"mirror"}, map[string]string{"OFFSITE_REPORT_PREFIX": "/reports"}, "OFFSITE_REPORT_PREFIX"},
