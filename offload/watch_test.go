@@ -37,6 +37,33 @@ func TestWatchRawSnapshotUploadedOnce(t *testing.T) {
 	}
 }
 
+// A symlink planted in the snapshot dir while watch runs is never followed:
+// the service can read root-only files, and the link's target must not
+// leave the node under a snapshot's name.
+func TestWatchNeverFollowsASymlink(t *testing.T) {
+	f := newFixture(t)
+	f.watch()
+	first := offloadtest.Name(testHost, 1700000040)
+	f.write(first, offloadtest.Snapshot(4, 98))
+	f.waitSidecars(10*time.Second, first) // the watcher is watching
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, offloadtest.Snapshot(4, 99), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := offloadtest.Name(testHost, 1700000050)
+	if err := os.Symlink(secret, filepath.Join(f.cfg.SnapshotDir, link)); err != nil {
+		t.Fatal(err)
+	}
+	// A real snapshot after it: once it is up, the link had its chance.
+	name := offloadtest.Name(testHost, 1700000060)
+	f.write(name, offloadtest.Snapshot(4, 100))
+	f.waitSidecars(10*time.Second, name)
+	time.Sleep(3 * testQuiet)
+	if got := f.objects(); len(got) != 4 {
+		t.Fatalf("objects=%v, want only the real snapshots and their sidecars", got)
+	}
+}
+
 // k3s renames the raw snapshot into place, writes <name>.zip in place, then
 // deletes the raw one. Only the finished zip may be uploaded.
 func TestWatchZipWrittenInPlace(t *testing.T) {
