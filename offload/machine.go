@@ -215,14 +215,19 @@ func (m *machine) attempts(name string) int {
 }
 
 // wake is when the machine next has something to do (zero: nothing).
+// While an upload runs, the queue waits for its result, not for the
+// destination's retry time, which may have passed already: a wake at that
+// time would come again and again until the upload ends.
 func (m *machine) wake() time.Time {
 	var next time.Time
+	uploading := false
 	for _, t := range m.files {
+		uploading = uploading || t.uploading
 		if !t.due.IsZero() && !t.uploading && (next.IsZero() || t.due.Before(next)) {
 			next = t.due
 		}
 	}
-	if at := m.dest.retryAt; len(m.queue) > 0 && !at.IsZero() && (next.IsZero() || at.Before(next)) {
+	if at := m.dest.retryAt; len(m.queue) > 0 && !uploading && !at.IsZero() && (next.IsZero() || at.Before(next)) {
 		next = at
 	}
 	return next

@@ -279,3 +279,24 @@ func TestMachineUnreadableIsRetriedByTheNextRescan(t *testing.T) {
 		t.Fatalf("wake after the rescan = %v, want %v", got, want)
 	}
 }
+
+// Two snapshots pending through an outage: while the retry of one runs,
+// the machine must not ask to be woken at the retry time, which has
+// passed, or the loop would spin until the upload ends.
+func TestMachineNoWakeInThePastWhileARetryRuns(t *testing.T) {
+	m, _ := newTestMachine()
+	m.observe("a", lk(1, t0), true, t0)
+	m.observe("b", lk(1, t0), true, t0)
+	now := t0.Add(quiet)
+	settleAll(m, now)
+	j, _ := m.next(now)
+	m.done(j.name, verdictDestFailed)
+	step := m.retry(j.name, now)
+	now = now.Add(step.delay + time.Second)
+	if _, ok := m.next(now); !ok {
+		t.Fatal("nothing to retry after the backoff")
+	}
+	if w := m.wake(); !w.IsZero() && w.Before(now) {
+		t.Fatalf("wake = %v, in the past at %v while an upload runs", w, now)
+	}
+}
