@@ -262,7 +262,10 @@ in
         # dir's parent (the etcd data the snapshots copy anyway), read-only,
         # so that a snapshot dir k3s creates later appears; no sops-nix keys
         # or other services' state; no secrets but its own credentials; no
-        # shadow file or host keys.
+        # shadow file or host keys. k3s creates that parent at its first
+        # start, and the unit starts after k3s; if it is still missing, the
+        # service cannot see it appear and pings /fail at every rescan until
+        # it is restarted.
         TemporaryFileSystem = [ "/var/lib:ro" ];
         # "-": k3s may create these only after the service starts.
         BindReadOnlyPaths = [ "-${dirOf cfg.snapshotDir}" ];

@@ -70,9 +70,10 @@ type Config struct {
 	// written. It runs on the upload path: keep it short.
 	OnUpload func(Upload)
 	// OnFailure, if set, is called when Watch stops being healthy: a
-	// snapshot failed its check or could not be read, or the destination
-	// refused AlertAfterFailures uploads in a row. The next OnUpload means
-	// it recovered. It runs on the watch loop: keep it short.
+	// snapshot failed its check or could not be read, the destination
+	// refused AlertAfterFailures uploads in a row, or the snapshot
+	// directory is missing at a rescan. The next OnUpload means it
+	// recovered. It runs on the watch loop: keep it short.
 	OnFailure func(error)
 	// Counters, if set, is kept up to date while offload runs.
 	Counters *Counters

@@ -116,6 +116,9 @@ func (w *watcher) loop(ctx context.Context) {
 		case <-rescan.C:
 			if w.dir.watchingDir() || w.dir.establish() {
 				w.rescan(ctx)
+			} else {
+				// Loud, once a rescan interval: no snapshot can be shipped.
+				w.alert(fmt.Errorf("snapshot directory %s does not exist: is k3s running here? (a sandboxed service started before k3s created it sees it only after a restart)", w.dir.dir))
 			}
 			rescan.Reset(jittered(w.cfg.RescanInterval))
 		case r := <-results:

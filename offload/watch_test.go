@@ -289,8 +289,10 @@ func TestWatchRetentionDeletes(t *testing.T) {
 func TestWatchWaitsForDirectory(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.SnapshotDir = filepath.Join(t.TempDir(), "server", "db", "snapshots")
+	f.cfg.RescanInterval = time.Second
 	f.watch()
-	time.Sleep(testQuiet)
+	// Missing at a rescan: loud, as no snapshot can be shipped.
+	waitFor(t, 5*time.Second, "an alert for the missing directory", func() bool { return f.alertCount() > 0 })
 	if err := os.MkdirAll(f.cfg.SnapshotDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
