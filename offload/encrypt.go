@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // Env vars of encryption.
@@ -28,8 +28,8 @@ const AgeSuffix = ".age"
 // snapshot: the wrong key.
 var ErrNoIdentity = errors.New("no identity matches the snapshot's recipients")
 
-// keyFileLimit bounds what is read of a recipients or identity file: real
-// ones are a few hundred bytes.
+// keyFileLimit bounds what is read of a recipients or identity file: a
+// key is a few hundred bytes.
 const keyFileLimit = 64 << 10
 
 // ParseRecipients reads age recipients: "age1..." public keys, or
@@ -83,19 +83,12 @@ func parseRecipient(s string) (age.Recipient, error) {
 }
 
 // ReadIdentities reads an age identity file (as age -i takes it: age
-// secret keys, or one unencrypted OpenSSH private key).
+// secret keys, or one unencrypted OpenSSH private key) given in env var
+// env; "%d/NAME" reads $CREDENTIALS_DIRECTORY/NAME.
 func ReadIdentities(env, path string) ([]age.Identity, error) {
-	f, err := os.Open(path)
+	b, err := rcloneconf.ReadFile(env, path, keyFileLimit)
 	if err != nil {
-		return nil, &exitcode.ConfigError{Var: env, Err: err}
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, keyFileLimit+1))
-	switch {
-	case err != nil:
-		return nil, &exitcode.ConfigError{Var: env, Err: err}
-	case len(b) > keyFileLimit:
-		return nil, exitcode.Configf(env, "%s is larger than %d KiB: not an identity file", path, keyFileLimit>>10)
+		return nil, err
 	}
 	if bytes.Contains(b, []byte("-----BEGIN")) {
 		id, err := agessh.ParseIdentity(b)
@@ -110,6 +103,16 @@ func ReadIdentities(env, path string) ([]age.Identity, error) {
 		return nil, exitcode.Configf(env, "%s: %v", path, err)
 	}
 	return ids, nil
+}
+
+// ReadRecipients reads a recipients file (as age -R takes it) given in env
+// var env; "%d/NAME" works.
+func ReadRecipients(env, path string) ([]age.Recipient, error) {
+	b, err := rcloneconf.ReadFile(env, path, keyFileLimit)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecipients(env, string(b))
 }
 
 // encryptedSize is the size of the age file that holds size bytes of

@@ -326,3 +326,19 @@ func TestOnceEncryptedCorruptNotUploaded(t *testing.T) {
 		t.Fatalf("objects = %v, want none", objs)
 	}
 }
+
+// A recipients file as people write them: commas in comments, and more
+// than a secret file's 4 KiB of keys.
+func TestReadRecipientsFile(t *testing.T) {
+	text := "# backup keys: alice, bob, and the offline one\n"
+	for range 80 {
+		text += newKey(t).Recipient().String() + " \n"
+	}
+	if len(text) <= 4<<10 {
+		t.Fatalf("test file is only %d bytes", len(text))
+	}
+	got, err := ReadRecipients(EnvAgeRecipients+"_FILE", writeFile(t, "recipients.txt", []byte(text)))
+	if err != nil || len(got) != 80 {
+		t.Fatalf("ReadRecipients = %d recipients, %v; want 80", len(got), err)
+	}
+}

@@ -191,13 +191,12 @@ func caFile(prefix, path, endpoint string) (string, error) {
 	if !strings.HasPrefix(endpoint, "https://") {
 		return "", exitcode.Configf(name, "is set, but %s_ENDPOINT %q is not https://", prefix, endpoint)
 	}
-	path, err := CredentialPath(name, path)
+	b, err := ReadFile(name, path, caFileLimit)
 	if err != nil {
 		return "", err
 	}
-	b, err := readSmallFile(path, caFileLimit)
-	if err != nil {
-		return "", &exitcode.ConfigError{Var: name, Err: err}
+	if path, err = CredentialPath(name, path); err != nil {
+		return "", err
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(b) {
 		return "", exitcode.Configf(name, "%s holds no PEM certificate", path)
@@ -295,13 +294,9 @@ func CredentialPath(name, path string) (string, error) {
 }
 
 func readSecretFile(name, path string) (string, error) {
-	path, err := CredentialPath(name, path)
+	b, err := ReadFile(name, path, secretFileLimit)
 	if err != nil {
 		return "", err
-	}
-	b, err := readSmallFile(path, secretFileLimit)
-	if err != nil {
-		return "", &exitcode.ConfigError{Var: name, Err: err}
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
@@ -313,6 +308,21 @@ func readSecretFile(name, path string) (string, error) {
 // secretFileLimit bounds a secret file: keys and URLs are short, and a
 // path to /dev/zero must not read until the memory runs out.
 const secretFileLimit = 4 << 10
+
+// ReadFile reads the file given in env var name ("%d/NAME" works), a
+// regular file of at most limit bytes; errors are configuration errors
+// naming the variable, never the content.
+func ReadFile(name, path string, limit int64) ([]byte, error) {
+	path, err := CredentialPath(name, path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := readSmallFile(path, limit)
+	if err != nil {
+		return nil, &exitcode.ConfigError{Var: name, Err: err}
+	}
+	return b, nil
+}
 
 // readSmallFile reads a regular file of at most limit bytes. Its errors
 // name the path and the cause, never the content.

@@ -87,24 +87,24 @@ func etcdReader(c *cli.Context) (rcloneconf.Remote, []age.Identity, error) {
 	if err != nil || path == "" {
 		return dest, nil, err
 	}
-	if path, err = rcloneconf.CredentialPath(offload.EnvAgeIdentityFile, path); err != nil {
-		return dest, nil, err
-	}
 	ids, err := offload.ReadIdentities(offload.EnvAgeIdentityFile, path)
 	return dest, ids, err
 }
 
-// recipients reads OFFSITE_AGE_RECIPIENTS or its _FILE, if either is set.
+// recipients reads OFFSITE_AGE_RECIPIENTS (comma-separated) or the file
+// OFFSITE_AGE_RECIPIENTS_FILE names, if either is set.
 func recipients(c *cli.Context) ([]age.Recipient, error) {
-	text, err := optionalSecret(c, offload.EnvAgeRecipients)
-	if text == "" || err != nil {
-		return nil, err
-	}
 	env := offload.EnvAgeRecipients
-	if c.String(flagName(env)) == "" {
-		env += "_FILE"
+	value, file := c.String(flagName(env)), c.String(flagName(env+"_FILE"))
+	switch {
+	case value != "" && file != "":
+		return nil, exitcode.Configf(env, "both %s and %s_FILE are set; set only one", env, env)
+	case file != "":
+		return offload.ReadRecipients(env+"_FILE", file)
+	case value != "":
+		return offload.ParseRecipients(env, strings.ReplaceAll(value, ",", "\n"))
 	}
-	return offload.ParseRecipients(env, strings.ReplaceAll(text, ",", "\n"))
+	return nil, nil
 }
 
 func lookupEnv(environ []string, key string) string {
