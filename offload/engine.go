@@ -55,6 +55,7 @@ type engine struct {
 	up       uploader
 	state    *state
 	counters *Counters
+	alerted  bool // OnFailure was called, and no snapshot made it since
 }
 
 // newEngine validates cfg, opens the state and the destination.
@@ -260,8 +261,13 @@ func (e *engine) record(r result, attempt int, now time.Time) Upload {
 	if r.present {
 		e.log.Info("snapshot already at the destination (sidecar matches): recorded, not uploaded again",
 			zap.String("name", r.name), zap.String("key", u.Key), zap.String("sha256", u.SHA256))
+		if e.alerted && e.cfg.OnUpload != nil {
+			e.cfg.OnUpload(u) // healthy again: say so now, not at the next upload
+		}
+		e.alerted = false
 		return u
 	}
+	e.alerted = false
 	u.Attempt = attempt
 	e.counters.recordUpload(u)
 	e.log.Info("snapshot uploaded", zap.String("name", r.name), zap.String("key", u.Key),
@@ -274,6 +280,7 @@ func (e *engine) record(r result, attempt int, now time.Time) Upload {
 }
 
 func (e *engine) alert(err error) {
+	e.alerted = true
 	if e.cfg.OnFailure != nil {
 		e.cfg.OnFailure(err)
 	}

@@ -153,3 +153,22 @@ func TestOnceReturnsWhenCancelledWhileWaiting(t *testing.T) {
 		t.Fatalf("once took %v to notice its context", d)
 	}
 }
+
+// After an alert, a snapshot found already at the destination (its upload
+// went through but the answer was lost) says the job is healthy again.
+func TestPresentAfterAnAlertReportsRecovery(t *testing.T) {
+	dir := t.TempDir()
+	writeOld(t, dir, "snap", 544)
+	e := newFakeEngine(t, dir, &fakeUploader{uploadFunc: func(context.Context, string, look) (outcome, error) {
+		return outcome{upload: Upload{Name: "snap", Size: 544, SHA256: "00"}, present: true}, nil
+	}})
+	var recovered []string
+	e.cfg.OnUpload = func(u Upload) { recovered = append(recovered, u.Name) }
+	e.alert(errors.New("3 uploads in a row failed"))
+	if _, err := e.once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(recovered) != 1 {
+		t.Fatalf("OnUpload calls = %v, want one for the snapshot found at the destination", recovered)
+	}
+}

@@ -175,9 +175,13 @@ func (u *remoteUploader) putSidecar(ctx context.Context, name, sum string, mtime
 func (u *remoteUploader) atDestination(ctx context.Context, name string, f *os.File, want look) (Record, bool, error) {
 	rec := Record{Size: want.size, ModTime: want.mtime, Encrypted: true}
 	sum, obj, err := u.sidecarAndObject(ctx, rec.object(name))
-	if err != nil || obj != nil {
+	if err != nil {
+		return Record{}, false, err
+	}
+	// Shorter than the file's ciphertext without a header: cut short.
+	if obj != nil && obj.Size() > encryptedSize(0, want.size) {
 		rec.SHA256 = sum
-		return rec, obj != nil, err
+		return rec, true, nil
 	}
 	rec.Encrypted = false
 	sum, obj, err = u.sidecarAndObject(ctx, name)

@@ -222,6 +222,7 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		switch {
 		case errors.Is(err, ErrNoIdentity):
 			problem("%v", err)
+			continue // its plaintext was not checked
 		case errors.Is(err, ErrCorrupt):
 			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
 		case err != nil:

@@ -220,7 +220,7 @@ func TLSError(prefix string, err error) error {
 	if errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &verify) ||
 		// rclone sometimes flattens the error into text.
 		strings.Contains(err.Error(), "tls: failed to verify certificate") || strings.Contains(err.Error(), "x509: ") {
-		return exitcode.Configf(prefix+"_CA_FILE", "the %s endpoint's certificate does not verify (give the CA that signed it, for a name it holds): %v", prefix, err)
+		return exitcode.Configf(prefix+"_CA_FILE", "the %s endpoint's certificate does not verify: %v (the file names the CA that signs it; the certificate must hold the endpoint's name and be valid now)", prefix, err)
 	}
 	return nil
 }
@@ -235,12 +235,17 @@ func endpoint(name, value string) (string, error) {
 		prefix := strings.TrimSuffix(name, "_ENDPOINT")
 		return "", exitcode.Configf(name, "%q must not carry credentials; give them as %s_ACCESS_KEY_ID and %s_SECRET_ACCESS_KEY", RedactURL(value), prefix, prefix)
 	}
+	// A query may carry a token: errors quote the value without it.
+	shown, _, hasQuery := strings.Cut(value, "?")
+	if hasQuery {
+		shown += "?..."
+	}
 	u, err := url.Parse(value)
 	switch {
 	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return "", exitcode.Configf(name, "%q is not an http:// or https:// URL", value)
+		return "", exitcode.Configf(name, "%q is not an http:// or https:// URL", shown)
 	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
-		return "", exitcode.Configf(name, "%q has a path or query: give only scheme, host and port (the bucket has a variable of its own)", value)
+		return "", exitcode.Configf(name, "%q has a path or query: give only scheme, host and port (the bucket has a variable of its own)", shown)
 	}
 	return u.Scheme + "://" + u.Host, nil
 }

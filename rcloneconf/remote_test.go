@@ -49,7 +49,7 @@ func TestSettingsRemoteErrors(t *testing.T) {
 		{"credentials without a scheme", func(s *Settings) { s.Endpoint = "AK:" + testSecret + "@host" }, "MINIO_ENDPOINT", "credentials"},
 		{"credentials in a URL that does not parse", func(s *Settings) { s.Endpoint = "http://u:" + testSecret + "@h/%zz" }, "MINIO_ENDPOINT", "credentials"},
 		{"endpoint with a path", func(s *Settings) { s.Endpoint = "http://minio:9000/homelab-backup-rgw" }, "MINIO_ENDPOINT", "path"},
-		{"endpoint with a query", func(s *Settings) { s.Endpoint = "http://minio:9000?x=1" }, "MINIO_ENDPOINT", "query"},
+		{"endpoint with a query", func(s *Settings) { s.Endpoint = "http://minio:9000?X-Amz-Credential=" + testSecret }, "MINIO_ENDPOINT", "query"},
 		{"secret file is a device", func(s *Settings) { s.SecretAccessKey, s.SecretAccessKeyFile = "", "/dev/zero" }, "MINIO_SECRET_ACCESS_KEY_FILE", "not a regular file"},
 		{"secret file too large", func(s *Settings) { s.SecretAccessKey, s.SecretAccessKeyFile = "", large }, "MINIO_SECRET_ACCESS_KEY_FILE", "larger than 4 KiB"},
 		{"credential path leaves its directory", func(s *Settings) { s.SecretAccessKey, s.SecretAccessKeyFile = "", "%d/../secret" }, "MINIO_SECRET_ACCESS_KEY_FILE", "leaves"},
