@@ -172,7 +172,7 @@ func (f *fixture) totalUploads() int {
 // waitSidecars waits until every name has its sidecar at the destination.
 func (f *fixture) waitSidecars(timeout time.Duration, names ...string) {
 	f.t.Helper()
-	waitFor(f.t, timeout, fmt.Sprintf("sidecars of %d snapshots", len(names)), func() bool {
+	harness.WaitFor(f.t, timeout, fmt.Sprintf("sidecars of %d snapshots", len(names)), func() bool {
 		objs := f.objects()
 		for _, n := range names {
 			if _, ok := objs[f.object(n)+SidecarSuffix]; !ok {
@@ -198,16 +198,5 @@ func (f *fixture) checkUploaded(name string, data []byte) {
 	sidecar, ok := f.minio.Get(f.t, testBucket, testHost+"/"+object+SidecarSuffix)
 	if want := offloadtest.SHA256(stored) + "  " + object + "\n"; !ok || string(sidecar) != want {
 		f.t.Fatalf("sidecar of %s=%q, want %q", object, sidecar, want)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
 )
 
@@ -137,7 +138,7 @@ func TestWatchCorruptNotUploadedUntilFixed(t *testing.T) {
 	bad[len(bad)-1] ^= 1
 	f.write(name, bad)
 
-	waitFor(t, 10*time.Second, "the corrupt snapshot to be counted failed", func() bool {
+	harness.WaitFor(t, 10*time.Second, "the corrupt snapshot to be counted failed", func() bool {
 		return f.cfg.Counters.Values().Failed == 1
 	})
 	time.Sleep(3 * testQuiet)
@@ -171,13 +172,13 @@ func testWatchDestinationDown(t *testing.T, f *fixture) {
 		names = append(names, name)
 		time.Sleep(testQuiet / 3)
 	}
-	waitFor(t, 20*time.Second, "failed attempts while the destination is down", func() bool {
+	harness.WaitFor(t, 20*time.Second, "failed attempts while the destination is down", func() bool {
 		return f.cfg.Counters.Values().Failed >= 3
 	})
 	if v := f.cfg.Counters.Values(); v.Pending != 5 || v.Uploaded != 0 {
 		t.Fatalf("counters=%+v, want 5 pending, 0 uploaded", v)
 	}
-	waitFor(t, 10*time.Second, "an alert once uploads keep failing", func() bool { return f.alertCount() == 1 })
+	harness.WaitFor(t, 10*time.Second, "an alert once uploads keep failing", func() bool { return f.alertCount() == 1 })
 	if err := f.minio.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ func TestWatchWaitsForDirectory(t *testing.T) {
 	f.cfg.RescanInterval = time.Second
 	f.watch()
 	// Missing at a rescan: loud, as no snapshot can be shipped.
-	waitFor(t, 5*time.Second, "an alert for the missing directory", func() bool { return f.alertCount() > 0 })
+	harness.WaitFor(t, 5*time.Second, "an alert for the missing directory", func() bool { return f.alertCount() > 0 })
 	if err := os.MkdirAll(f.cfg.SnapshotDir, 0o700); err != nil {
 		t.Fatal(err)
 	}

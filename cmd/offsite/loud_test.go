@@ -6,18 +6,16 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
+	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/mirror"
 )
 
@@ -65,21 +63,7 @@ func btoi(b bool) int {
 
 func successMetric(t *testing.T, path string) float64 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("metrics file does not parse: %v", err)
-	}
-	mf := families["offsite_run_success"]
-	if mf == nil || len(mf.GetMetric()) != 1 {
-		t.Fatalf("no single offsite_run_success in %v", families)
-	}
-	return mf.GetMetric()[0].GetGauge().GetValue()
+	return metric(t, path, monitor.MetricRunSuccess)
 }
 
 // unreachableEnds are both ends on a port nothing listens on, and every

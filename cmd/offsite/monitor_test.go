@@ -75,7 +75,8 @@ func runJob(t *testing.T, args []string, work func() (monitor.Run, error)) error
 	return app.RunContext(context.Background(), append([]string{"offsite", "job"}, args...))
 }
 
-func exitCodeMetric(t *testing.T, path string) float64 {
+// metric is the value of the single series name in a metrics textfile.
+func metric(t *testing.T, path, name string) float64 {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -87,11 +88,16 @@ func exitCodeMetric(t *testing.T, path string) float64 {
 	if err != nil {
 		t.Fatalf("metrics file does not parse: %v", err)
 	}
-	mf := families[monitor.MetricRunExitCode]
+	mf := families[name]
 	if mf == nil || len(mf.GetMetric()) != 1 {
-		t.Fatalf("no single %s in %v", monitor.MetricRunExitCode, families)
+		t.Fatalf("no single %s in %v", name, families)
 	}
 	return mf.GetMetric()[0].GetGauge().GetValue()
+}
+
+func exitCodeMetric(t *testing.T, path string) float64 {
+	t.Helper()
+	return metric(t, path, monitor.MetricRunExitCode)
 }
 
 func TestJobMonitorFromEnvOnSuccess(t *testing.T) {

@@ -232,23 +232,12 @@ func TestOffloadWatchPingsFailure(t *testing.T) {
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 1
 	offloadtest.WriteRaw(t, snapDir, name, bad)
-	waitUntil(t, 20*time.Second, "a /fail ping for the corrupt snapshot", func() bool { return fails() == 2 })
+	harness.WaitFor(t, 20*time.Second, "a /fail ping for the corrupt snapshot", func() bool { return fails() == 2 })
 	offloadtest.WriteRaw(t, snapDir, name, good)
-	waitUntil(t, 20*time.Second, "a success ping after the fix", func() bool {
+	harness.WaitFor(t, 20*time.Second, "a success ping after the fix", func() bool {
 		got := pings.got()
 		return got[len(got)-1] == "POST /"+pingSecret
 	})
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func TestOffloadEncryptedOnceFetchAndBadRecipient(t *testing.T) {

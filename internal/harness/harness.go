@@ -117,3 +117,16 @@ func FreePort() (int, error) {
 func RcloneCLI() (string, error) {
 	return goInstall("rclone", "github.com/rclone/rclone@v1.76.0")
 }
+
+// WaitFor polls cond every 50 ms until it holds, and fails the test when it
+// does not within timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
