@@ -64,18 +64,12 @@ func parseRecipient(s string) (age.Recipient, error) {
 			return nil, errors.New("not an ssh-ed25519 or ssh-rsa public key")
 		}
 		return r, nil
-	case strings.HasPrefix(s, "age1pq1"):
-		r, err := age.ParseHybridRecipient(s)
-		if err != nil { // age's message quotes the line
-			return nil, errors.New("not a valid age1pq1... public key")
-		}
-		return r, nil
-	case strings.HasPrefix(s, "age1"):
-		r, err := age.ParseX25519Recipient(s)
-		if err != nil {
+	case strings.HasPrefix(s, "age1"): // X25519, or post-quantum age1pq1
+		rs, err := age.ParseRecipients(strings.NewReader(s))
+		if err != nil || len(rs) != 1 { // age's message quotes the line
 			return nil, errors.New("not a valid age1... public key")
 		}
-		return r, nil
+		return rs[0], nil
 	case strings.HasPrefix(s, "AGE-SECRET-KEY-"):
 		return nil, errors.New("this is a private key, not a recipient: give its public key (age-keygen -y)")
 	}
