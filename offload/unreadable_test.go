@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -87,10 +88,10 @@ func runAsNobody(t *testing.T, base, snapDir, stateDir string) string {
 	if err := os.WriteFile(bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-test.run=^$")
+	cmd := harness.Command(context.Background(), 2*time.Minute, bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), unreadableEnv+"="+snapDir+":"+stateDir, "HOME="+base)
 	cmd.Dir = base
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child as nobody: %v\n%s", err, out)

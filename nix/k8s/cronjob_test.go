@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -40,7 +41,10 @@ func nixEval(t *testing.T, expr string) ([]byte, error) {
 		t.Skipf("nix-instantiate not found, cannot evaluate the Nix manifests: %v", err)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "--eval", "--strict", "--json", "--expr", expr)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // an evaluation takes seconds
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--eval", "--strict", "--json", "--expr", expr)
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, errors.New(strings.TrimSpace(stderr.String()))
