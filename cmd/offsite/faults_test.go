@@ -216,14 +216,7 @@ func TestFaults(t *testing.T) {
 		&mirrorCase{via: s.dstTCP.Endpoint, before: func(c *mirrorCase) { s.dstTCP.Disable() }, after: func() { s.dstTCP.Enable(t) }})
 
 	s.mirrorFault(fault{"destination resets every photo PUT mid-body (RST)", "mirror copy", "failure is loud", failed},
-		&mirrorCase{via: s.dstHTTP.Endpoint, retries: 1, lowLevelRetries: 1, dstRule: func(c *mirrorCase) harness.Rule {
-			return func(r *http.Request, n int64) harness.Fault {
-				if harness.IsObjectWrite(r, "photos/") {
-					return harness.Reset
-				}
-				return harness.Pass
-			}
-		}})
+		&mirrorCase{via: s.dstHTTP.Endpoint, retries: 1, lowLevelRetries: 1, dstRule: onPhotoWrites(harness.Reset)})
 
 	s.mirrorFault(fault{"destination resets the first 3 photo PUTs mid-body (transient)", "mirror copy", "retries recover, all say ok", ok},
 		&mirrorCase{via: s.dstHTTP.Endpoint, dstRule: func(c *mirrorCase) harness.Rule {
@@ -320,14 +313,7 @@ func TestFaults(t *testing.T) {
 		}})
 
 	s.mirrorFault(fault{"destination answers 500 to every photo PUT (persistent)", "mirror copy", "failure is loud", failed},
-		&mirrorCase{via: s.dstHTTP.Endpoint, retries: 1, lowLevelRetries: 1, dstRule: func(c *mirrorCase) harness.Rule {
-			return func(r *http.Request, n int64) harness.Fault {
-				if harness.IsObjectWrite(r, "photos/") {
-					return harness.Status500
-				}
-				return harness.Pass
-			}
-		}})
+		&mirrorCase{via: s.dstHTTP.Endpoint, retries: 1, lowLevelRetries: 1, dstRule: onPhotoWrites(harness.Status500)})
 
 	s.mirrorFault(fault{"destination killed and restarted mid-copy, back within the retry budget", "mirror copy", "retries recover, all say ok", ok},
 		&mirrorCase{via: s.dst.Endpoint, retries: 3, srcRule: s.killDestinationAt(3, 0)})
@@ -912,3 +898,15 @@ destination is "none". %d faults, %d with a failing cell (✗, with what the
 rule wants; the rule column names it).
 
 `
+
+// onPhotoWrites answers every object write under photos/ with f.
+func onPhotoWrites(f harness.Fault) func(*mirrorCase) harness.Rule {
+	return func(*mirrorCase) harness.Rule {
+		return func(r *http.Request, _ int64) harness.Fault {
+			if harness.IsObjectWrite(r, "photos/") {
+				return f
+			}
+			return harness.Pass
+		}
+	}
+}

@@ -183,10 +183,10 @@ func TestCommandNotStarted(t *testing.T) {
 // signal it has no handler for. Only SIGKILL to the group ends both.
 func TestCommandKillsUnshareAndNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("unshare --pid needs root")
+		skipRGW(t, "unshare --pid needs root")
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("no unshare")
+		skipRGW(t, "no unshare")
 	}
 	cmd := Command(context.Background(), 0, "unshare", "--mount", "--pid", "--kill-child", "--",
 		"sh", "-c", `sleep 600 & exec sleep 601`)

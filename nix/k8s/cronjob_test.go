@@ -367,8 +367,10 @@ func TestCronJobRejects(t *testing.T) {
 // stand-in for kubenix's kubernetes.resources option, yields the same
 // CronJob as the plain function.
 // Without buckets the kubenix module fails too: RGW_BUCKETS is required.
-func TestKubenixModuleRequiresBuckets(t *testing.T) {
-	_, err := nixEval(t, `
+// kubenixResources is the expression for the Kubernetes resources the
+// kubenix module makes with module added ("" for none).
+func kubenixResources(module string) string {
+	return `
 let
   lib = import ../check/nixpkgs/lib.nix;
 in
@@ -376,9 +378,13 @@ in
   modules = [
     ./kubenix.nix
     { options.kubernetes.resources = lib.mkOption { type = lib.types.attrsOf lib.types.attrs; default = { }; }; }
-    { offsite.rgwMirror = { enable = true; settings = removeAttrs {`+required+`} [ "buckets" ]; }; }
+    ` + module + `
   ];
-}).config.kubernetes.resources`)
+}).config.kubernetes.resources`
+}
+
+func TestKubenixModuleRequiresBuckets(t *testing.T) {
+	_, err := nixEval(t, kubenixResources(`{ offsite.rgwMirror = { enable = true; settings = removeAttrs {`+required+`} [ "buckets" ]; }; }`))
 	if err == nil || !strings.Contains(err.Error(), "buckets is required") {
 		t.Fatalf("err=%v, want one saying buckets is required", err)
 	}
@@ -412,16 +418,7 @@ in
 		t.Errorf("kubenix module's CronJob:\n%s\nthe function's:\n%s", a, b)
 	}
 
-	disabled := mustEval(t, `
-let
-  lib = import ../check/nixpkgs/lib.nix;
-in
-(lib.evalModules {
-  modules = [
-    ./kubenix.nix
-    { options.kubernetes.resources = lib.mkOption { type = lib.types.attrsOf lib.types.attrs; default = { }; }; }
-  ];
-}).config.kubernetes.resources`)
+	disabled := mustEval(t, kubenixResources(""))
 	if got, want := string(disabled), "{}"; got != want {
 		t.Errorf("resources when disabled=%s, want %s", got, want)
 	}
