@@ -205,7 +205,11 @@ func TestWatchRestart(t *testing.T) {
 		f.write(n, offloadtest.Snapshot(8, uint64(300+i)))
 	}
 	stop := f.watch()
-	f.waitSidecars(10*time.Second, first...)
+	// The sidecar is visible before the upload returns; stop only once
+	// both are recorded, or the restart rightly finds one at the destination.
+	harness.WaitFor(t, 10*time.Second, "both snapshots recorded as uploaded", func() bool {
+		return f.uploadCount(first[0]) == 1 && f.uploadCount(first[1]) == 1
+	})
 	stop()
 
 	// Restart with the state: nothing is uploaded again.
