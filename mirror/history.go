@@ -18,10 +18,14 @@ var ErrNoReport = errors.New("no run report found")
 
 // latestReport reads the newest run report under prefix in fbucket, the
 // destination bucket. It returns an error wrapping ErrNoReport when there
-// is none. Dry runs write no report, so the newest report is a real run.
+// is none. Dry runs write no report, so the newest report is a real run;
+// restore reports are passed over.
 func latestReport(ctx context.Context, fbucket fs.Fs, prefix string) (*Report, error) {
 	var latest *Report
 	err := eachReport(ctx, fbucket, prefix, func(r *Report) bool {
+		if r.Mode == ModeRestore {
+			return true // a restore is not a mirror run
+		}
 		latest = r
 		return false
 	})

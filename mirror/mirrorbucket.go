@@ -31,24 +31,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	stats.ResetCounters()
 	defer progress(ctx, stats, log, r.cfg.ProgressInterval)()
 
-	fail := func(err error) (BucketReport, error) {
-		br.Status = StatusFailed
-		if br.Errors == 0 {
-			br.Errors = 1
-		}
-		if len(br.ErrorMessages) == 0 {
-			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
-		}
-		br.DurationSeconds = time.Since(start).Seconds()
-		if ctx.Err() != nil {
-			br.Status = StatusIncomplete
-			br.ErrorMessages = appendMessage(br.ErrorMessages, "cut short: the run was cancelled")
-			log.Error("bucket cut short: the run was cancelled", zap.Error(err))
-			return br, fmt.Errorf("bucket %s: cut short: %w", name, err)
-		}
-		log.Error("bucket failed", zap.Error(err))
-		return br, fmt.Errorf("bucket %s: %w", name, err)
-	}
+	fail := func(err error) (BucketReport, error) { return failBucket(ctx, br, start, log, err) }
 	fsrc, err := r.cfg.Source.Fs(ctx, name)
 	if err != nil {
 		return fail(err)
@@ -58,30 +41,9 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		return fail(err)
 	}
 
-	var res passResult
-	for attempt := 1; ; attempt++ {
-		br.Attempts = attempt
-		res = runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
-		br.Errors += max(stats.GetErrors(), int64(len(res.errs)))
-		for _, err := range res.errs {
-			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
-		}
-		if len(res.errs) == 0 || ctx.Err() != nil || attempt >= r.cfg.Retries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
-			break
-		}
-		wait := r.cfg.RetriesSleep
-		if after := time.Until(stats.RetryAfter()); after > wait {
-			wait = after // the server asked for a longer pause
-		}
-		log.Warn("bucket had errors, trying it again", zap.Int("attempt", attempt), zap.Int("tries", r.cfg.Retries),
-			zap.Duration("wait", wait), zap.Int("errors", len(res.errs)), zap.Error(res.errs[len(res.errs)-1]))
-		stats.ResetErrors()
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-
+	res := tryPasses(ctx, &br, r.cfg.Retries, r.cfg.RetriesSleep, log, func() passResult {
+		return runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
+	})
 	br.SourceObjects, br.MirrorObjects = res.srcObjects, res.dstObjects
 	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
@@ -113,6 +75,57 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		zap.Int64("bytes", br.Bytes), zap.Int64("deleted", br.Deleted), zap.Int64("compared_size_only", br.SizeOnly),
 		zap.Int("attempts", br.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
 	return br, nil
+}
+
+// failBucket ends br as failed, or as incomplete when the run was
+// cancelled, and returns it with err named after the bucket.
+func failBucket(ctx context.Context, br BucketReport, start time.Time, log *zap.Logger, err error) (BucketReport, error) {
+	br.Status = StatusFailed
+	if br.Errors == 0 {
+		br.Errors = 1
+	}
+	if len(br.ErrorMessages) == 0 {
+		br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
+	}
+	br.DurationSeconds = time.Since(start).Seconds()
+	if ctx.Err() != nil {
+		br.Status = StatusIncomplete
+		br.ErrorMessages = appendMessage(br.ErrorMessages, "cut short: the run was cancelled")
+		log.Error("bucket cut short: the run was cancelled", zap.Error(err))
+		return br, fmt.Errorf("bucket %s: cut short: %w", br.Name, err)
+	}
+	log.Error("bucket failed", zap.Error(err))
+	return br, fmt.Errorf("bucket %s: %w", br.Name, err)
+}
+
+// tryPasses runs pass until it has no error, or tries times, or the
+// errors are not worth another try (rclone's --retries loop, which the
+// library leaves to its callers), and counts tries and errors in br. It
+// returns the last pass's result.
+func tryPasses(ctx context.Context, br *BucketReport, tries int, sleep time.Duration, log *zap.Logger, pass func() passResult) passResult {
+	stats := accounting.Stats(ctx)
+	for attempt := 1; ; attempt++ {
+		br.Attempts = attempt
+		res := pass()
+		br.Errors += max(stats.GetErrors(), int64(len(res.errs)))
+		for _, err := range res.errs {
+			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
+		}
+		if len(res.errs) == 0 || ctx.Err() != nil || attempt >= tries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
+			return res
+		}
+		wait := sleep
+		if after := time.Until(stats.RetryAfter()); after > wait {
+			wait = after // the server asked for a longer pause
+		}
+		log.Warn("bucket had errors, trying it again", zap.Int("attempt", attempt), zap.Int("tries", tries),
+			zap.Duration("wait", wait), zap.Int("errors", len(res.errs)), zap.Error(res.errs[len(res.errs)-1]))
+		stats.ResetErrors()
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 }
 
 // deleteMirrorOnly deletes the mirror objects whose source is gone, after

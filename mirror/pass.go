@@ -31,8 +31,11 @@ type pass struct {
 	fsrc, fdst fs.Fs
 	collect    bool // keep mirror-only objects for deletion (sync mode)
 	dryRun     bool
-	stats      *accounting.StatsInfo
-	log        *zap.Logger
+	// keepDiffering leaves objects that differ on both sides as they are
+	// and lists them (a restore without --overwrite).
+	keepDiffering bool
+	stats         *accounting.StatsInfo
+	log           *zap.Logger
 
 	toCheck chan fs.ObjectPair
 	toCopy  chan fs.ObjectPair
@@ -42,11 +45,13 @@ type pass struct {
 	srcObjects, dstObjects atomic.Int64
 	sizeOnly, extra        atomic.Int64
 	wouldCopy, wouldBytes  atomic.Int64 // dry run
+	differing              atomic.Int64 // kept, with keepDiffering
 
 	unreachable atomic.Int64 // transfers in a row that could not reach a server
 
 	mu         sync.Mutex
 	mirrorOnly []fs.Object
+	differObj  []string // the first maxNamedObjects of the kept differing objects
 	errs       []error
 }
 
@@ -67,18 +72,28 @@ type passResult struct {
 	srcObjects, dstObjects int64
 	sizeOnly, extra        int64
 	wouldCopy, wouldBytes  int64
+	differing              int64
+	differObj              []string
 	mirrorOnly             []fs.Object
 	errs                   []error
 }
 
 func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *zap.Logger) passResult {
+	return (&pass{fsrc: fsrc, fdst: fdst, collect: collect, dryRun: dryRun, log: log}).run(ctx)
+}
+
+// runRestorePass is a pass that never deletes and, with keepDiffering,
+// never overwrites: what differs is listed instead.
+func runRestorePass(ctx context.Context, fsrc, fdst fs.Fs, keepDiffering, dryRun bool, log *zap.Logger) passResult {
+	return (&pass{fsrc: fsrc, fdst: fdst, keepDiffering: keepDiffering, dryRun: dryRun, log: log}).run(ctx)
+}
+
+// run marches once over both listings; p holds the ends and the options.
+func (p *pass) run(ctx context.Context) passResult {
 	ci := fs.GetConfig(ctx)
-	p := &pass{
-		fsrc: fsrc, fdst: fdst, collect: collect, dryRun: dryRun, log: log,
-		stats:   accounting.Stats(ctx),
-		toCheck: make(chan fs.ObjectPair, ci.Checkers*4),
-		toCopy:  make(chan fs.ObjectPair, ci.Transfers*4),
-	}
+	p.stats = accounting.Stats(ctx)
+	p.toCheck = make(chan fs.ObjectPair, ci.Checkers*4)
+	p.toCopy = make(chan fs.ObjectPair, ci.Transfers*4)
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	defer p.cancel()
 	p.checkQ.set = p.stats.SetCheckQueue
@@ -91,7 +106,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 	for range ci.Transfers {
 		transfers.Go(p.transfer)
 	}
-	m := &march.March{Ctx: p.ctx, Fdst: fdst, Fsrc: fsrc, Callback: p}
+	m := &march.March{Ctx: p.ctx, Fdst: p.fdst, Fsrc: p.fsrc, Callback: p}
 	if err := m.Run(p.ctx); err != nil {
 		p.fail(err)
 	}
@@ -106,6 +121,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(),
 		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
+		differing: p.differing.Load(), differObj: p.differObj,
 		mirrorOnly: p.mirrorOnly, errs: p.errs,
 	}
 }
@@ -197,7 +213,16 @@ func (p *pass) checker() {
 			}
 		}
 		tr.Done(p.ctx, nil)
-		if need {
+		switch {
+		case need && p.keepDiffering:
+			p.differing.Add(1)
+			p.mu.Lock()
+			if len(p.differObj) < maxNamedObjects {
+				p.differObj = append(p.differObj, pair.Src.Remote())
+			}
+			p.mu.Unlock()
+			p.log.Warn("differs; kept as it is (--overwrite replaces it)", zap.String("object", pair.Src.Remote()))
+		case need:
 			p.send(p.toCopy, &p.copyQ, pair)
 		}
 	}

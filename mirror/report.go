@@ -44,7 +44,10 @@ type Report struct {
 	MaxDelete       string         `json:"max_delete"`
 	Buckets         []BucketReport `json:"buckets"`
 	Orphaned        []string       `json:"orphaned"` // mirrors whose source bucket is gone; left untouched
-	Totals          Totals         `json:"totals"`
+	// At is the time a restore read the mirror as it was; nil for a
+	// restore of the current mirror, and for mirror runs.
+	At     *time.Time `json:"at,omitempty"`
+	Totals Totals     `json:"totals"`
 	// Location is the report's key in the destination bucket, empty when
 	// it was not written (dry run, or the write failed).
 	Location string `json:"-"`
@@ -69,6 +72,14 @@ type BucketReport struct {
 	ErrorMessages    []string `json:"error_messages,omitempty"`
 	Attempts         int      `json:"attempts"`
 	DurationSeconds  float64  `json:"duration_seconds"`
+
+	// A restore's own fields. It reads the mirror (SourceObjects) and
+	// writes into the RGW bucket Target (MirrorObjects: objects there
+	// before; Extra: objects only there, kept).
+	Target           string        `json:"target,omitempty"`
+	Differing        int64         `json:"differing,omitempty"`         // kept as they are: no --overwrite
+	DifferingObjects []string      `json:"differing_objects,omitempty"` // the first few
+	Verify           *VerifyBucket `json:"verify,omitempty"`            // restore --verify
 }
 
 // Totals add up the buckets.

@@ -220,23 +220,31 @@ func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastRepo
 // hashes, and content by download where a hash is missing and cfg.Download
 // is set. It returns an error only when something could not be checked.
 func verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.Logger) (VerifyBucket, error) {
-	vb := VerifyBucket{Name: name}
-	ctx = accounting.WithStatsGroup(ctx, "verify/"+name)
-	accounting.Stats(ctx).ResetCounters()
 	fsrc, err := cfg.Source.Fs(ctx, name)
 	if err != nil {
-		return vb, err
+		return VerifyBucket{Name: name}, err
 	}
 	fdst, err := cfg.Dest.Fs(ctx, cfg.DestBucket+"/"+name)
 	if err != nil {
-		return vb, err
+		return VerifyBucket{Name: name}, err
 	}
-	v := &verifier{log: log, download: cfg.Download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
+	return verifyPair(ctx, fsrc, fdst, name, "the mirror", cfg.Download, log)
+}
+
+// verifyPair checks that every object of fsrc is in fdst with the same
+// size and hash (and content, by download, where a hash is missing and
+// download is set). Objects only in fdst are counted as extra. target
+// names fdst in the log: "the mirror".
+func verifyPair(ctx context.Context, fsrc, fdst fs.Fs, name, target string, download bool, log *zap.Logger) (VerifyBucket, error) {
+	vb := VerifyBucket{Name: name}
+	ctx = accounting.WithStatsGroup(ctx, "verify/"+name)
+	accounting.Stats(ctx).ResetCounters()
+	v := &verifier{log: log, target: target, download: download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
 	var workers sync.WaitGroup
 	for range fs.GetConfig(ctx).Checkers {
 		workers.Go(func() { v.compare(ctx) })
 	}
-	err = (&march.March{Ctx: ctx, Fdst: fdst, Fsrc: fsrc, Callback: v}).Run(ctx)
+	err := (&march.March{Ctx: ctx, Fdst: fdst, Fsrc: fsrc, Callback: v}).Run(ctx)
 	close(v.pairs)
 	workers.Wait()
 	if err == nil && ctx.Err() != nil {
@@ -264,6 +272,7 @@ func verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.L
 // verifier is the march callback of verifyBucket.
 type verifier struct {
 	log      *zap.Logger
+	target   string // what fdst is, for the log
 	download bool
 	pairs    chan fs.ObjectPair
 
@@ -286,7 +295,7 @@ func (v *verifier) SrcOnly(src fs.DirEntry) bool {
 	if _, ok := src.(fs.Object); ok {
 		v.missing.Add(1)
 		v.note(&v.missingObj, src.Remote())
-		v.log.Error("missing from the mirror", zap.String("object", src.Remote()))
+		v.log.Error("missing from "+v.target, zap.String("object", src.Remote()))
 		return false
 	}
 	return true
@@ -324,7 +333,7 @@ func (v *verifier) compare(ctx context.Context) {
 		case differ:
 			v.differing.Add(1)
 			v.note(&v.differObj, p.Src.Remote())
-			v.log.Error("differs in the mirror", zap.String("object", p.Src.Remote()), zap.String("why", why))
+			v.log.Error("differs in "+v.target, zap.String("object", p.Src.Remote()), zap.String("why", why))
 		default:
 			v.matched.Add(1)
 		}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -44,6 +45,15 @@ type Remote struct {
 	// certificate (a homelab's private CA); empty: the system's roots.
 	// There is no switch that turns verification off.
 	CAFile string
+	// VersionAt, an RFC 3339 time, makes the remote list and read its
+	// versioned buckets as they were then (rclone's s3 version_at). rclone
+	// refuses every write through such a remote. Give it a name of its
+	// own: one name holds one set of options.
+	VersionAt string
+	// CreateBucket lets writes create a missing bucket (and Mkdir create
+	// it). Off everywhere but restore --create-bucket: offsite never
+	// creates the buckets it mirrors into.
+	CreateBucket bool
 }
 
 // String describes the remote without its credentials, for logs and errors.
@@ -109,9 +119,12 @@ func (r Remote) register() {
 		"force_path_style":  "true",
 		// offsite never creates buckets: the destination's carry versioning
 		// and lifecycle rules, so a missing one is an operator error.
-		"no_check_bucket": "true",
+		"no_check_bucket": strconv.FormatBool(!r.CreateBucket),
 	} {
 		config.FileSetValue(r.Name, k, v)
+	}
+	if r.VersionAt != "" {
+		config.FileSetValue(r.Name, "version_at", r.VersionAt)
 	}
 	registered.remotes[r.Name] = r
 }

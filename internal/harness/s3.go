@@ -114,3 +114,32 @@ func (s *Server) List(t testing.TB, bucket, prefix string) map[string]int64 {
 	}
 	return sizes
 }
+
+// EnableVersioning turns versioning on for bucket, as an operator does for
+// the mirror's bucket (mc version enable): every overwrite and delete then
+// keeps the old version, which a point-in-time restore reads.
+func (s *Server) EnableVersioning(t testing.TB, bucket string) {
+	t.Helper()
+	_, err := s.Client().PutBucketVersioning(context.Background(), &s3.PutBucketVersioningInput{
+		Bucket: &bucket, VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	})
+	if err != nil {
+		t.Fatalf("enable versioning on %s: %v", bucket, err)
+	}
+}
+
+// BucketExists reports whether bucket exists.
+func (s *Server) BucketExists(t testing.TB, bucket string) bool {
+	t.Helper()
+	_, err := s.Client().HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: &bucket})
+	var nf *types.NotFound
+	var nsb *types.NoSuchBucket
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &nf) || errors.As(err, &nsb):
+		return false
+	}
+	t.Fatalf("head bucket %s: %v", bucket, err)
+	return false
+}

@@ -45,6 +45,7 @@ type Item struct {
 var jobKinds = map[string]string{
 	"mirror":      KindBucket,
 	"verify_rgw":  KindBucket,
+	"restore":     KindBucket,
 	"offload":     KindHost,
 	"verify_etcd": KindHost,
 }

@@ -1,0 +1,497 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/accounting"
+	"github.com/rclone/rclone/fs/walk"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// ModeRestore is the mode of a restore's report: the mirror copied back
+// into the RGW. Its reports are named <start>-restore.json.
+const ModeRestore Mode = "restore"
+
+// Flags of restore rgw, named in its configuration errors. Each has an
+// env var twin (cmd/offsite).
+const (
+	FlagBucket       = "--bucket"
+	FlagAll          = "--all"
+	FlagAt           = "--at"
+	FlagToBucket     = "--to-bucket"
+	FlagCreateBucket = "--create-bucket"
+)
+
+// RestoreConfig is one restore: mirror -> RGW, reversed for the data only.
+// Scope.Source is still the RGW (where objects are restored to) and
+// Scope.Dest the MinIO holding the mirror (where they are read from, and
+// where the report goes). Scope.Buckets are the buckets to restore;
+// Scope.Exclude is not used.
+type RestoreConfig struct {
+	Scope
+	All          bool      // every bucket the mirror holds (at At)
+	At           time.Time // read the mirror as it was then; zero: as it is
+	ToBucket     string    // restore the one bucket into this RGW bucket
+	Overwrite    bool      // replace RGW objects that differ from the mirror
+	CreateBucket bool      // create a missing RGW bucket
+	DryRun       bool      // list what would be restored; change nothing
+	Verify       bool      // then prove each restored bucket equals the mirror (at At)
+
+	Transfers       int
+	Checkers        int
+	LowLevelRetries int
+	Retries         int
+	RetriesSleep    time.Duration
+	FastList        bool
+
+	ProgressInterval time.Duration
+	Version          string
+
+	afterBucket func(BucketReport) // a test's view of each bucket as it ends
+}
+
+// DefaultRestoreConfig returns mirror's defaults for the shared settings.
+func DefaultRestoreConfig() RestoreConfig {
+	d := DefaultConfig()
+	return RestoreConfig{
+		Scope:     Scope{DestBucket: d.DestBucket, ReportPrefix: d.ReportPrefix},
+		Transfers: d.Transfers, Checkers: d.Checkers, LowLevelRetries: d.LowLevelRetries,
+		Retries: d.Retries, RetriesSleep: d.RetriesSleep, FastList: d.FastList,
+		ProgressInterval: d.ProgressInterval, Version: d.Version,
+	}
+}
+
+// ParseAt parses --at: an RFC 3339 time, a date (its start, UTC), or a
+// duration before now ("36h", "2d"). Empty is the zero time: the current
+// mirror. Errors are configuration errors naming --at.
+func ParseAt(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		at, err = time.Parse("2006-01-02", s)
+	}
+	if err != nil {
+		var d time.Duration
+		if d, err = fs.ParseDuration(s); err == nil && d > 0 && !strings.ContainsAny(s, ":-") {
+			at = now.Add(-d)
+		} else {
+			err = errors.New("not a duration")
+		}
+	}
+	switch {
+	case err != nil:
+		return time.Time{}, exitcode.Configf(FlagAt, "%q is not an RFC 3339 time (2026-12-01T04:00:00Z), a date (2026-12-01) or a duration ago (36h, 2d)", s)
+	case at.After(now):
+		return time.Time{}, exitcode.Configf(FlagAt, "%s is in the future", at.UTC().Format(time.RFC3339))
+	}
+	return at.UTC(), nil
+}
+
+// Validate checks the config; every error is a *exitcode.ConfigError
+// naming the flag or env var at fault.
+func (c *RestoreConfig) Validate() error {
+	if err := validateRemotes(c.Source, c.Dest); err != nil {
+		return err
+	}
+	if err := rcloneconf.CheckBucketName(EnvDestBucket, c.DestBucket); err != nil {
+		return err
+	}
+	switch {
+	case c.All && len(c.Buckets) > 0:
+		return exitcode.Configf(FlagAll, "%s and %s exclude each other: name the buckets, or take every mirrored bucket", FlagAll, FlagBucket)
+	case !c.All && len(c.Buckets) == 0:
+		return exitcode.Configf(FlagBucket, "is required: name the buckets to restore (%s a %s b), or %s for every mirrored bucket", FlagBucket, FlagBucket, FlagAll)
+	}
+	for _, b := range c.Buckets {
+		if err := rcloneconf.CheckBucketName(FlagBucket, b); err != nil {
+			return err
+		}
+	}
+	if c.ToBucket != "" {
+		if c.All || len(c.Buckets) != 1 {
+			return exitcode.Configf(FlagToBucket, "restores one bucket under another name: give exactly one %s", FlagBucket)
+		}
+		if err := rcloneconf.CheckBucketName(FlagToBucket, c.ToBucket); err != nil {
+			return err
+		}
+	}
+	for _, n := range []struct {
+		env      string
+		value    int
+		min, max int
+	}{
+		{EnvTransfers, c.Transfers, 1, maxParallel},
+		{EnvCheckers, c.Checkers, 1, maxParallel},
+		{EnvLowLevelRetries, c.LowLevelRetries, 1, maxRetries},
+		{EnvRetries, c.Retries, 1, maxRetries},
+	} {
+		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
+			return err
+		}
+	}
+	if c.RetriesSleep < 0 || c.RetriesSleep > time.Hour {
+		return exitcode.Configf(EnvRetriesSleep, "%v is out of range 0..1h", c.RetriesSleep)
+	}
+	if c.ProgressInterval != 0 && (c.ProgressInterval < time.Second || c.ProgressInterval > 24*time.Hour) {
+		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)
+	}
+	if c.At.After(time.Now()) {
+		return exitcode.Configf(FlagAt, "%s is in the future", c.At.UTC().Format(time.RFC3339))
+	}
+	return validateReportPrefix(c.ReportPrefix)
+}
+
+// restoreTarget is one bucket to restore: its mirror, and the RGW bucket
+// it goes to.
+type restoreTarget struct {
+	name, target string
+	create       bool // the RGW bucket is missing and --create-bucket was given
+}
+
+type restorer struct {
+	cfg    RestoreConfig
+	log    *zap.Logger
+	mirror rcloneconf.Remote // MinIO, read-only at cfg.At when set
+}
+
+// Restore copies each bucket's mirror, <DestBucket>/B/ as it is or as it
+// was at cfg.At, back into the RGW bucket B (or cfg.ToBucket). It never
+// deletes on the RGW, and overwrites an object that differs only with
+// cfg.Overwrite: otherwise it lists it. cfg must have passed Validate.
+//
+// It always returns the report, written to the mirror's bucket as
+// <start>-restore.json unless a dry run. The error is a
+// *exitcode.ConfigError when the restore cannot start as asked (an unknown
+// bucket, --at before the bucket's first mirror or on a mirror without
+// versioning, a missing RGW bucket without --create-bucket, refused
+// credentials); it wraps exitcode.ErrVerifyFailed when --verify found a
+// difference; otherwise it is a plain error when a bucket failed, the run
+// was cancelled or the report could not be written.
+func Restore(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*Report, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rep := &Report{
+		Start: time.Now().UTC(), Mode: ModeRestore, DryRun: cfg.DryRun,
+		OffsiteVersion: cfg.Version, RcloneVersion: rcloneconf.RcloneVersion(),
+		Source: cfg.Dest.Endpoint + "/" + cfg.DestBucket, Destination: cfg.Source.Endpoint,
+		MaxDelete: "0", Buckets: []BucketReport{}, Orphaned: []string{},
+	}
+	if !cfg.At.IsZero() {
+		at := cfg.At.UTC()
+		rep.At = &at
+	}
+	ctx, ci := fs.AddConfig(ctx)
+	ci.CheckSum = true
+	ci.Transfers = cfg.Transfers
+	ci.Checkers = cfg.Checkers
+	ci.LowLevelRetries = cfg.LowLevelRetries
+	ci.UseListR = cfg.FastList
+	ci.DryRun = cfg.DryRun
+	ci.MaxDelete = 0 // a restore deletes nothing: rclone refuses any deletion
+
+	r := &restorer{cfg: cfg, log: log, mirror: cfg.Dest}
+	if !cfg.At.IsZero() {
+		r.mirror.Name += "-at"
+		r.mirror.VersionAt = cfg.At.UTC().Format(time.RFC3339Nano)
+	}
+	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
+	if err != nil {
+		rep.Error = err.Error()
+		rep.finish(time.Now().UTC())
+		return rep, err // nowhere to write the report
+	}
+	finish := func(errs ...error) (*Report, error) {
+		slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
+		rep.finish(time.Now().UTC())
+		if !rep.DryRun {
+			timeout := reportWriteTimeout
+			if ctx.Err() != nil {
+				timeout = reportWriteTimeoutCancelled
+			}
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+			defer cancel()
+			if err := rep.write(wctx, fbucket, cfg.ReportPrefix); err != nil {
+				log.Error("could not write the restore report", zap.Error(err))
+				errs = append(errs, err)
+			}
+		}
+		log.Info("restore finished", zap.String("status", rep.Status), zap.Bool("dry_run", rep.DryRun),
+			zap.Int("buckets", rep.Totals.Buckets), zap.Int("ok", rep.Totals.OK), zap.Int("failed", rep.Totals.Failed),
+			zap.Int("incomplete", rep.Totals.Incomplete), zap.Int64("restored", rep.Totals.Transferred),
+			zap.Int64("bytes", rep.Totals.Bytes), zap.String("report", rep.Location))
+		return rep, errors.Join(errs...)
+	}
+
+	targets, err := r.plan(ctx, fbucket, mirrors)
+	if err != nil {
+		rep.Error = err.Error()
+		log.Error("restore refused", zap.Error(err))
+		return finish(err)
+	}
+	var errs []error
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			rep.Buckets = append(rep.Buckets, BucketReport{Name: t.name, Target: t.target, Mode: ModeRestore, Status: StatusIncomplete, ErrorMessages: []string{errNotStarted}})
+			continue
+		}
+		br, err := r.restoreBucket(ctx, t)
+		rep.Buckets = append(rep.Buckets, br)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if cfg.afterBucket != nil {
+			cfg.afterBucket(br)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		n := 0
+		for _, b := range rep.Buckets {
+			if b.Status == StatusIncomplete {
+				n++
+			}
+		}
+		err = fmt.Errorf("the restore was cancelled (%w); %d of %d buckets incomplete: run it again to finish", err, n, len(targets))
+		rep.Error = joinMessages(rep.Error, err.Error())
+		errs = append(errs, err)
+		log.Error("restore cancelled", zap.Int("incomplete", n))
+	}
+	return finish(errs...)
+}
+
+// plan checks, before anything is written, that every bucket can be
+// restored as asked, and returns them. Every error is a configuration
+// error: nothing has been attempted.
+func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([]restoreTarget, error) {
+	cfg := r.cfg
+	at := "now"
+	if !cfg.At.IsZero() {
+		at = cfg.At.UTC().Format(time.RFC3339)
+		status, err := VersioningStatus(ctx, fbucket)
+		if err != nil {
+			return nil, classify("MINIO", fmt.Errorf("read the versioning status of %s: %w", cfg.DestBucket, err))
+		}
+		if status != VersioningEnabled {
+			return nil, exitcode.Configf(FlagAt, "needs versioning on the mirror's bucket %s, whose versioning is %s: without it the mirror keeps no old versions to restore (enable it: mc version enable ALIAS/%s)", cfg.DestBucket, status, cfg.DestBucket)
+		}
+	}
+	names := cfg.Buckets
+	if cfg.All {
+		names = nil
+		fat, err := r.mirror.Fs(ctx, cfg.DestBucket)
+		if err != nil {
+			return nil, classify("MINIO", err)
+		}
+		entries, err := fat.List(ctx, "")
+		if err != nil && !isNotFound(err) {
+			return nil, classify("MINIO", fmt.Errorf("list the mirrors in %s: %w", cfg.DestBucket, err))
+		}
+		for _, e := range entries {
+			if _, ok := e.(fs.Directory); ok && e.Remote() != reportRoot(cfg.ReportPrefix) {
+				names = append(names, e.Remote())
+			}
+		}
+	}
+	var found []string
+	for _, name := range names {
+		ok, err := r.hasObjects(ctx, name)
+		switch {
+		case err != nil:
+			return nil, err
+		case ok:
+			found = append(found, name)
+		case cfg.All:
+			r.log.Info("not restored: its mirror held no object at that time", zap.String("bucket", name), zap.String("at", at))
+		case slices.Contains(mirrors, name):
+			return nil, exitcode.Configf(FlagAt, "%s is before the first mirror of bucket %s: the mirror held none of its objects then", at, name)
+		default:
+			return nil, exitcode.Configf(FlagBucket, "no mirror of bucket %s in %s/%s: it was never mirrored there (check the name and %s)", name, cfg.Dest.Endpoint, cfg.DestBucket, EnvDestBucket)
+		}
+	}
+	if len(found) == 0 {
+		return nil, exitcode.Configf(FlagAll, "the mirror in %s held no bucket at %s: nothing to restore", cfg.DestBucket, at)
+	}
+	existing, err := listBuckets(ctx, cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	var targets []restoreTarget
+	for _, name := range found {
+		t := restoreTarget{name: name, target: name}
+		if cfg.ToBucket != "" {
+			t.target = cfg.ToBucket
+		}
+		if !slices.Contains(existing, t.target) {
+			if !cfg.CreateBucket {
+				return nil, exitcode.Configf(FlagCreateBucket, "the RGW bucket %s does not exist: create it, or pass %s", t.target, FlagCreateBucket)
+			}
+			t.create = true
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// errFound stops a listing at its first object.
+var errFound = errors.New("found an object")
+
+// hasObjects reports whether the mirror of bucket name held any object at
+// the restore's time. A flat listing: a delimited one of old versions
+// shows prefixes of objects made later.
+func (r *restorer) hasObjects(ctx context.Context, name string) (bool, error) {
+	f, err := r.mirror.Fs(ctx, r.cfg.DestBucket+"/"+name)
+	if err != nil {
+		return false, classify("MINIO", err)
+	}
+	err = walk.ListR(ctx, f, "", true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
+		if len(entries) > 0 {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return true, nil
+	case err == nil || isNotFound(err):
+		return false, nil
+	}
+	return false, classify("MINIO", fmt.Errorf("list the mirror of %s: %w", name, err))
+}
+
+// restoreBucket copies one bucket's mirror into its RGW bucket, trying it
+// again on retryable errors, then verifies it when asked.
+func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (BucketReport, error) {
+	start := time.Now()
+	log := r.log.With(zap.String("bucket", t.name), zap.String("target", t.target))
+	br := BucketReport{Name: t.name, Mode: ModeRestore, Target: t.target}
+	ctx = accounting.WithStatsGroup(ctx, "restore/"+t.name)
+	stats := accounting.Stats(ctx)
+	stats.ResetCounters()
+	defer progress(ctx, stats, log, r.cfg.ProgressInterval)()
+	fail := func(err error) (BucketReport, error) { return failBucket(ctx, br, start, log, err) }
+
+	if t.create {
+		if r.cfg.DryRun {
+			log.Info("would create the RGW bucket")
+		} else if err := r.createBucket(ctx, t.target); err != nil {
+			return fail(err)
+		}
+	}
+	fsrc, err := r.mirror.Fs(ctx, r.cfg.DestBucket+"/"+t.name)
+	if err != nil {
+		return fail(classify("MINIO", err))
+	}
+	fdst, err := r.cfg.Source.Fs(ctx, t.target)
+	if err != nil {
+		return fail(classify("RGW", err))
+	}
+	res := tryPasses(ctx, &br, r.cfg.Retries, r.cfg.RetriesSleep, log, func() passResult {
+		return runRestorePass(ctx, fsrc, fdst, !r.cfg.Overwrite, r.cfg.DryRun, log)
+	})
+	br.SourceObjects, br.MirrorObjects = res.srcObjects, res.dstObjects
+	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
+	br.Differing, br.DifferingObjects = res.differing, res.differObj
+	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
+	if r.cfg.DryRun {
+		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
+	}
+	if len(res.errs) > 0 {
+		return fail(fmt.Errorf("%d errors in the last of %d tries; last error: %w", len(res.errs), br.Attempts, classify("RGW", res.errs[len(res.errs)-1])))
+	}
+	if r.cfg.Verify && !r.cfg.DryRun {
+		vb, err := verifyPair(ctx, fsrc, fdst, t.name, "the restored bucket", true, log)
+		br.Verify = &vb
+		if err != nil {
+			return fail(fmt.Errorf("verify: %w", err))
+		}
+		if !vb.OK {
+			err := fmt.Errorf("%w: the restored bucket %s differs from its mirror: %d objects missing, %d differing", exitcode.ErrVerifyFailed, t.target, vb.Missing, vb.Differing)
+			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
+			return fail(err)
+		}
+	}
+	br.Status = StatusOK
+	br.DurationSeconds = time.Since(start).Seconds()
+	log.Info("bucket restored", zap.Int64("checked", br.Checked), zap.Int64("restored", br.Transferred),
+		zap.Int64("bytes", br.Bytes), zap.Int64("differing_kept", br.Differing), zap.Int64("compared_size_only", br.SizeOnly),
+		zap.Int("attempts", br.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
+	return br, nil
+}
+
+// createBucket creates the RGW bucket name (--create-bucket).
+func (r *restorer) createBucket(ctx context.Context, name string) error {
+	rgw := r.cfg.Source
+	rgw.Name += "-create"
+	rgw.CreateBucket = true
+	f, err := rgw.Fs(ctx, name)
+	if err == nil {
+		err = f.Mkdir(ctx, "")
+	}
+	if err != nil {
+		return classify("RGW", fmt.Errorf("create bucket %s: %w", name, err))
+	}
+	r.log.Info("created the RGW bucket", zap.String("bucket", name))
+	return nil
+}
+
+// Versioning statuses of a bucket, as S3 (and rclone's versioning backend
+// command) name them.
+const (
+	VersioningEnabled     = "Enabled"
+	VersioningSuspended   = "Suspended"
+	VersioningUnversioned = "Unversioned"
+)
+
+// VersioningStatus asks the server for the versioning status of fbucket's
+// bucket, through rclone's s3 backend command "versioning".
+func VersioningStatus(ctx context.Context, fbucket fs.Fs) (string, error) {
+	command := fbucket.Features().Command
+	if command == nil {
+		return "", fmt.Errorf("%s has no backend commands", fbucket.Name())
+	}
+	out, err := command(ctx, "versioning", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(out), nil
+}
+
+// WriteDiffering lists, for people, the objects a restore found differing
+// and kept, and the restored buckets --verify found not equal to their
+// mirror.
+func (r *Report) WriteDiffering(w io.Writer) error {
+	for _, b := range r.Buckets {
+		for _, o := range b.DifferingObjects {
+			if _, err := fmt.Fprintf(w, "differing, kept (--overwrite replaces it): %s/%s\n", b.Target, o); err != nil {
+				return err
+			}
+		}
+		if n := b.Differing - int64(len(b.DifferingObjects)); n > 0 {
+			fmt.Fprintf(w, "differing, kept: %d more in %s (see the log)\n", n, b.Target)
+		}
+		if v := b.Verify; v != nil {
+			fmt.Fprintf(w, "verify %s: ok %v, %d matched, %d missing, %d differing, %d extra kept, %d compared by download\n",
+				b.Target, v.OK, v.Matched, v.Missing, v.Differing, v.Extra, v.Downloaded)
+			for _, o := range v.MissingObj {
+				fmt.Fprintf(w, "missing   %s/%s\n", b.Target, o)
+			}
+			for _, o := range v.DifferObj {
+				fmt.Fprintf(w, "differing %s/%s\n", b.Target, o)
+			}
+		}
+	}
+	return nil
+}
