@@ -22,15 +22,30 @@ import (
 // into the RGW. Its reports are named <start>-restore.json.
 const ModeRestore Mode = "restore"
 
-// Flags of restore rgw, named in its configuration errors. Each has an
-// env var twin (cmd/offsite).
+// Flags of restore rgw, and their env var twins; errors name both.
 const (
 	FlagBucket       = "--bucket"
 	FlagAll          = "--all"
 	FlagAt           = "--at"
 	FlagToBucket     = "--to-bucket"
 	FlagCreateBucket = "--create-bucket"
+
+	EnvRestoreBuckets      = "OFFSITE_RESTORE_BUCKETS"
+	EnvRestoreAll          = "OFFSITE_RESTORE_ALL"
+	EnvRestoreAt           = "OFFSITE_RESTORE_AT"
+	EnvRestoreToBucket     = "OFFSITE_RESTORE_TO_BUCKET"
+	EnvRestoreOverwrite    = "OFFSITE_RESTORE_OVERWRITE"
+	EnvRestoreCreateBucket = "OFFSITE_RESTORE_CREATE_BUCKET"
+	EnvRestoreVerify       = "OFFSITE_RESTORE_VERIFY"
 )
+
+// flagVar is how a configuration error names a restore flag: the flag
+// and its env var, whichever the operator used.
+func flagVar(flag string) string {
+	env := map[string]string{FlagBucket: EnvRestoreBuckets, FlagAll: EnvRestoreAll, FlagAt: EnvRestoreAt,
+		FlagToBucket: EnvRestoreToBucket, FlagCreateBucket: EnvRestoreCreateBucket}[flag]
+	return flag + " (" + env + ")"
+}
 
 // RestoreConfig is one restore: mirror -> RGW, reversed for the data only.
 // Scope.Source is still the RGW (where objects are restored to) and
@@ -85,7 +100,10 @@ func ParseAt(s string, now time.Time) (time.Time, error) {
 	}
 	if err != nil {
 		var d time.Duration
-		if d, err = fs.ParseDuration(s); err == nil && d > 0 && !strings.ContainsAny(s, ":-") {
+		// A bare number would be rclone's seconds, or someone's Unix time:
+		// a duration needs its unit.
+		unit := s[len(s)-1] >= 'a' && s[len(s)-1] <= 'z' || s[len(s)-1] >= 'A' && s[len(s)-1] <= 'Z'
+		if d, err = fs.ParseDuration(s); err == nil && d > 0 && unit && !strings.ContainsAny(s, ":-") {
 			at = now.Add(-d)
 		} else {
 			err = errors.New("not a duration")
@@ -93,9 +111,9 @@ func ParseAt(s string, now time.Time) (time.Time, error) {
 	}
 	switch {
 	case err != nil:
-		return time.Time{}, exitcode.Configf(FlagAt, "%q is not an RFC 3339 time (2026-12-01T04:00:00Z), a date (2026-12-01) or a duration ago (36h, 2d)", s)
+		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%q is not an RFC 3339 time (2026-12-01T04:00:00Z), a date (2026-12-01) or a duration ago (36h, 2d)", s)
 	case at.After(now):
-		return time.Time{}, exitcode.Configf(FlagAt, "%s is in the future", at.UTC().Format(time.RFC3339))
+		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%s is in the future", at.UTC().Format(time.RFC3339))
 	}
 	return at.UTC(), nil
 }
@@ -111,20 +129,20 @@ func (c *RestoreConfig) Validate() error {
 	}
 	switch {
 	case c.All && len(c.Buckets) > 0:
-		return exitcode.Configf(FlagAll, "%s and %s exclude each other: name the buckets, or take every mirrored bucket", FlagAll, FlagBucket)
+		return exitcode.Configf(flagVar(FlagAll), "%s and %s exclude each other: name the buckets, or take every mirrored bucket", FlagAll, FlagBucket)
 	case !c.All && len(c.Buckets) == 0:
-		return exitcode.Configf(FlagBucket, "is required: name the buckets to restore (%s a %s b), or %s for every mirrored bucket", FlagBucket, FlagBucket, FlagAll)
+		return exitcode.Configf(flagVar(FlagBucket), "is required: name the buckets to restore (%s a %s b), or %s for every mirrored bucket", FlagBucket, FlagBucket, FlagAll)
 	}
 	for _, b := range c.Buckets {
-		if err := rcloneconf.CheckBucketName(FlagBucket, b); err != nil {
+		if err := rcloneconf.CheckBucketName(flagVar(FlagBucket), b); err != nil {
 			return err
 		}
 	}
 	if c.ToBucket != "" {
 		if c.All || len(c.Buckets) != 1 {
-			return exitcode.Configf(FlagToBucket, "restores one bucket under another name: give exactly one %s", FlagBucket)
+			return exitcode.Configf(flagVar(FlagToBucket), "restores one bucket under another name: give exactly one %s", FlagBucket)
 		}
-		if err := rcloneconf.CheckBucketName(FlagToBucket, c.ToBucket); err != nil {
+		if err := rcloneconf.CheckBucketName(flagVar(FlagToBucket), c.ToBucket); err != nil {
 			return err
 		}
 	}
@@ -149,7 +167,7 @@ func (c *RestoreConfig) Validate() error {
 		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)
 	}
 	if c.At.After(time.Now()) {
-		return exitcode.Configf(FlagAt, "%s is in the future", c.At.UTC().Format(time.RFC3339))
+		return exitcode.Configf(flagVar(FlagAt), "%s is in the future", c.At.UTC().Format(time.RFC3339))
 	}
 	return validateReportPrefix(c.ReportPrefix)
 }
@@ -285,7 +303,7 @@ func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([
 			return nil, classify("MINIO", fmt.Errorf("read the versioning status of %s: %w", cfg.DestBucket, err))
 		}
 		if status != VersioningEnabled {
-			return nil, exitcode.Configf(FlagAt, "needs versioning on the mirror's bucket %s, whose versioning is %s: without it the mirror keeps no old versions to restore (enable it: mc version enable ALIAS/%s)", cfg.DestBucket, status, cfg.DestBucket)
+			return nil, exitcode.Configf(flagVar(FlagAt), "needs versioning on the mirror's bucket %s, whose versioning is %s: without it the mirror keeps no old versions to restore (enable it: mc version enable ALIAS/%s)", cfg.DestBucket, status, cfg.DestBucket)
 		}
 	}
 	names := cfg.Buckets
@@ -316,13 +334,13 @@ func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([
 		case cfg.All:
 			r.log.Info("not restored: its mirror held no object at that time", zap.String("bucket", name), zap.String("at", at))
 		case slices.Contains(mirrors, name):
-			return nil, exitcode.Configf(FlagAt, "%s is before the first mirror of bucket %s: the mirror held none of its objects then", at, name)
+			return nil, exitcode.Configf(flagVar(FlagAt), "%s is before the first mirror of bucket %s: the mirror held none of its objects then", at, name)
 		default:
-			return nil, exitcode.Configf(FlagBucket, "no mirror of bucket %s in %s/%s: it was never mirrored there (check the name and %s)", name, cfg.Dest.Endpoint, cfg.DestBucket, EnvDestBucket)
+			return nil, exitcode.Configf(flagVar(FlagBucket), "no mirror of bucket %s in %s/%s: it was never mirrored there (check the name and %s)", name, cfg.Dest.Endpoint, cfg.DestBucket, EnvDestBucket)
 		}
 	}
 	if len(found) == 0 {
-		return nil, exitcode.Configf(FlagAll, "the mirror in %s held no bucket at %s: nothing to restore", cfg.DestBucket, at)
+		return nil, exitcode.Configf(flagVar(FlagAll), "the mirror in %s held no bucket at %s: nothing to restore", cfg.DestBucket, at)
 	}
 	existing, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
@@ -336,7 +354,7 @@ func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([
 		}
 		if !slices.Contains(existing, t.target) {
 			if !cfg.CreateBucket {
-				return nil, exitcode.Configf(FlagCreateBucket, "the RGW bucket %s does not exist: create it, or pass %s", t.target, FlagCreateBucket)
+				return nil, exitcode.Configf(flagVar(FlagCreateBucket), "the RGW bucket %s does not exist: create it, or pass %s", t.target, FlagCreateBucket)
 			}
 			t.create = true
 		}

@@ -91,6 +91,19 @@ func TestBadInput(t *testing.T) {
 		{"identity file missing", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
+		{"restore without a bucket", []string{"restore", "rgw"}, nil, "--bucket"},
+		{"restore a bucket and all", []string{"restore", "rgw", "--bucket", "photos", "--all"}, nil, "--all"},
+		{"restore bucket name", []string{"restore", "rgw"}, map[string]string{"OFFSITE_RESTORE_BUCKETS": "photos,Bad_Bucket"}, "OFFSITE_RESTORE_BUCKETS"},
+		{"restore two buckets to one", []string{"restore", "rgw", "--bucket", "photos", "--bucket", "docs", "--to-bucket", "restored"}, nil, "--to-bucket"},
+		{"restore to a bad bucket name", []string{"restore", "rgw", "--bucket", "photos", "--to-bucket", "x"}, nil, "--to-bucket"},
+		{"restore at not a time", []string{"restore", "rgw", "--bucket", "photos", "--at", "last tuesday"}, nil, "--at"},
+		{"restore at in the future", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"OFFSITE_RESTORE_AT": "2999-01-01T00:00:00Z"}, "OFFSITE_RESTORE_AT"},
+		{"restore at a negative duration", []string{"restore", "rgw", "--bucket", "photos", "--at", "-36h"}, nil, "--at"},
+		{"restore transfers zero", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"OFFSITE_TRANSFERS": "0"}, "OFFSITE_TRANSFERS"},
+		{"restore mirror bucket name", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
+		{"restore without the RGW endpoint", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"RGW_ENDPOINT": ""}, "RGW_ENDPOINT"},
+		{"restore ping URL not http", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"OFFSITE_PING_URL": "ftp://hc/" + badInputSecret}, "OFFSITE_PING_URL"},
+		{"restore unknown flag", []string{"restore", "rgw", "--bucket", "photos", "--delete"}, nil, "delete"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {

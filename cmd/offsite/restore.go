@@ -11,17 +11,6 @@ import (
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
-// Env var twins of restore rgw's own flags.
-const (
-	envRestoreBuckets      = "OFFSITE_RESTORE_BUCKETS"
-	envRestoreAll          = "OFFSITE_RESTORE_ALL"
-	envRestoreAt           = "OFFSITE_RESTORE_AT"
-	envRestoreToBucket     = "OFFSITE_RESTORE_TO_BUCKET"
-	envRestoreOverwrite    = "OFFSITE_RESTORE_OVERWRITE"
-	envRestoreCreateBucket = "OFFSITE_RESTORE_CREATE_BUCKET"
-	envRestoreVerify       = "OFFSITE_RESTORE_VERIFY"
-)
-
 func (e *env) restoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "restore",
@@ -36,13 +25,13 @@ func (e *env) restoreRGWCommand() *cli.Command {
 	// cluster (restored to), MINIO_* the offsite store (read from).
 	flags := append(remoteFlags("RGW", "RGW (restored to)", ""), remoteFlags("MINIO", "MinIO (the mirror, read from)", "us-east-1")...)
 	flags = append(flags,
-		&cli.StringSliceFlag{Name: "bucket", EnvVars: []string{envRestoreBuckets}, Usage: "a mirrored bucket to restore (repeat it, or a,b in the env var)"},
-		&cli.BoolFlag{Name: "all", EnvVars: []string{envRestoreAll}, Usage: "restore every bucket the mirror holds (at --at)"},
-		&cli.StringFlag{Name: "at", EnvVars: []string{envRestoreAt}, Usage: "restore the mirror as it was then: an RFC 3339 time, a date (UTC) or a duration ago (36h); needs versioning on MINIO_BUCKET"},
-		&cli.StringFlag{Name: "to-bucket", EnvVars: []string{envRestoreToBucket}, Usage: "restore the one --bucket into this RGW bucket instead"},
-		&cli.BoolFlag{Name: "overwrite", EnvVars: []string{envRestoreOverwrite}, Usage: "replace RGW objects that differ from the mirror (default: keep them and list them)"},
-		&cli.BoolFlag{Name: "create-bucket", EnvVars: []string{envRestoreCreateBucket}, Usage: "create the RGW bucket when it does not exist"},
-		&cli.BoolFlag{Name: "verify", EnvVars: []string{envRestoreVerify}, Usage: "then prove each restored bucket equals the mirror (sizes, hashes, download where a hash is missing); exit 4 if not"},
+		&cli.StringSliceFlag{Name: "bucket", EnvVars: []string{mirror.EnvRestoreBuckets}, Usage: "a mirrored bucket to restore (repeat it, or a,b in the env var)"},
+		&cli.BoolFlag{Name: "all", EnvVars: []string{mirror.EnvRestoreAll}, Usage: "restore every bucket the mirror holds (at --at)"},
+		&cli.StringFlag{Name: "at", EnvVars: []string{mirror.EnvRestoreAt}, Usage: "restore the mirror as it was then: an RFC 3339 time, a date (UTC) or a duration ago (36h); needs versioning on MINIO_BUCKET"},
+		&cli.StringFlag{Name: "to-bucket", EnvVars: []string{mirror.EnvRestoreToBucket}, Usage: "restore the one --bucket into this RGW bucket instead"},
+		&cli.BoolFlag{Name: "overwrite", EnvVars: []string{mirror.EnvRestoreOverwrite}, Usage: "replace RGW objects that differ from the mirror (default: keep them and list them)"},
+		&cli.BoolFlag{Name: "create-bucket", EnvVars: []string{mirror.EnvRestoreCreateBucket}, Usage: "create the RGW bucket when it does not exist"},
+		&cli.BoolFlag{Name: "verify", EnvVars: []string{mirror.EnvRestoreVerify}, Usage: "then prove each restored bucket equals the mirror (sizes, hashes, download where a hash is missing); exit 4 if not"},
 		boolFlag(mirror.EnvDryRun, false, "list what would be restored, with counts and bytes; change nothing"),
 		stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "the bucket holding the mirror, <bucket>/<name>/ per RGW bucket"),
 		stringFlag(mirror.EnvReportPrefix, d.ReportPrefix, "where run reports go in MINIO_BUCKET"),
