@@ -77,6 +77,12 @@ type VerifyReport struct {
 	Problems   []string       `json:"problems"` // why OK is false, for people
 	Buckets    []VerifyBucket `json:"buckets"`
 	LastReport *LastReport    `json:"last_report"` // nil when there is none
+	// Versioning is the destination bucket's versioning status: Enabled,
+	// Suspended, Unversioned, or "unknown" when it could not be read.
+	// Anything but Enabled is a warning: no point-in-time restore, and a
+	// bad sync's deletions are final.
+	Versioning string   `json:"versioning"`
+	Warnings   []string `json:"warnings,omitempty"`
 }
 
 // VerifyBucket is one bucket's check. Extra objects (in the mirror only)
@@ -140,6 +146,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		rep.Problems = append(rep.Problems, msg)
 		log.Error("verify: " + msg)
 	}
+	rep.Versioning = versioning(ctx, fbucket, cfg.DestBucket, rep, log)
 	rep.LastReport, err = lastReport(ctx, fbucket, cfg)
 	switch {
 	case errors.Is(err, ErrNoReport):
@@ -196,6 +203,25 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		errs = append([]error{fmt.Errorf("%w: %d problems, first: %s", exitcode.ErrVerifyFailed, len(rep.Problems), rep.Problems[0])}, errs...)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// versioning reads the destination bucket's versioning status, and adds
+// a warning to rep unless it is on.
+func versioning(ctx context.Context, fbucket fs.Fs, bucket string, rep *VerifyReport, log *zap.Logger) string {
+	status, err := VersioningStatus(ctx, fbucket)
+	if err != nil {
+		status = "unknown"
+		err = classify("MINIO", err)
+	}
+	if status != VersioningEnabled {
+		msg := fmt.Sprintf("versioning on the destination bucket %s is %s: without it there is no point-in-time restore (restore rgw --at), and a bad sync's deletions are final", bucket, status)
+		if err != nil {
+			msg += fmt.Sprintf(" (%v)", err)
+		}
+		rep.Warnings = append(rep.Warnings, msg)
+		log.Warn("verify: " + msg)
+	}
+	return status
 }
 
 func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastReport, error) {
@@ -392,6 +418,10 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 		for _, o := range b.DifferObj {
 			fmt.Fprintf(w, "differing %s/%s\n", b.Name, o)
 		}
+	}
+	fmt.Fprintf(w, "destination versioning: %s\n", r.Versioning)
+	for _, p := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", p)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)

@@ -44,12 +44,16 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
-	return mon.finish(c.Context, verifyRGWRun(rep), err)
+	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
 }
 
-// verifyRGWRun is the monitoring view of a verify report: one item per bucket.
-func verifyRGWRun(rep *mirror.VerifyReport) monitor.Run {
+// verifyRGWRun is the monitoring view of a verify report: one item per
+// bucket, and whether versioning is on in dest, the destination bucket.
+func verifyRGWRun(rep *mirror.VerifyReport, dest string) monitor.Run {
 	run := monitor.Run{Start: rep.Start, End: rep.End}
+	if rep.Versioning != "" {
+		run.Versioning = map[string]bool{dest: rep.Versioning == mirror.VersioningEnabled}
+	}
 	for _, b := range rep.Buckets {
 		run.Items = append(run.Items, monitor.Item{Name: b.Name, Objects: b.Matched + b.Missing + b.Differing,
 			Errors: b.Missing + b.Differing + b.Errors, OK: b.OK})

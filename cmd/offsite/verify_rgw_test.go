@@ -11,6 +11,7 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
+	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/mirror"
 )
 
@@ -49,11 +50,26 @@ func TestVerifyRGWCommandFromEnv(t *testing.T) {
 		return rep
 	}
 
-	if b := verify(exitcode.OK).Buckets[0]; b.Matched != 2 || b.SizeOnly != 1 {
+	rep := verify(exitcode.OK)
+	if b := rep.Buckets[0]; b.Matched != 2 || b.SizeOnly != 1 {
 		t.Fatalf("clean: %+v, want 2 matched, 1 by size only", b)
 	}
 	if prom, err := os.ReadFile(metrics); err != nil || !strings.Contains(string(prom), "verify_rgw") {
 		t.Fatalf("metrics file: %v\n%s", err, prom)
+	}
+	// Versioning off is a warning, with a metric, not a failed verify.
+	if rep.Versioning != mirror.VersioningUnversioned || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "point-in-time restore") {
+		t.Fatalf("versioning %q, warnings %q; want Unversioned and a warning", rep.Versioning, rep.Warnings)
+	}
+	if got := metric(t, metrics, monitor.MetricVersioning); got != 0 {
+		t.Fatalf("%s = %v with versioning off, want 0", monitor.MetricVersioning, got)
+	}
+	dst.EnableVersioning(t, mirrorTestBucket)
+	if rep := verify(exitcode.OK); rep.Versioning != mirror.VersioningEnabled || len(rep.Warnings) != 0 {
+		t.Fatalf("versioning %q, warnings %q; want Enabled, none", rep.Versioning, rep.Warnings)
+	}
+	if got := metric(t, metrics, monitor.MetricVersioning); got != 1 {
+		t.Fatalf("%s = %v with versioning on, want 1", monitor.MetricVersioning, got)
 	}
 	code, stdout, _ := runOffsite(ctx, "verify", "rgw")
 	if code != exitcode.OK || !strings.Contains(stdout, "ok: true") {

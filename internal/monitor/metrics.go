@@ -26,6 +26,7 @@ const (
 	MetricObjectsDeleted     = "offsite_objects_deleted"
 	MetricErrors             = "offsite_errors"
 	MetricObjectsPending     = "offsite_objects_pending"
+	MetricVersioning         = "offsite_destination_versioning_enabled"
 )
 
 // lastSuccess is when a job, and each of its buckets or hosts, last
@@ -78,6 +79,12 @@ func registry(run Run, last *lastSuccess) *prometheus.Registry {
 	gauge(MetricRunDuration, "How long the last run of the job took, in seconds.").WithLabelValues(run.Job).Set(run.End.Sub(run.Start).Seconds())
 	if last != nil {
 		gauge(MetricRunLastSuccess, "When the job last succeeded, in Unix seconds; 0 if it never did.").WithLabelValues(run.Job).Set(last.run)
+	}
+	if len(run.Versioning) > 0 {
+		v := gauge(MetricVersioning, "1 if versioning is on in the destination bucket, else 0: without it no point-in-time restore, and a bad sync's deletions are final.", "destination_bucket")
+		for name, on := range run.Versioning {
+			v.WithLabelValues(run.Job, name).Set(boolValue(on))
+		}
 	}
 	if run.Kind == "" {
 		return reg

@@ -20,12 +20,15 @@ const (
 
 // Run is what one run of a job did, as the metrics and pings show it.
 type Run struct {
-	Job        string // "mirror", "offload", "verify_rgw", "verify_etcd"
+	Job        string // "mirror", "offload", "verify_rgw", "verify_etcd", "restore"
 	Kind       string // KindBucket or KindHost, the label of Items; empty: the job's usual one
 	Start, End time.Time
 	OK         bool
 	ExitCode   int
 	Items      []Item
+	// Versioning, for jobs that check it (verify_rgw), is whether
+	// versioning is on in each destination bucket, by bucket name.
+	Versioning map[string]bool
 }
 
 // Item is one bucket or host of a run. For a long-running job (offload
