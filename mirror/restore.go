@@ -180,9 +180,21 @@ type restoreTarget struct {
 }
 
 type restorer struct {
-	cfg    RestoreConfig
-	log    *zap.Logger
-	mirror rcloneconf.Remote // MinIO, read-only at cfg.At when set
+	cfg        RestoreConfig
+	log        *zap.Logger
+	mirror     rcloneconf.Remote // MinIO, read-only at cfg.At when set
+	verifyOnly bool              // VerifyRestored: the RGW buckets must exist
+}
+
+func newRestorer(cfg RestoreConfig, log *zap.Logger) *restorer {
+	r := &restorer{cfg: cfg, log: log, mirror: cfg.Dest}
+	if !cfg.At.IsZero() {
+		// A remote of its own: rclone refuses writes through it, and the
+		// report is written through cfg.Dest.
+		r.mirror.Name += "-at"
+		r.mirror.VersionAt = cfg.At.UTC().Format(time.RFC3339Nano)
+	}
+	return r
 }
 
 // Restore copies each bucket's mirror, <DestBucket>/B/ as it is or as it
@@ -221,11 +233,7 @@ func Restore(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*Report, 
 	ci.DryRun = cfg.DryRun
 	ci.MaxDelete = 0 // a restore deletes nothing: rclone refuses any deletion
 
-	r := &restorer{cfg: cfg, log: log, mirror: cfg.Dest}
-	if !cfg.At.IsZero() {
-		r.mirror.Name += "-at"
-		r.mirror.VersionAt = cfg.At.UTC().Format(time.RFC3339Nano)
-	}
+	r := newRestorer(cfg, log)
 	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
 		rep.Error = err.Error()
@@ -353,6 +361,9 @@ func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([
 			t.target = cfg.ToBucket
 		}
 		if !slices.Contains(existing, t.target) {
+			if r.verifyOnly {
+				return nil, exitcode.Configf(flagVar(FlagBucket), "the RGW bucket %s does not exist: nothing restored there to verify (restored under another name? give it as %s)", t.target, FlagToBucket)
+			}
 			if !cfg.CreateBucket {
 				return nil, exitcode.Configf(flagVar(FlagCreateBucket), "the RGW bucket %s does not exist: create it, or pass %s", t.target, FlagCreateBucket)
 			}
@@ -463,6 +474,79 @@ func (r *restorer) createBucket(ctx context.Context, name string) error {
 	}
 	r.log.Info("created the RGW bucket", zap.String("bucket", name))
 	return nil
+}
+
+// VerifyRestored proves that each RGW bucket a restore wrote to (the
+// buckets of cfg, or cfg.ToBucket) holds every object of its mirror as it
+// was at cfg.At (as it is, without one), with the same size and hash, and
+// the same content by download where a hash is missing. Objects only in
+// RGW are extra, not a difference: a restore never deletes. cfg must have
+// passed Validate; only its scope, buckets, At, ToBucket, Checkers and
+// FastList count. Errors are as Verify's; there is no run report to judge.
+func VerifyRestored(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*VerifyReport, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rep := &VerifyReport{Start: time.Now().UTC(), Problems: []string{}, Buckets: []VerifyBucket{}, Restored: true}
+	if !cfg.At.IsZero() {
+		at := cfg.At.UTC()
+		rep.At = &at
+	}
+	defer func() { rep.End = time.Now().UTC() }()
+	ctx, ci := fs.AddConfig(ctx)
+	ci.Checkers = cfg.Checkers
+	ci.UseListR = cfg.FastList
+	r := newRestorer(cfg, log)
+	r.verifyOnly = true
+	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
+	if err != nil {
+		return rep, err
+	}
+	rep.Versioning = versioning(ctx, fbucket, cfg.DestBucket, rep, log)
+	targets, err := r.plan(ctx, fbucket, mirrors)
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			rep.Buckets = append(rep.Buckets, VerifyBucket{Name: t.target, ErrorMsgs: []string{"not verified: the verify was cancelled"}})
+			continue
+		}
+		log := log.With(zap.String("bucket", t.name), zap.String("target", t.target))
+		vb, err := r.verifyTarget(ctx, t, log)
+		rep.Buckets = append(rep.Buckets, vb)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bucket %s: %w", t.target, err))
+		}
+		if vb.Missing > 0 || vb.Differing > 0 {
+			msg := fmt.Sprintf("RGW bucket %s: %d objects of its mirror missing, %d differing", t.target, vb.Missing, vb.Differing)
+			rep.Problems = append(rep.Problems, msg)
+			log.Error("verify: " + msg)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("verify cancelled before every object was compared: %w", err))
+	}
+	rep.OK = len(rep.Problems) == 0 && len(errs) == 0
+	if len(rep.Problems) > 0 {
+		errs = append([]error{fmt.Errorf("%w: %d problems, first: %s", exitcode.ErrVerifyFailed, len(rep.Problems), rep.Problems[0])}, errs...)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// verifyTarget compares one bucket's mirror with the RGW bucket it was
+// restored to; the entry is named after the RGW bucket.
+func (r *restorer) verifyTarget(ctx context.Context, t restoreTarget, log *zap.Logger) (VerifyBucket, error) {
+	fsrc, err := r.mirror.Fs(ctx, r.cfg.DestBucket+"/"+t.name)
+	if err != nil {
+		return VerifyBucket{Name: t.target}, classify("MINIO", err)
+	}
+	fdst, err := r.cfg.Source.Fs(ctx, t.target)
+	if err != nil {
+		return VerifyBucket{Name: t.target}, classify("RGW", err)
+	}
+	return verifyPair(ctx, fsrc, fdst, t.target, "the restored bucket", true, log)
 }
 
 // Versioning statuses of a bucket, as S3 (and rclone's versioning backend

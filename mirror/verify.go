@@ -83,6 +83,10 @@ type VerifyReport struct {
 	// bad sync's deletions are final.
 	Versioning string   `json:"versioning"`
 	Warnings   []string `json:"warnings,omitempty"`
+	// Restored is a check of restored RGW buckets against their mirror
+	// (VerifyRestored), at At when not nil; there is no run report to judge.
+	Restored bool       `json:"restored,omitempty"`
+	At       *time.Time `json:"at,omitempty"`
 }
 
 // VerifyBucket is one bucket's check. Extra objects (in the mirror only)
@@ -405,7 +409,13 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if l := r.LastReport; l != nil {
+	if r.Restored {
+		at := "as it is"
+		if r.At != nil {
+			at = "as it was at " + r.At.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "compared: the mirror %s -> the restored RGW buckets\n", at)
+	} else if l := r.LastReport; l != nil {
 		fmt.Fprintf(w, "last run report: %s, %s, %s mode, ended %s ago (stale: %v)\n", l.Location, l.Status, l.Mode,
 			time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Second), l.Stale)
 	} else {

@@ -103,6 +103,8 @@ func TestBadInput(t *testing.T) {
 		{"restore mirror bucket name", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
 		{"restore without the RGW endpoint", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"RGW_ENDPOINT": ""}, "RGW_ENDPOINT"},
 		{"restore ping URL not http", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"OFFSITE_PING_URL": "ftp://hc/" + badInputSecret}, "OFFSITE_PING_URL"},
+		{"verify restored at not a time", []string{"verify", "rgw", "--bucket", "photos", "--at", "soon"}, nil, "--at"},
+		{"verify restored at without a bucket", []string{"verify", "rgw", "--at", "36h"}, nil, "--bucket"},
 		{"restore unknown flag", []string{"restore", "rgw", "--bucket", "photos", "--delete"}, nil, "delete"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,23 +54,10 @@ func (e *env) restoreRGWCommand() *cli.Command {
 
 func (e *env) restoreConfig(c *cli.Context) (mirror.RestoreConfig, error) {
 	cfg := mirror.DefaultRestoreConfig()
-	var err error
-	if cfg.Source, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+	if err := restoreScope(c, &cfg); err != nil {
 		return cfg, err
-	}
-	if cfg.Dest, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio); err != nil {
-		return cfg, err
-	}
-	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
-	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
-	for _, b := range c.StringSlice("bucket") {
-		cfg.Buckets = append(cfg.Buckets, list(b)...)
 	}
 	cfg.All = c.Bool("all")
-	if cfg.At, err = mirror.ParseAt(c.String("at"), time.Now()); err != nil {
-		return cfg, err
-	}
-	cfg.ToBucket = c.String("to-bucket")
 	cfg.Overwrite = c.Bool("overwrite")
 	cfg.CreateBucket = c.Bool("create-bucket")
 	cfg.Verify = c.Bool("verify")
@@ -105,4 +92,26 @@ func (e *env) restoreRGW(c *cli.Context) error {
 		_ = rep.WriteDiffering(e.stdout)
 	}
 	return mon.finish(c.Context, mirrorRun(rep), err)
+}
+
+// restoreScope reads what restore rgw and verify rgw --bucket share: both
+// ends, the mirror's bucket, the buckets, --at and --to-bucket.
+func restoreScope(c *cli.Context, cfg *mirror.RestoreConfig) error {
+	var err error
+	if cfg.Source, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+		return err
+	}
+	if cfg.Dest, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio); err != nil {
+		return err
+	}
+	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
+	cfg.ReportPrefix = c.String(flagName(mirror.EnvReportPrefix))
+	for _, b := range c.StringSlice("bucket") {
+		cfg.Buckets = append(cfg.Buckets, list(b)...)
+	}
+	if cfg.At, err = mirror.ParseAt(c.String("at"), time.Now()); err != nil {
+		return err
+	}
+	cfg.ToBucket = c.String("to-bucket")
+	return nil
 }

@@ -130,6 +130,15 @@ func TestRestoreCommandIsLoud(t *testing.T) {
 				t.Fatalf("%s/%s not restored whole", target, k)
 			}
 		}
+
+		// A following verify rgw proves the same, and says so four ways.
+		l = newLoud(t)
+		code, stdout, stderr = runOffsite(ctx, append([]string{"verify", "rgw", "--bucket", bucket, "--at", at, "--to-bucket", target, "--output", "json"}, l.args()...)...)
+		var vrep mirror.VerifyReport
+		if err := json.Unmarshal([]byte(stdout), &vrep); err != nil || code != exitcode.OK || len(vrep.Buckets) != 1 || vrep.Buckets[0].Matched != int64(len(objects)) {
+			t.Fatalf("verify rgw --at: exit %d (%v), want 0 with %d matched\n%s\n%s", code, err, len(objects), stdout, stderr)
+		}
+		l.check(t, exitcode.OK)
 	})
 
 	t.Run("verify finds a difference", func(t *testing.T) {
@@ -147,5 +156,12 @@ func TestRestoreCommandIsLoud(t *testing.T) {
 		if data, _ := rgw.Get(t, bucket, key); string(data) != "changed since the mirror\n" {
 			t.Fatalf("the differing object was overwritten without --overwrite: %q", data)
 		}
+
+		l = newLoud(t)
+		code, stdout, stderr = runOffsite(ctx, append([]string{"verify", "rgw", "--bucket", bucket}, l.args()...)...)
+		if code != exitcode.Verify || !strings.Contains(stdout, "differing "+bucket+"/"+key) {
+			t.Fatalf("verify rgw --bucket: exit %d, want %d naming the object\n%s\n%s", code, exitcode.Verify, stdout, stderr)
+		}
+		l.check(t, exitcode.Verify)
 	})
 }

@@ -10,19 +10,27 @@ import (
 func (e *env) verifyRGWCommand() *cli.Command {
 	d := mirror.DefaultVerifyConfig()
 	return &cli.Command{
-		Name:      "rgw",
-		Usage:     "every RGW object is in the mirror with the same size and hash; the newest run report is fresh and ok",
-		UsageText: "offsite verify rgw [--rgw-buckets a,b] [--download] [--max-age 25h] [--output table|json]",
+		Name:  "rgw",
+		Usage: "every RGW object is in the mirror with the same size and hash; the newest run report is fresh and ok",
+		UsageText: "offsite verify rgw [--rgw-buckets a,b] [--download] [--max-age 25h] [--output table|json]\n" +
+			"   offsite verify rgw --bucket B [--at TIME] [--to-bucket NAME]   # after a restore: the RGW bucket holds its mirror (at TIME)",
 		Flags: verifyFlags(append(rgwMirrorFlags(),
 			&cli.BoolFlag{Name: "download", EnvVars: []string{mirror.EnvVerifyDownload},
 				Usage: "compare content by downloading both sides where a hash is missing (multipart uploads)"},
 			durationFlag(mirror.EnvMaxReportAge, d.MaxReportAge, "fail when the newest run report ended longer ago than this"),
+			&cli.StringSliceFlag{Name: "bucket", EnvVars: []string{mirror.EnvRestoreBuckets},
+				Usage: "check a restore instead: the RGW bucket holds every object of its mirror (download where a hash is missing)"},
+			&cli.StringFlag{Name: "at", EnvVars: []string{mirror.EnvRestoreAt}, Usage: "with --bucket: the mirror as it was then (as restore rgw --at)"},
+			&cli.StringFlag{Name: "to-bucket", EnvVars: []string{mirror.EnvRestoreToBucket}, Usage: "with --bucket: the RGW bucket it was restored to"},
 		)...),
 		Action: e.action(e.verifyRGW),
 	}
 }
 
 func (e *env) verifyRGW(c *cli.Context) error {
+	if c.IsSet("bucket") || c.IsSet("at") || c.IsSet("to-bucket") {
+		return e.verifyRestored(c)
+	}
 	var output string
 	cfg := mirror.DefaultVerifyConfig()
 	mon, err := e.startVerify(c, "verify_rgw", validateFunc(func() error {
@@ -59,4 +67,29 @@ func verifyRGWRun(rep *mirror.VerifyReport, dest string) monitor.Run {
 			Errors: b.Missing + b.Differing + b.Errors, OK: b.OK})
 	}
 	return run
+}
+
+// verifyRestored is verify rgw after a restore: each RGW bucket against
+// its mirror, as it was at --at.
+func (e *env) verifyRestored(c *cli.Context) error {
+	var output string
+	cfg := mirror.DefaultRestoreConfig()
+	mon, err := e.startVerify(c, "verify_rgw", validateFunc(func() error {
+		var err error
+		if output, err = outputFormat(c); err != nil {
+			return err
+		}
+		if err := restoreScope(c, &cfg); err != nil {
+			return err
+		}
+		cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
+		cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
+		return cfg.Validate()
+	}))
+	if err != nil {
+		return err
+	}
+	rep, err := mirror.VerifyRestored(c.Context, cfg, e.log)
+	err = e.printVerifyReport(rep, output, err)
+	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
 }
