@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +23,9 @@ import (
 // operator's one-off Job would, against the real RGW and a versioned
 // MinIO, and checks that each way a restore fails shows four ways that
 // agree (exit code, report status, /fail ping, metric): an unknown bucket,
-// a SIGTERM mid-restore (which a re-run then finishes), and a --verify
-// that finds the restored bucket differs from the mirror.
+// a SIGTERM mid-restore and an object the RGW refuses (a re-run then
+// finishes both), and a --verify (or a following verify rgw --bucket) that
+// finds the restored bucket differs from the mirror.
 func TestRestoreCommandIsLoud(t *testing.T) {
 	rgw := harness.StartRGW(t)
 	minio := harness.StartMinio(t, mirrorTestBucket)
@@ -139,6 +142,47 @@ func TestRestoreCommandIsLoud(t *testing.T) {
 			t.Fatalf("verify rgw --at: exit %d (%v), want 0 with %d matched\n%s\n%s", code, err, len(objects), stdout, stderr)
 		}
 		l.check(t, exitcode.OK)
+	})
+
+	t.Run("objects the RGW refuses", func(t *testing.T) {
+		const target, refused = "paperless-partial", "media/005/doc 150.pdf"
+		proxy := harness.StartHTTPProxy(t, rgw.Endpoint)
+		var fail atomic.Bool
+		fail.Store(true)
+		proxy.SetRule(func(r *http.Request, _ int64) harness.Fault {
+			if fail.Load() && harness.IsObjectWrite(r, refused) {
+				return harness.Status500
+			}
+			return harness.Pass
+		})
+		t.Setenv("RGW_ENDPOINT", proxy.Endpoint)
+		args := []string{"restore", "rgw", "--bucket", bucket, "--to-bucket", target, "--create-bucket", "--retries", "2", "--low-level-retries", "1"}
+		l := newLoud(t)
+		code, stdout, stderr := runOffsite(ctx, append(args, l.args()...)...)
+		if code != exitcode.Failed {
+			t.Fatalf("exit %d, want %d\n%s\n%s", code, exitcode.Failed, stdout, stderr)
+		}
+		l.check(t, exitcode.Failed)
+		rep, b := newestReport(t)
+		if rep.Status != mirror.StatusFailed || b.Status != mirror.StatusFailed || b.Errors == 0 {
+			t.Fatalf("report %s, bucket %+v; want failed with errors", rep.Status, b)
+		}
+		got := rgw.Objects(t, target, "")
+		for k := range objects {
+			if _, ok := got[k]; ok == strings.HasPrefix(k, refused) {
+				t.Fatalf("%s: restored %v; want every object but those under %s", k, ok, refused)
+			}
+		}
+
+		fail.Store(false)
+		l = newLoud(t)
+		if code, stdout, stderr := runOffsite(ctx, append(args, l.args()...)...); code != exitcode.OK {
+			t.Fatalf("re-run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		l.check(t, exitcode.OK)
+		if got := rgw.Objects(t, target, ""); len(got) != len(objects) {
+			t.Fatalf("after the re-run %s holds %d objects, want %d", target, len(got), len(objects))
+		}
 	})
 
 	t.Run("verify finds a difference", func(t *testing.T) {
