@@ -31,6 +31,7 @@ type pass struct {
 	fsrc, fdst fs.Fs
 	collect    bool // keep mirror-only objects for deletion (sync mode)
 	dryRun     bool
+	restore    bool // copies the mirror back: a dry run lists each object
 	// keepDiffering leaves objects that differ on both sides as they are
 	// and lists them (a restore without --overwrite).
 	keepDiffering bool
@@ -52,6 +53,7 @@ type pass struct {
 	mu         sync.Mutex
 	mirrorOnly []fs.Object
 	differObj  []string // the first maxNamedObjects of the kept differing objects
+	wouldObj   []string // a restore's dry run: the first maxNamedObjects it would copy
 	errs       []error
 }
 
@@ -73,7 +75,7 @@ type passResult struct {
 	sizeOnly, extra        int64
 	wouldCopy, wouldBytes  int64
 	differing              int64
-	differObj              []string
+	differObj, wouldObj    []string
 	mirrorOnly             []fs.Object
 	errs                   []error
 }
@@ -85,7 +87,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 // runRestorePass is a pass that never deletes and, with keepDiffering,
 // never overwrites: what differs is listed instead.
 func runRestorePass(ctx context.Context, fsrc, fdst fs.Fs, keepDiffering, dryRun bool, log *zap.Logger) passResult {
-	return (&pass{fsrc: fsrc, fdst: fdst, keepDiffering: keepDiffering, dryRun: dryRun, log: log}).run(ctx)
+	return (&pass{fsrc: fsrc, fdst: fdst, restore: true, keepDiffering: keepDiffering, dryRun: dryRun, log: log}).run(ctx)
 }
 
 // run marches once over both listings; p holds the ends and the options.
@@ -121,7 +123,7 @@ func (p *pass) run(ctx context.Context) passResult {
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(),
 		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
-		differing: p.differing.Load(), differObj: p.differObj,
+		differing: p.differing.Load(), differObj: p.differObj, wouldObj: p.wouldObj,
 		mirrorOnly: p.mirrorOnly, errs: p.errs,
 	}
 }
@@ -238,7 +240,17 @@ func (p *pass) transfer() {
 		if p.dryRun {
 			p.wouldCopy.Add(1)
 			p.wouldBytes.Add(pair.Src.Size())
-			p.log.Debug("would copy", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
+			if !p.restore {
+				p.log.Debug("would copy", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
+				continue
+			}
+			// A restore's dry run is read by a person deciding: every object.
+			p.log.Info("would restore", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
+			p.mu.Lock()
+			if len(p.wouldObj) < maxNamedObjects {
+				p.wouldObj = append(p.wouldObj, pair.Src.Remote())
+			}
+			p.mu.Unlock()
 			continue
 		}
 		_, err := operations.Copy(p.ctx, p.fdst, pair.Dst, pair.Src.Remote(), pair.Src)

@@ -79,6 +79,7 @@ type BucketReport struct {
 	Target           string        `json:"target,omitempty"`
 	Differing        int64         `json:"differing,omitempty"`         // kept as they are: no --overwrite
 	DifferingObjects []string      `json:"differing_objects,omitempty"` // the first few
+	WouldRestore     []string      `json:"would_restore,omitempty"`     // a dry run: the first few it would copy
 	Verify           *VerifyBucket `json:"verify,omitempty"`            // restore --verify
 }
 

@@ -435,7 +435,7 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (BucketRe
 	br.Differing, br.DifferingObjects = res.differing, res.differObj
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
 	if r.cfg.DryRun {
-		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
+		br.Transferred, br.Bytes, br.WouldRestore = res.wouldCopy, res.wouldBytes, res.wouldObj
 	}
 	if len(res.errs) > 0 {
 		return fail(fmt.Errorf("%d errors in the last of %d tries; last error: %w", len(res.errs), br.Attempts, classify("RGW", res.errs[len(res.errs)-1])))
@@ -571,18 +571,26 @@ func VersioningStatus(ctx context.Context, fbucket fs.Fs) (string, error) {
 	return fmt.Sprint(out), nil
 }
 
-// WriteDiffering lists, for people, the objects a restore found differing
-// and kept, and the restored buckets --verify found not equal to their
-// mirror.
-func (r *Report) WriteDiffering(w io.Writer) error {
+// WriteRestoreDetails lists, for people, what a restore's summary only
+// counts: the objects a dry run would restore, those found differing and
+// kept, and what --verify found.
+func (r *Report) WriteRestoreDetails(w io.Writer) error {
 	for _, b := range r.Buckets {
+		for _, o := range b.WouldRestore {
+			if _, err := fmt.Fprintf(w, "would restore: %s/%s\n", b.Target, o); err != nil {
+				return err
+			}
+		}
+		if n := b.Transferred - int64(len(b.WouldRestore)); r.DryRun && n > 0 {
+			fmt.Fprintf(w, "would restore: %d more into %s (each is in the log)\n", n, b.Target)
+		}
 		for _, o := range b.DifferingObjects {
 			if _, err := fmt.Fprintf(w, "differing, kept (--overwrite replaces it): %s/%s\n", b.Target, o); err != nil {
 				return err
 			}
 		}
 		if n := b.Differing - int64(len(b.DifferingObjects)); n > 0 {
-			fmt.Fprintf(w, "differing, kept: %d more in %s (see the log)\n", n, b.Target)
+			fmt.Fprintf(w, "differing, kept: %d more in %s (each is in the log)\n", n, b.Target)
 		}
 		if v := b.Verify; v != nil {
 			fmt.Fprintf(w, "verify %s: ok %v, %d matched, %d missing, %d differing, %d extra kept, %d compared by download\n",

@@ -45,7 +45,7 @@ func runRestore(t *testing.T, cfg mirror.RestoreConfig) (*mirror.Report, error) 
 		t.Fatalf("mirror.Restore returned no report (error %v)", err)
 	}
 	var diff bytes.Buffer
-	_ = rep.WriteDiffering(&diff)
+	_ = rep.WriteRestoreDetails(&diff)
 	t.Logf("restore (error %v):\n%s%s", err, rep.Summary(), diff.String())
 	return rep, err
 }
@@ -126,8 +126,8 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 		rcfg.Buckets, rcfg.At, rcfg.ToBucket = []string{bucket}, at, "documents-restored"
 		rcfg.DryRun, rcfg.CreateBucket = true, true
 		rep, err := runRestore(t, rcfg)
-		if br := bucketReport(t, rep, bucket); err != nil || br.Transferred != int64(len(before)) || rep.Location != "" {
-			t.Fatalf("dry run: %v; %+v", err, br)
+		if br := bucketReport(t, rep, bucket); err != nil || br.Transferred != int64(len(before)) || len(br.WouldRestore) != len(before) || rep.Location != "" {
+			t.Fatalf("dry run: %v; %+v; want all %d listed, no report written", err, br, len(before))
 		}
 		if rgw.BucketExists(t, "documents-restored") {
 			t.Fatal("a dry run created the bucket")

@@ -89,7 +89,7 @@ func (e *env) restoreRGW(c *cli.Context) error {
 	rep, err := mirror.Restore(c.Context, cfg, e.log)
 	if rep != nil {
 		fmt.Fprint(e.stdout, rep.Summary())
-		_ = rep.WriteDiffering(e.stdout)
+		_ = rep.WriteRestoreDetails(e.stdout)
 	}
 	return mon.finish(c.Context, mirrorRun(rep), err)
 }
