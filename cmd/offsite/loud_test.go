@@ -79,6 +79,7 @@ func TestNoCommandIsUsageError(t *testing.T) {
 		{nil, "mirror"},
 		{[]string{"verify"}, "rgw"},
 		{[]string{"offload"}, "watch"},
+		{[]string{"restore"}, "rgw"},
 	} {
 		t.Run(strings.Join(append([]string{"offsite"}, tt.args...), " "), func(t *testing.T) {
 			code, stdout, stderr := runOffsite(context.Background(), tt.args...)
