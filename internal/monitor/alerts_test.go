@@ -183,6 +183,8 @@ func TestAlertRules(t *testing.T) {
 		r := Run{Job: job, Start: end.Add(-time.Minute), End: end, OK: ok, Items: []Item{{Name: "photos", OK: ok}}}
 		if job == "verify_etcd" {
 			r.Items[0].Name = "node1"
+		} else {
+			r.Versioning = map[string]bool{"homelab-backup-rgw": true}
 		}
 		if !ok {
 			r.ExitCode = 4
@@ -240,6 +242,13 @@ func TestAlertRules(t *testing.T) {
 					with(node, map[string]string{"offsite_job": "verify_rgw"}),
 					with(node, map[string]string{"offsite_job": "verify_etcd"}),
 				},
+			}},
+		{name: "versioning off on the mirror's bucket",
+			series: slices.Concat(textfileSeries(t, mirrorOK(at(time.Hour))), textfileSeries(t, offload(at(time.Hour), true)),
+				textfileSeries(t, Run{Job: "verify_rgw", Start: at(time.Hour), End: at(0), OK: true,
+					Items: []Item{{Name: "photos", OK: true}}, Versioning: map[string]bool{"homelab-backup-rgw": false}})),
+			firing: map[string][]map[string]string{
+				"OffsiteMirrorVersioningOff": {with(node, map[string]string{"offsite_job": "verify_rgw", "destination_bucket": "homelab-backup-rgw"})},
 			}},
 		{name: "no metrics at all",
 			firing: map[string][]map[string]string{
