@@ -91,6 +91,9 @@ func TestBadInput(t *testing.T) {
 		{"identity file missing", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
+		{"canary without a bucket", []string{"canary", "put", "--key", "offsite-validate/x"}, nil, "--bucket"},
+		{"canary key outside its prefix", []string{"canary", "remove", "--bucket", "photos", "--key", "2026/beach.jpg"}, nil, "--key"},
+		{"canary check without a mirror", []string{"canary", "check", "--bucket", "photos", "--key", "offsite-validate/x"}, map[string]string{"MINIO_ENDPOINT": ""}, "MINIO_ENDPOINT"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {

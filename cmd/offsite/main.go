@@ -100,6 +100,7 @@ func (e *env) app() *cli.App {
 			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
+			e.canaryCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
 		),
