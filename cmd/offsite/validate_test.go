@@ -48,10 +48,7 @@ func newValidateRig(t *testing.T) *validateRig {
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	build := harness.Command(t.Context(), 10*time.Minute, "go", "build", "-o", filepath.Join(bin, "offsite"), ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build offsite: %v\n%s", err, out)
-	}
+	harness.BuildOffsite(t, bin)
 	for _, name := range []string{"kubectl", "ssh"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "validate", name))
 		if err == nil {
