@@ -17,8 +17,19 @@ MIRROR_TIMEOUT ?= 14400
 # more than the 30 s quiet period, so new snapshots are uploaded by then
 OFFLOAD_WAIT  ?= 45
 JOURNAL_LINES ?= 50
+# make validate: a mirrored RGW bucket for the test object, the node's
+# prefix in the etcd bucket (default: its short hostname), where the
+# snapshots are on it, each step's timeout in seconds, and where the
+# evidence goes (one directory per UTC date)
+VALIDATE_BUCKET ?=
+ETCD_HOST     ?=
+SNAPSHOT_DIR  ?= /var/lib/rancher/k3s/server/db/snapshots
+STEP_TIMEOUT  ?= 600
+EVIDENCE      ?= evidence
+# the directory of this file, for validate.sh beside it
+RUNBOOK_DIR   := $(dir $(lastword $(MAKEFILE_LIST)))
 
-.PHONY: mirror-now offload-now verify verify-rgw verify-etcd
+.PHONY: mirror-now offload-now verify verify-rgw verify-etcd validate validate-dry
 
 ## mirror-now: run the RGW mirror now (a Job from the CronJob), follow its log, exit with its exit code
 mirror-now:
@@ -81,3 +92,14 @@ verify:
 	$(OFFSITE) verify rgw || status=$$?; \
 	$(OFFSITE) verify etcd --all-hosts || { s=$$?; [ "$$status" -ne 0 ] || status=$$s; }; \
 	exit $$status
+
+## validate: the deployment's final check, evidence in EVIDENCE/<date>/ (NODE=<host> VALIDATE_BUCKET=<mirrored bucket>)
+validate:
+	@NAMESPACE='$(NAMESPACE)' CRONJOB='$(CRONJOB)' UNIT='$(UNIT)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' SSH='$(SSH)' \
+	OFFSITE='$(OFFSITE)' MIRROR_TIMEOUT='$(MIRROR_TIMEOUT)' VALIDATE_BUCKET='$(VALIDATE_BUCKET)' ETCD_HOST='$(ETCD_HOST)' \
+	SNAPSHOT_DIR='$(SNAPSHOT_DIR)' STEP_TIMEOUT='$(STEP_TIMEOUT)' EVIDENCE='$(EVIDENCE)' DRY='$(DRY)' \
+	sh $(RUNBOOK_DIR)validate.sh
+
+## validate-dry: print the steps of validate, run nothing
+validate-dry: DRY = 1
+validate-dry: validate

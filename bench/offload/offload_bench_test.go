@@ -39,7 +39,7 @@ const (
 
 func TestBenchOffload(t *testing.T) {
 	m := harness.StartMinio(t, bucket)
-	offsite := buildOffsite(t)
+	offsite := harness.BuildOffsite(t, t.TempDir())
 	rclone := rcloneBinary(t)
 	watcher, snapDir := startWatcher(t, offsite, m, host)
 
@@ -80,7 +80,7 @@ func TestBenchOffload(t *testing.T) {
 // the encrypting watcher reads per byte of snapshot (1 means one read).
 func TestBenchOffloadEncrypted(t *testing.T) {
 	m := harness.StartMinio(t, bucket)
-	offsite := buildOffsite(t)
+	offsite := harness.BuildOffsite(t, t.TempDir())
 	key, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -190,21 +190,6 @@ func rcloneCopyto(t *testing.T, rclone string, m *harness.Minio, src, key string
 		t.Fatalf("rclone copyto: %v\n%s", err, out)
 	}
 	return time.Since(start)
-}
-
-func buildOffsite(t *testing.T) string {
-	t.Helper()
-	cache, err := harness.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "offsite")
-	cmd := harness.Command(t.Context(), 10*time.Minute, "go", "build", "-o", bin, "./cmd/offsite")
-	cmd.Dir = filepath.Dir(cache)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build offsite: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // rcloneBinary is the rclone CLI in the cache, built once (about 80 s).

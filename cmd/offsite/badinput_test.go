@@ -106,6 +106,9 @@ func TestBadInput(t *testing.T) {
 		{"verify restored at not a time", []string{"verify", "rgw", "--bucket", "photos", "--at", "soon"}, nil, "--at"},
 		{"verify restored at without a bucket", []string{"verify", "rgw", "--at", "36h"}, nil, "--bucket"},
 		{"restore unknown flag", []string{"restore", "rgw", "--bucket", "photos", "--delete"}, nil, "delete"},
+		{"canary without a bucket", []string{"canary", "put", "--key", "offsite-validate/x"}, nil, "--bucket"},
+		{"canary key outside its prefix", []string{"canary", "remove", "--bucket", "photos", "--key", "2026/beach.jpg"}, nil, "--key"},
+		{"canary check without a mirror", []string{"canary", "check", "--bucket", "photos", "--key", "offsite-validate/x"}, map[string]string{"MINIO_ENDPOINT": ""}, "MINIO_ENDPOINT"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {

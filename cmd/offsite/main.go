@@ -101,6 +101,7 @@ func (e *env) app() *cli.App {
 			e.offloadCommand(),
 			e.verifyCommand(),
 			e.restoreCommand(),
+			e.canaryCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
 		),

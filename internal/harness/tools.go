@@ -1,6 +1,11 @@
 package harness
 
-import "os"
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // Promtool returns Prometheus's promtool, pinned, for the alert rule tests,
 // building it into the cache on first use (a large build: minutes).
@@ -16,4 +21,21 @@ func Promtool() (string, error) {
 // to prove what offload encrypts opens with `age -d`.
 func AgeCLI() (string, error) {
 	return goInstall("age", "filippo.io/age/cmd/age@v1.3.2")
+}
+
+// BuildOffsite builds the offsite binary from this checkout into dir and
+// returns its path, for tests and benchmarks that run it as its own process.
+func BuildOffsite(t testing.TB, dir string) string {
+	t.Helper()
+	cache, err := CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "offsite")
+	cmd := Command(context.Background(), buildTimeout, "go", "build", "-o", bin, "./cmd/offsite")
+	cmd.Dir = filepath.Dir(cache) // the module root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build offsite: %v\n%s", err, out)
+	}
+	return bin
 }
