@@ -39,12 +39,12 @@ type item struct {
 func New(ctx context.Context, out io.Writer, logs *Switch, force bool) *Display {
 	opts := []mpb.ContainerOption{mpb.WithOutput(out), mpb.WithRefreshRate(refreshRate), mpb.WithWidth(100)}
 	if force {
-		opts = append(opts, mpb.ForceTTY())
+		opts = append(opts, mpb.ForceTTY(), mpb.WithAutoRefresh())
 	}
 	d := &Display{p: mpb.NewWithContext(ctx, opts...), logs: logs, items: map[string]*item{}, start: time.Now()}
 	// The totals line comes last: it has the lowest priority (highest number).
 	d.total = d.p.New(0, mpb.NopStyle(), mpb.BarPriority(1<<30),
-		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return d.totalLine() })))
+		mpb.PrependDecorators(decor.Any(func(st decor.Statistics) string { return fit(d.totalLine(), st) })))
 	if logs != nil {
 		logs.set(d.p)
 	}
@@ -62,11 +62,10 @@ func (d *Display) Update(s Stat) {
 	it.stat = s
 	d.mu.Unlock()
 	if !ok {
-		name := s.Name
 		// Add fails only once the display is shut down (a cancelled run).
-		it.bar, _ = d.p.Add(0, mpb.BarStyle().Lbound("[").Rbound("]").Build(), mpb.BarWidth(24), mpb.BarRemoveOnComplete(),
-			mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DSyncWidth})),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return d.line(name) }, decor.WC{C: decor.DindentRight | decor.DSyncWidth})))
+		it.bar, _ = d.p.Add(0, mpb.BarStyle().Lbound("[").Rbound("]").Build(), mpb.BarWidth(20), mpb.BarRemoveOnComplete(),
+			mpb.PrependDecorators(decor.Name(s.Name, decor.WC{C: decor.DindentRight | decor.DSyncWidth})),
+			mpb.AppendDecorators(decor.Any(func(st decor.Statistics) string { return fit(d.line(it), st) })))
 	}
 	if it.bar == nil {
 		return
@@ -115,18 +114,20 @@ func (d *Display) Close() {
 }
 
 // line is an item's counters after its bar.
-func (d *Display) line(name string) string {
+func (d *Display) line(it *item) string {
 	d.mu.Lock()
-	s := d.items[name].statOrZero()
+	s := it.stat
 	d.mu.Unlock()
 	return counters(s)
 }
 
-func (it *item) statOrZero() Stat {
-	if it == nil {
-		return Stat{}
+// fit cuts a line to the terminal's width: a line that wraps would
+// break the redraw in place.
+func fit(line string, st decor.Statistics) string {
+	if w := st.AvailableWidth; w > 0 && len(line) > w {
+		return line[:w]
 	}
-	return it.stat
+	return line
 }
 
 // totalLine adds up the finished and the running items.
@@ -151,10 +152,15 @@ func (d *Display) totalLine() string {
 	return fmt.Sprintf("total: %d done, %d running  %s  elapsed %s", done, running, counters(t), ETA(elapsed))
 }
 
-// counters is "objects 12/40  1.2 MiB/5.0 MiB  3.1 MiB/s  ETA 0:04".
+// counters is "12/40 obj  1.2 MiB/5.0 MiB  3.1 MiB/s  ETA 0:04", with
+// "checked 7/9" first once objects are compared.
 func counters(s Stat) string {
-	return fmt.Sprintf("checked %d/%d  objects %d/%d  %s/%s  %s  ETA %s",
-		s.Checks, s.TotalChecks, s.Objects, s.TotalObjects, Bytes(s.Bytes), Bytes(s.TotalBytes), Rate(s.Rate), ETA(s.ETA))
+	checked := ""
+	if s.TotalChecks > 0 {
+		checked = fmt.Sprintf("checked %d/%d  ", s.Checks, s.TotalChecks)
+	}
+	return fmt.Sprintf("%s%d/%d obj  %s/%s  %s  ETA %s",
+		checked, s.Objects, s.TotalObjects, Bytes(s.Bytes), Bytes(s.TotalBytes), Rate(s.Rate), ETA(s.ETA))
 }
 
 func add(a, b Stat) Stat {
