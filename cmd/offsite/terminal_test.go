@@ -226,3 +226,26 @@ func checkTable(t *testing.T, out string, counts map[string]int) {
 		t.Errorf("table has %d rows, want %d:\n%s", len(rows), len(counts)+1, out[i:])
 	}
 }
+
+// TestTerminalDemo runs the demo on a pseudo-terminal, as a newcomer
+// would: the steps, their tables and the live display show, the logs only
+// from warn up; --verbose brings the info logs back.
+func TestTerminalDemo(t *testing.T) {
+	code, screen := offsiteProcess(t, nil, nil, "demo")
+	plain := ansi.ReplaceAllString(screen, "")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, tail(plain, 40))
+	}
+	for _, want := range []string{"== 1. offsite mirror", "BUCKET     MODE  STATUS", "total: 3 done, 0 running", "HOST ", "\tERROR\tsafety stop: nothing deleted", "All steps did what they should"} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("the demo on a terminal lacks %q:\n%s", want, tail(plain, 40))
+		}
+	}
+	if strings.Contains(plain, "\tINFO\t") {
+		t.Errorf("the demo on a terminal shows info logs without --verbose:\n%s", tail(plain, 40))
+	}
+	code, screen = offsiteProcess(t, nil, nil, "demo", "--verbose")
+	if plain := ansi.ReplaceAllString(screen, ""); code != 0 || !strings.Contains(plain, "\tINFO\tbucket done") {
+		t.Errorf("demo --verbose: exit %d, want the info logs:\n%s", code, tail(plain, 40))
+	}
+}
