@@ -122,6 +122,7 @@ func (e *env) mirror(c *cli.Context) error {
 	if err != nil {
 		return mon.finish(c.Context, monitor.Run{}, err)
 	}
+	defer stopDisplay(d) // also on a panic: the terminal gets its lines back
 	if d != nil {
 		cfg.Display = d
 		if !c.IsSet(flagName(mirror.EnvProgress)) {

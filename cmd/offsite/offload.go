@@ -188,6 +188,7 @@ func (e *env) offloadOnce(c *cli.Context) error {
 		d, err = e.display(c)
 	}
 	if err == nil {
+		defer stopDisplay(d) // also on a panic
 		if d != nil {
 			cfg.Display = d
 		}

@@ -27,6 +27,8 @@ type Display struct {
 	items map[string]*item
 	ended Stat // the sum of the finished items
 	count int  // items finished
+
+	closed sync.Once
 }
 
 type item struct {
@@ -95,8 +97,11 @@ func (d *Display) Done(name string) {
 }
 
 // Close ends every line, draws the last frame and gives the logs their
-// writer back. The display cannot be used afterwards.
-func (d *Display) Close() {
+// writer back. The display cannot be used afterwards; closing it again
+// does nothing.
+func (d *Display) Close() { d.closed.Do(d.close) }
+
+func (d *Display) close() {
 	d.mu.Lock()
 	var names []string
 	for name := range d.items {
