@@ -58,7 +58,8 @@ func noCommand(show func(*cli.Context) error) cli.ActionFunc {
 }
 
 // showCommands prints a command's subcommands (the app's commands at the
-// top), one line each, on stderr: the short answer to a missing command.
+// top), one line each, on stdout as the help does: the short answer to a
+// missing command; the error that follows goes to stderr.
 func (e *env) showCommands(c *cli.Context) error {
 	cmds := c.App.VisibleCommands()
 	if c.Command != nil && c.Command.Name != c.App.Name {
@@ -69,9 +70,9 @@ func (e *env) showCommands(c *cli.Context) error {
 	for _, cmd := range cmds {
 		width = max(width, len(cmd.Name))
 	}
-	fmt.Fprintf(e.stderr, "usage: %s <command> [options]\ncommands:\n", strings.TrimSpace("offsite "+e.command))
+	fmt.Fprintf(e.stdout, "usage: %s <command> [options]\ncommands:\n", strings.TrimSpace("offsite "+e.command))
 	for _, cmd := range cmds {
-		fmt.Fprintf(e.stderr, "  %-*s  %s\n", width, cmd.Name, cmd.Usage)
+		fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, cmd.Name, cmd.Usage)
 	}
 	return nil
 }
