@@ -15,7 +15,8 @@ import (
 const refreshRate = 200 * time.Millisecond
 
 // Display draws the running items and a totals line on a terminal. It is
-// a Sink. Logs written through its Switch while it is live are printed
+// a Sink. mpb cuts a line to the terminal's width (a line that wrapped
+// would break the redraw in place). Logs written through its Switch while it is live are printed
 // above the bars, so they do not tear them.
 type Display struct {
 	p     *mpb.Progress
@@ -46,7 +47,7 @@ func New(ctx context.Context, out io.Writer, logs *Switch, force bool) *Display 
 	d := &Display{p: mpb.NewWithContext(ctx, opts...), logs: logs, items: map[string]*item{}, start: time.Now()}
 	// The totals line comes last: it has the lowest priority (highest number).
 	d.total = d.p.New(0, mpb.NopStyle(), mpb.BarPriority(1<<30),
-		mpb.PrependDecorators(decor.Any(func(st decor.Statistics) string { return fit(d.totalLine(), st) })))
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return d.totalLine() })))
 	if logs != nil {
 		logs.set(d.p)
 	}
@@ -66,8 +67,8 @@ func (d *Display) Update(s Stat) {
 	if !ok {
 		// Add fails only once the display is shut down (a cancelled run).
 		it.bar, _ = d.p.Add(0, mpb.BarStyle().Lbound("[").Rbound("]").Build(), mpb.BarWidth(20), mpb.BarRemoveOnComplete(),
-			mpb.PrependDecorators(decor.Name(s.Name, decor.WC{C: decor.DindentRight | decor.DSyncWidth})),
-			mpb.AppendDecorators(decor.Any(func(st decor.Statistics) string { return fit(d.line(it), st) })))
+			mpb.PrependDecorators(decor.Name(shorten(s.Name, maxName), decor.WC{C: decor.DindentRight | decor.DSyncWidth})),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return d.line(it) })))
 	}
 	if it.bar == nil {
 		return
@@ -126,15 +127,6 @@ func (d *Display) line(it *item) string {
 	return counters(s)
 }
 
-// fit cuts a line to the terminal's width: a line that wraps would
-// break the redraw in place.
-func fit(line string, st decor.Statistics) string {
-	if w := st.AvailableWidth; w > 0 && len(line) > w {
-		return line[:w]
-	}
-	return line
-}
-
 // totalLine adds up the finished and the running items.
 func (d *Display) totalLine() string {
 	d.mu.Lock()
@@ -177,6 +169,18 @@ func add(a, b Stat) Stat {
 	a.TotalBytes += b.TotalBytes
 	a.Rate += b.Rate
 	return a
+}
+
+// maxName is the most of a name a line shows: the counters need room.
+const maxName = 40
+
+// shorten keeps a long name's start and end: snapshot names differ at the end.
+func shorten(name string, n int) string {
+	r := []rune(name)
+	if len(r) <= n {
+		return name
+	}
+	return string(r[:n/2-1]) + "…" + string(r[len(r)-n/2:])
 }
 
 // Switch is the logger's writer: its own writer, or, while a display is

@@ -18,6 +18,8 @@ func TestFormats(t *testing.T) {
 		{ETA(-1), "-"},
 		{ETA(42 * time.Second), "0:42"},
 		{ETA(time.Hour + 2*time.Minute + 3*time.Second), "1:02:03"},
+		{shorten("photos", 10), "photos"},
+		{shorten("etcd-snapshot-node1-1700000000", 10), "etcd…00000"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
