@@ -97,6 +97,8 @@ func TestBadInput(t *testing.T) {
 		{"flag not a number", []string{"mirror", "--transfers", "many"}, nil, "--transfers"},
 		{"flag not a boolean", []string{"mirror", "--dry-run=maybe"}, nil, "--dry-run"},
 		{"env not a boolean", []string{"mirror"}, map[string]string{"OFFSITE_DRY_RUN": "maybe"}, "OFFSITE_DRY_RUN"},
+		{"flag without its value", []string{"mirror", "--transfers"}, nil, "--transfers: needs a value"},
+		{"unknown global flag", []string{"--verbose", "mirror"}, nil, "--verbose: no such flag"},
 		{"unknown command", []string{"mirrror"}, nil, "mirrror"},
 		{"unknown subcommand", []string{"verify", "minio"}, nil, "minio"},
 	} {

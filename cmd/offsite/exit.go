@@ -125,6 +125,7 @@ var (
 	envParseError  = regexp.MustCompile(`^could not parse "(.*)" as (\w+) value from environment variable "(\w+)" for flag [\w-]+: (.*)$`)
 	flagParseError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
 	boolParseError = regexp.MustCompile(`^invalid boolean value "(.*)" for -([\w-]+): .*$`)
+	flagNoValue    = regexp.MustCompile(`^flag needs an argument: -+([\w-]+)$`)
 	unknownFlag    = regexp.MustCompile(`^flag provided but not defined: -+([\w-]+)$`)
 )
 
@@ -148,14 +149,21 @@ func parseError(err error, flags []cli.Flag) error {
 	if m := boolParseError.FindStringSubmatch(msg); m != nil {
 		return exitcode.Configf("--"+m[2], "%q is not true or false", m[1])
 	}
+	if m := flagNoValue.FindStringSubmatch(msg); m != nil {
+		return exitcode.Configf(dashes(m[1]), "needs a value")
+	}
 	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
-		dashes := "--"
-		if len(m[1]) == 1 {
-			dashes = "-"
-		}
-		return exitcode.Configf(dashes+m[1], "no such flag")
+		return exitcode.Configf(dashes(m[1]), "no such flag")
 	}
 	return usageError(err)
+}
+
+// dashes is how a flag is written: -h, --transfers.
+func dashes(flag string) string {
+	if len(flag) == 1 {
+		return "-" + flag
+	}
+	return "--" + flag
 }
 
 // kind names what a value of urfave's type (int, or its flag type
