@@ -77,29 +77,19 @@ func (e *env) showCommands(c *cli.Context) error {
 	return nil
 }
 
-// requireSubcommands makes each command with subcommands fail, as a
-// usage error, when it is given none (urfave only shows the help, and exits 0).
-func requireSubcommands(cmds ...*cli.Command) []*cli.Command {
-	for _, cmd := range cmds {
-		if len(cmd.Subcommands) > 0 && cmd.Action == nil {
-			cmd.Action = noCommand(nil)
-		}
-	}
-	return cmds
-}
-
 // oneLineUsage makes every command below parent report a flag it cannot
 // parse as one usage error naming the flag or env var, instead of urfave's
-// "Incorrect Usage" and the whole help; a command with subcommands lists
-// them when given none.
+// "Incorrect Usage" and the whole help. A command with subcommands given
+// none lists them and fails as a usage error (urfave would show the help
+// and exit 0).
 func (e *env) oneLineUsage(parent string, cmds []*cli.Command) []*cli.Command {
 	for _, cmd := range cmds {
 		name := strings.TrimSpace(parent + " " + cmd.Name)
 		cmd.OnUsageError = e.onUsageError(name)
+		e.oneLineUsage(name, cmd.Subcommands)
 		act := cmd.Action
-		if len(cmd.Subcommands) > 0 {
+		if act == nil {
 			act = noCommand(e.showCommands)
-			e.oneLineUsage(name, cmd.Subcommands)
 		}
 		cmd.Action = func(c *cli.Context) error {
 			e.command = name

@@ -102,13 +102,13 @@ func (e *env) app() *cli.App {
 		Before:       e.before,
 		Action:       noCommand(e.showCommands),
 		OnUsageError: e.onUsageError(""),
-		Commands: e.oneLineUsage("", requireSubcommands(
+		Commands: e.oneLineUsage("", []*cli.Command{
 			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
-		)),
+		}),
 	}
 }
 

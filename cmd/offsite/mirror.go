@@ -135,9 +135,9 @@ func (e *env) mirror(c *cli.Context) error {
 	return mon.finish(c.Context, mirrorRun(rep), err)
 }
 
-// printReport prints the run's summary: a table for people, or, with
-// --log-format json, the report as one JSON object. Restore prints its
-// summary here too.
+// printReport prints a run's summary: a table for people, or, with
+// --log-format json, the report as one JSON object. Every command that
+// ends with a mirror.Report prints it here.
 func (e *env) printReport(rep *mirror.Report) {
 	if rep == nil {
 		return
