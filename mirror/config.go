@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -96,7 +97,10 @@ type Config struct {
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
 
 	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
-	Version          string        // offsite's version, for the report
+	// Display, if set, is fed each running bucket's counters for a live
+	// view on a terminal.
+	Display livebar.Sink
+	Version string // offsite's version, for the report
 
 	afterBucket func(BucketReport) // a test's view of each bucket as it ends
 }

@@ -29,7 +29,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	ctx = accounting.WithStatsGroup(ctx, "mirror/"+name)
 	stats := accounting.Stats(ctx)
 	stats.ResetCounters()
-	defer progress(ctx, stats, log, r.cfg.ProgressInterval)()
+	defer progress(ctx, stats, log, r.cfg.ProgressInterval, r.cfg.Display, name)()
 
 	fail := func(err error) (BucketReport, error) { return failBucket(ctx, br, start, log, err) }
 	fsrc, err := r.cfg.Source.Fs(ctx, name)

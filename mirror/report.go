@@ -10,9 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
+
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 )
 
 // Bucket and run statuses.
@@ -147,26 +150,35 @@ func (r *Report) finish(end time.Time) {
 	}
 }
 
-// Summary is the report for people: one line per bucket, then the totals.
+// Summary is the report for people: a table with a row per bucket and a
+// totals row, then the run's status, the last error of each bucket that
+// had one, the orphaned mirrors and where the report is.
 func (r *Report) Summary() string {
 	var b strings.Builder
-	verb := ""
-	if r.DryRun {
-		verb = " (dry run: counts are what would happen)"
-	}
+	t := table{header: []string{"BUCKET", "MODE", "STATUS", "CHECKED", "TRANSFERRED", "BYTES", "DELETED", "REFUSED", "SIZE-ONLY", "ERRORS", "TRIES", "DURATION"}}
+	n := strconv.FormatInt
 	for _, k := range r.Buckets {
-		fmt.Fprintf(&b, "%-8s %-7s %s: %d checked, %d transferred (%s), %d deleted, %d deletions refused, %d size-only, %d errors, %d attempts, %.1fs\n",
-			k.Status, k.Mode, k.Name, k.Checked, k.Transferred, fs.SizeSuffix(k.Bytes).ByteUnit(), k.Deleted, k.DeletionsRefused, k.SizeOnly, k.Errors, k.Attempts, k.DurationSeconds)
+		t.add(k.Name, string(k.Mode), k.Status, n(k.Checked, 10), n(k.Transferred, 10), humanBytes(k.Bytes),
+			n(k.Deleted, 10), n(k.DeletionsRefused, 10), n(k.SizeOnly, 10), n(k.Errors, 10), strconv.Itoa(k.Attempts), seconds(k.DurationSeconds))
+	}
+	tt := r.Totals
+	t.add("TOTAL", "", "", n(tt.Checked, 10), n(tt.Transferred, 10), humanBytes(tt.Bytes),
+		n(tt.Deleted, 10), n(tt.DeletionsRefused, 10), n(tt.SizeOnly, 10), n(tt.Errors, 10), "", seconds(r.DurationSeconds))
+	t.write(&b)
+	dry := ""
+	if r.DryRun {
+		dry = " (dry run: counts are what would happen)"
+	}
+	fmt.Fprintf(&b, "%s: %s mode%s, %d buckets (%d ok, %d failed, %d aborted, %d skipped, %d incomplete), %d transferred (%s), %d deleted, %d deletions refused, %d errors\n",
+		r.Status, r.Mode, dry, tt.Buckets, tt.OK, tt.Failed, tt.Aborted, tt.Skipped, tt.Incomplete, tt.Transferred, humanBytes(tt.Bytes), tt.Deleted, tt.DeletionsRefused, tt.Errors)
+	for _, k := range r.Buckets {
 		if len(k.ErrorMessages) > 0 {
-			fmt.Fprintf(&b, "         last error: %s\n", k.ErrorMessages[len(k.ErrorMessages)-1])
+			fmt.Fprintf(&b, "%s: last error: %s\n", k.Name, k.ErrorMessages[len(k.ErrorMessages)-1])
 		}
 	}
 	for _, o := range r.Orphaned {
-		fmt.Fprintf(&b, "orphaned         %s: the source bucket is gone; its mirror is left untouched\n", o)
+		fmt.Fprintf(&b, "orphaned: %s: the source bucket is gone; its mirror is left untouched\n", o)
 	}
-	t := r.Totals
-	fmt.Fprintf(&b, "%s: %s mode%s, %d buckets (%d ok, %d failed, %d aborted, %d skipped, %d incomplete), %d transferred (%s), %d deleted, %d deletions refused, %d errors, %.1fs\n",
-		r.Status, r.Mode, verb, t.Buckets, t.OK, t.Failed, t.Aborted, t.Skipped, t.Incomplete, t.Transferred, fs.SizeSuffix(t.Bytes).ByteUnit(), t.Deleted, t.DeletionsRefused, t.Errors, r.DurationSeconds)
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", r.Error)
 	}
@@ -174,6 +186,50 @@ func (r *Report) Summary() string {
 		fmt.Fprintf(&b, "report: %s\n", r.Location)
 	}
 	return b.String()
+}
+
+// table aligns columns: the first three (names, words) to the left, the
+// numbers to the right, two spaces apart.
+type table struct {
+	header []string
+	rows   [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) {
+	width := make([]int, len(t.header))
+	for _, row := range append([][]string{t.header}, t.rows...) {
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	for _, row := range append([][]string{t.header}, t.rows...) {
+		var line strings.Builder
+		for i, c := range row {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			if i < 3 {
+				line.WriteString(c + pad)
+			} else {
+				line.WriteString(pad + c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(line.String(), " "))
+	}
+}
+
+// humanBytes is a byte count in binary units: 512 B, 1.5 KiB, 27.3 MiB.
+func humanBytes(n int64) string { return livebar.Bytes(n) }
+
+// seconds is a duration in seconds for the table: 0.4s, 12.0s, 1h02m03s.
+func seconds(s float64) string {
+	if s < 60 {
+		return strconv.FormatFloat(s, 'f', 1, 64) + "s"
+	}
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
 }
 
 // reportTimeLayout sorts lexically in time order (UTC, fixed width), and

@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -77,6 +78,9 @@ type Config struct {
 	OnFailure func(error)
 	// Counters, if set, is kept up to date while offload runs.
 	Counters *Counters
+	// Display, if set, is fed each running upload's counters for a live
+	// view on a terminal.
+	Display livebar.Sink
 }
 
 // DefaultConfig returns the documented defaults. StateDir follows systemd's

@@ -86,7 +86,7 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 		cfg: cfg, log: log, state: st, counters: counters,
 		m: newMachine(cfg.QuietPeriod, func(name string, l look) bool { return st.uploaded(name, l.size, l.mtime) },
 			destRetry{min: cfg.BackoffMin, max: cfg.BackoffMax}),
-		up: &remoteUploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat, recipients: cfg.Recipients},
+		up: &remoteUploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat, recipients: cfg.Recipients, display: cfg.Display},
 	}, nil
 }
 

@@ -16,7 +16,10 @@ import (
 
 	"filippo.io/age"
 	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/accounting"
 	"github.com/rclone/rclone/fs/operations"
+
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 )
 
 // Upload describes one snapshot uploaded with its sidecar.
@@ -69,6 +72,7 @@ type remoteUploader struct {
 	dir, host    string
 	verifyFormat bool
 	recipients   []age.Recipient // encrypt to these, when there are any
+	display      livebar.Sink    // a live view of each upload, when set
 }
 
 var _ uploader = (*remoteUploader)(nil)
@@ -127,7 +131,9 @@ func (u *remoteUploader) upload(ctx context.Context, name string, want look) (ou
 		stored = sha256.New()
 		body, size = io.TeeReader(er, stored), n
 	}
-	_, err = operations.RcatSize(ctx, u.dst, object, io.NopCloser(body), size, want.mtime, nil)
+	pctx, stop := u.show(ctx, object, size)
+	_, err = operations.RcatSize(pctx, u.dst, object, io.NopCloser(body), size, want.mtime, nil)
+	stop()
 	if g.err != nil {
 		// The guard refused the last bytes, so the object was never completed.
 		return outcome{}, g.err
@@ -340,4 +346,47 @@ func (g *guardedReader) finish() error {
 		}
 	}
 	return nil
+}
+
+// displayInterval is how often a live display is fed.
+const displayInterval = 250 * time.Millisecond
+
+// show feeds the display the counters of the upload run with the returned
+// context, read from rclone's accounting, until stop is called.
+func (u *remoteUploader) show(ctx context.Context, object string, size int64) (_ context.Context, stop func()) {
+	if u.display == nil {
+		return ctx, func() {}
+	}
+	ctx = accounting.WithStatsGroup(ctx, "offload/"+object) // the upload's own counters
+	stats := accounting.Stats(ctx)
+	stats.ResetCounters()
+	update := func() {
+		st := livebar.Stat{Name: object, Objects: stats.GetTransfers(), TotalObjects: 1, Bytes: stats.GetBytes(), TotalBytes: size, ETA: -1}
+		if s, err := stats.RemoteStats(true); err == nil {
+			if speed, ok := s["speed"].(float64); ok {
+				st.Rate = speed
+			}
+			if eta, ok := s["eta"].(float64); ok {
+				st.ETA = time.Duration(eta * float64(time.Second))
+			}
+		}
+		u.display.Update(st)
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(displayInterval)
+		defer t.Stop()
+		for {
+			update()
+			select {
+			case <-done:
+				update()
+				u.display.Done(object)
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ctx, func() { close(done); <-finished }
 }

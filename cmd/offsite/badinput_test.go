@@ -15,7 +15,8 @@ const badInputSecret = "bad-input-s3cr3t-9f2c"
 
 // TestBadInput gives each command a value an operator might get wrong, as
 // an env var (the CronJob's and systemd's interface) or a flag, and checks
-// the exit code, that the message names the variable, and that no secret
+// the exit code, that the message is one line naming the variable followed
+// by where the usage is (not the command's whole help), and that no secret
 // is printed.
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
@@ -109,6 +110,15 @@ func TestBadInput(t *testing.T) {
 		{"canary without a bucket", []string{"canary", "put", "--key", "offsite-validate/x"}, nil, "--bucket"},
 		{"canary key outside its prefix", []string{"canary", "remove", "--bucket", "photos", "--key", "2026/beach.jpg"}, nil, "--key"},
 		{"canary check without a mirror", []string{"canary", "check", "--bucket", "photos", "--key", "offsite-validate/x"}, map[string]string{"MINIO_ENDPOINT": ""}, "MINIO_ENDPOINT"},
+		{"progress unknown", []string{"mirror", "--progress", "sometimes"}, map[string]string{"RGW_BUCKETS": "photos"}, "OFFSITE_PROGRESS"},
+		{"progress unknown for offload", []string{"offload", "once"}, map[string]string{"OFFSITE_PROGRESS": "yes"}, "OFFSITE_PROGRESS"},
+		{"flag not a number", []string{"mirror", "--transfers", "many"}, nil, "--transfers"},
+		{"flag not a boolean", []string{"mirror", "--dry-run=maybe"}, nil, "--dry-run"},
+		{"env not a boolean", []string{"mirror"}, map[string]string{"OFFSITE_DRY_RUN": "maybe"}, "OFFSITE_DRY_RUN"},
+		{"flag without its value", []string{"mirror", "--transfers"}, nil, "--transfers: needs a value"},
+		{"unknown global flag", []string{"--verbose", "mirror"}, nil, "--verbose: no such flag"},
+		{"unknown command", []string{"mirrror"}, nil, "mirrror"},
+		{"unknown subcommand", []string{"verify", "minio"}, nil, "minio"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {
@@ -136,9 +146,56 @@ func TestBadInput(t *testing.T) {
 			if code != exitcode.Config || !strings.Contains(stderr, tt.wantVar) {
 				t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, exitcode.Config, tt.wantVar, stderr)
 			}
+			command := usageCommand(tt.args)
+			if strings.HasPrefix(tt.wantVar, "RCLONE_") || strings.HasPrefix(tt.wantVar, "OFFSITE_LOG_") {
+				command = "offsite" // global options: offsite --help shows them
+			}
+			checkOneLine(t, stderr, tt.wantVar, command)
 			if strings.Contains(out.String()+stderr, badInputSecret) || strings.Contains(stderr, strings.ToUpper(badInputSecret)) {
 				t.Fatalf("a secret reached the output:\n%s%s", out.String(), stderr)
 			}
 		})
+	}
+}
+
+// usageCommand is the command of args that the usage hint names: the
+// words before the first flag, without an unknown one.
+func usageCommand(args []string) string {
+	var words []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		words = append(words, a)
+	}
+	switch {
+	case len(words) == 1 && words[0] == "mirrror":
+		return "offsite"
+	case len(words) == 2 && words[1] == "minio":
+		return "offsite verify"
+	}
+	return strings.Join(append([]string{"offsite"}, words...), " ")
+}
+
+// checkOneLine checks that a bad input's error is the last thing on
+// stderr, as one line naming what is wrong, then the line that says where
+// the usage is; and that no help text came with it.
+func checkOneLine(t *testing.T, stderr, wantVar, command string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want an error line and a usage line; stderr:\n%s", stderr)
+	}
+	msg, hint := lines[len(lines)-2], lines[len(lines)-1]
+	if !strings.HasPrefix(msg, "offsite") || !strings.Contains(msg, wantVar) {
+		t.Errorf("error line %q does not name %s", msg, wantVar)
+	}
+	if want := "run '" + command + " --help' for usage"; hint != want {
+		t.Errorf("usage line %q, want %q", hint, want)
+	}
+	for _, help := range []string{"OPTIONS:", "USAGE:", "Incorrect Usage", "--help, -h"} {
+		if strings.Contains(stderr, help) {
+			t.Errorf("stderr shows the help (%q):\n%s", help, stderr)
+		}
 	}
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/offsite-backup/offsite/internal/demo"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) demoCommand() *cli.Command {
@@ -12,9 +16,31 @@ func (e *env) demoCommand() *cli.Command {
 		Usage: "run mirror, offload and verify end to end on in-process S3 servers (nothing to install)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", EnvVars: []string{"OFFSITE_DEMO_DIR"}, Usage: "keep the demo's servers' data in this directory (default: a temp dir, removed afterwards)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "on a terminal, show the commands' logs at info too (default: warnings and errors only)"},
+			progressFlag(),
 		},
 		Action: e.action(func(c *cli.Context) error {
-			return demo.Run(c.Context, demo.Config{Out: e.stdout, Log: e.log, Version: Version, Dir: c.String("dir")})
+			mode, err := livebar.ParseMode(c.String(flagName(livebar.EnvProgress)))
+			if err != nil {
+				return err
+			}
+			cfg := demo.Config{Out: e.stdout, Log: e.log, Version: Version, Dir: c.String("dir")}
+			if livebar.IsTerminal(e.stdout) {
+				// A person reads the steps and the tables; the logs at
+				// info would say each thing twice.
+				if !c.Bool("verbose") {
+					cfg.Log = e.log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+					rcloneconf.Init(cfg.Log) // rclone's own notices too
+				}
+			}
+			if mode.On(e.stdout) {
+				force := mode == livebar.Always && !livebar.IsTerminal(e.stdout)
+				cfg.Live = func() (livebar.Sink, func()) {
+					d := livebar.New(c.Context, e.stdout, e.logs, force)
+					return d, d.Close
+				}
+			}
+			return demo.Run(c.Context, cfg)
 		}),
 	}
 }

@@ -2,17 +2,16 @@ package main
 
 import (
 	"io"
-	"os"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/term"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
 // newLogger builds the zap logger for --log-format and --log-level.
-func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
+// tty says whether the logs go to a terminal.
+func newLogger(format, level string, w io.Writer, tty bool) (*zap.Logger, error) {
 	var lvl zapcore.Level
 	// Higher levels (dpanic, panic, fatal) would silence error logs.
 	if err := lvl.UnmarshalText([]byte(level)); err != nil || lvl > zapcore.ErrorLevel {
@@ -22,10 +21,10 @@ func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 	switch format {
 	case "":
 		format = "console"
-		if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		if !tty {
 			format = "json"
 		}
-		return newLogger(format, level, w)
+		return newLogger(format, level, w, tty)
 	case "json":
 		cfg := zap.NewProductionEncoderConfig()
 		cfg.EncodeTime = zapcore.RFC3339TimeEncoder

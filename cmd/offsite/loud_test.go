@@ -86,6 +86,9 @@ func TestNoCommandIsUsageError(t *testing.T) {
 			if code != exitcode.Config || !strings.Contains(stdout, tt.want) || !strings.Contains(stderr, "no command given") {
 				t.Fatalf("exit %d, want %d with the commands listed\nstdout:\n%s\nstderr:\n%s", code, exitcode.Config, stdout, stderr)
 			}
+			if strings.Contains(stdout, "OPTIONS") || strings.Count(stderr, "\n") != 2 {
+				t.Errorf("want the commands alone, then one error line and the usage line\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+			}
 		})
 	}
 	code, _, stderr := runOffsite(context.Background(), "mirrror")

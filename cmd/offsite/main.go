@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -41,8 +42,11 @@ type env struct {
 	stdout, stderr io.Writer
 	environ        []string
 	log            *zap.Logger
-	acted          bool        // a command's action ran: its error is its own
-	mon            *jobMonitor // the job's monitor: a panic after its start ends it as failed
+	logs           *livebar.Switch // the log's writer: stderr, or above a live display
+	jsonLogs       bool            // --log-format json: the summary is JSON too
+	acted          bool            // a command's action ran: its error is its own
+	command        string          // the command run ("offload once"), for the usage hint
+	mon            *jobMonitor     // the job's monitor: a panic after its start ends it as failed
 }
 
 // run runs offsite with args and returns the exit code.
@@ -63,10 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	code = exitcode.Of(err)
 	switch {
 	case err == nil:
+	case code == exitcode.Config:
+		// One line a person can act on, not the command's whole help.
+		e.printUsageError(err)
 	case e.log == nil: // flags could not even be parsed
 		fmt.Fprintf(stderr, "offsite: %v\n", err)
-	case code == exitcode.Config:
-		e.log.Error("configuration error", zap.Error(err), zap.Int("exit_code", code))
 	default:
 		e.log.Error("offsite failed", zap.Error(err), zap.Int("exit_code", code))
 	}
@@ -94,9 +99,10 @@ func (e *env) app() *cli.App {
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{envLogLevel}, Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "allow-rclone-env", EnvVars: []string{envAllowRcloneEnv}, Usage: "run even though RCLONE_* env vars are set (they override offsite's settings)"},
 		},
-		Before: e.before,
-		Action: noCommand(cli.ShowAppHelp),
-		Commands: requireSubcommands(
+		Before:       e.before,
+		Action:       noCommand(e.showCommands),
+		OnUsageError: e.onUsageError(""),
+		Commands: e.oneLineUsage("", []*cli.Command{
 			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
@@ -104,17 +110,19 @@ func (e *env) app() *cli.App {
 			e.canaryCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
-		),
+		}),
 	}
 }
 
 // before sets up logging and refuses rclone env vars, for every command.
 func (e *env) before(c *cli.Context) error {
-	log, err := newLogger(c.String("log-format"), c.String("log-level"), e.stderr)
+	e.logs = livebar.NewSwitch(e.stderr)
+	log, err := newLogger(c.String("log-format"), c.String("log-level"), e.logs, livebar.IsTerminal(e.stderr))
 	if err != nil {
 		return err
 	}
 	e.log = log
+	e.jsonLogs = c.String("log-format") == "json"
 	if !c.Bool("allow-rclone-env") {
 		if err := rcloneconf.CheckEnv(e.environ); err != nil {
 			return err

@@ -1,15 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/offsite-backup/offsite/internal/monitor"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -49,7 +48,8 @@ func (e *env) mirrorCommand() *cli.Command {
 			durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
 			stringFlag(mirror.EnvMaxDelete, d.MaxDelete.String(), "per-bucket cap on deletions in sync mode: a count (500) or a share of the mirror (10%)"),
 			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
-			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set)"),
+			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set, none under the live display)"),
+			progressFlag(),
 		), monitorFlags()...),
 		Action: e.action(e.mirror),
 	}
@@ -58,11 +58,6 @@ func (e *env) mirrorCommand() *cli.Command {
 // terminalProgressInterval is how often a bucket's progress line comes
 // when a person watches; the CronJob's JSON logs get one a minute.
 const terminalProgressInterval = 10 * time.Second
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
 
 // rgwScope reads the scope flags of rgwMirrorFlags: both remotes, the
 // bucket selection and where the reports are.
@@ -103,7 +98,7 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
 	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
 	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
-	if !c.IsSet(flagName(mirror.EnvProgress)) && isTerminal(e.stderr) {
+	if !c.IsSet(flagName(mirror.EnvProgress)) && livebar.IsTerminal(e.stderr) {
 		cfg.ProgressInterval = terminalProgressInterval // someone is watching
 	}
 	cfg.Version = Version
@@ -123,11 +118,37 @@ func (e *env) mirror(c *cli.Context) error {
 	if err != nil {
 		return mon.finish(c.Context, monitor.Run{}, err)
 	}
-	rep, err := runMirror(c.Context, cfg, e.log)
-	if rep != nil {
-		fmt.Fprint(e.stdout, rep.Summary())
+	d, err := e.display(c)
+	if err != nil {
+		return mon.finish(c.Context, monitor.Run{}, err)
 	}
+	defer stopDisplay(d) // also on a panic: the terminal gets its lines back
+	if d != nil {
+		cfg.Display = d
+		if !c.IsSet(flagName(mirror.EnvProgress)) {
+			cfg.ProgressInterval = 0 // the display shows it
+		}
+	}
+	rep, err := runMirror(c.Context, cfg, e.log)
+	stopDisplay(d)
+	e.printReport(rep)
 	return mon.finish(c.Context, mirrorRun(rep), err)
+}
+
+// printReport prints a run's summary: a table for people, or, with
+// --log-format json, the report as one JSON object. Every command that
+// ends with a mirror.Report prints it here.
+func (e *env) printReport(rep *mirror.Report) {
+	if rep == nil {
+		return
+	}
+	if e.jsonLogs {
+		if data, err := json.Marshal(rep); err == nil {
+			fmt.Fprintf(e.stdout, "%s\n", data)
+			return
+		}
+	}
+	fmt.Fprint(e.stdout, rep.Summary())
 }
 
 // mirrorRun is the monitoring view of a report: one item per bucket the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/offload"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -30,7 +31,7 @@ func (e *env) offloadCommand() *cli.Command {
 			{
 				Name:   "once",
 				Usage:  "upload what is new, then exit: 0 all uploaded, 1 something failed (timer, manual trigger)",
-				Flags:  append(e.offloadFlags(), monitorFlags()...),
+				Flags:  append(append(e.offloadFlags(), progressFlag()), monitorFlags()...),
 				Action: e.action(e.offloadOnce),
 			},
 			{
@@ -182,8 +183,17 @@ func (e *env) offloadOnce(c *cli.Context) error {
 	}
 	mon.start(c.Context)
 	cfg, err := e.offloadConfig(c)
+	var d *livebar.Display
 	if err == nil {
+		d, err = e.display(c)
+	}
+	if err == nil {
+		defer stopDisplay(d) // also on a panic
+		if d != nil {
+			cfg.Display = d
+		}
 		_, err = offload.Once(c.Context, cfg, e.log)
+		stopDisplay(d)
 	}
 	var counts offload.CounterValues
 	if cfg.Counters != nil {

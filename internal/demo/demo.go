@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/offload"
 )
@@ -31,6 +32,9 @@ type Config struct {
 	Log     *zap.Logger // the commands' own logs
 	Version string
 	Dir     string // working dir; "" makes a temp dir and removes it afterwards
+	// Live, if set, starts a live display for one command's run (on a
+	// terminal); stop ends it before the command's summary is printed.
+	Live func() (display livebar.Sink, stop func())
 }
 
 const (
@@ -88,6 +92,22 @@ type demo struct {
 	step       int
 }
 
+// live starts a live display for one command, when the demo has one.
+func (d *demo) live() (livebar.Sink, func()) {
+	if d.Live == nil {
+		return nil, func() {}
+	}
+	return d.Live()
+}
+
+// offloadOnceLive is offload.Once with the live display.
+func (d *demo) offloadOnceLive(ctx context.Context, cfg offload.Config) (offload.Result, error) {
+	var stop func()
+	cfg.Display, stop = d.live()
+	defer stop()
+	return offload.Once(ctx, cfg, d.Log)
+}
+
 func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.Out, format, args...) }
 
 func (d *demo) heading(command, what string) {
@@ -137,7 +157,10 @@ func (d *demo) mirror(ctx context.Context, cfg mirror.Config) (*mirror.Report, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var stop func()
+	cfg.Display, stop = d.live()
 	rep, err := mirror.Run(ctx, cfg, d.Log)
+	stop()
 	if rep != nil {
 		d.printf("%s", indent(rep.Summary()))
 	}
@@ -191,7 +214,7 @@ func (d *demo) offloadOnce(ctx context.Context) error {
 		return err
 	}
 	d.heading("offsite offload once", "k3s wrote "+name+" (as .part, then renamed); it goes to "+etcdBucket+"/"+host+"/ with a .sha256 sidecar")
-	res, err := offload.Once(ctx, cfg, d.Log)
+	res, err := d.offloadOnceLive(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("offload once: %w", err)
 	}
@@ -200,7 +223,7 @@ func (d *demo) offloadOnce(ctx context.Context) error {
 		return fmt.Errorf("offload once uploaded %d snapshots, want 1", len(res.Uploaded))
 	}
 	d.heading("offsite offload once   (again)", "nothing is uploaded twice")
-	if res, err = offload.Once(ctx, cfg, d.Log); err != nil {
+	if res, err = d.offloadOnceLive(ctx, cfg); err != nil {
 		return fmt.Errorf("offload once: %w", err)
 	}
 	d.printf("   uploaded %d, already there %d, failed %d\n", len(res.Uploaded), len(res.Skipped), len(res.Failed))
@@ -229,7 +252,7 @@ func (d *demo) offloadEncrypted(ctx context.Context) error {
 	d.heading("offsite offload once   (OFFSITE_AGE_RECIPIENTS="+key.Recipient().String()[:16]+"...)",
 		"a second node encrypts its snapshot before it leaves: "+etcdBucket+"/"+cfg.Hostname+"/"+name+offload.AgeSuffix+
 			"; its sidecar hashes the ciphertext, so verify needs no key")
-	res, err := offload.Once(ctx, cfg, d.Log)
+	res, err := d.offloadOnceLive(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("offload once: %w", err)
 	}
