@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -70,7 +71,10 @@ type RestoreConfig struct {
 	FastList        bool
 
 	ProgressInterval time.Duration
-	Version          string
+	// Display, if set, is fed each running bucket's counters for a live
+	// display (as Config.Display).
+	Display livebar.Sink
+	Version string
 }
 
 // DefaultRestoreConfig returns mirror's defaults for the shared settings.
@@ -407,7 +411,7 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (BucketRe
 	ctx = accounting.WithStatsGroup(ctx, "restore/"+t.name)
 	stats := accounting.Stats(ctx)
 	stats.ResetCounters()
-	defer progress(ctx, stats, log, r.cfg.ProgressInterval)()
+	defer progress(ctx, stats, log, r.cfg.ProgressInterval, r.cfg.Display, t.name)()
 	fail := func(err error) (BucketReport, error) { return failBucket(ctx, br, start, log, err) }
 
 	if t.create {

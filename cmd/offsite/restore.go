@@ -1,12 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/offsite-backup/offsite/internal/monitor"
+	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -41,7 +41,8 @@ func (e *env) restoreRGWCommand() *cli.Command {
 		intFlag(mirror.EnvLowLevelRetries, d.LowLevelRetries, "retries of one request"),
 		intFlag(mirror.EnvRetries, d.Retries, "tries of a whole bucket after errors"),
 		durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket"),
-		durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set)"),
+		durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set, none under the live display)"),
+		progressFlag(),
 	)
 	return &cli.Command{
 		Name:      "rgw",
@@ -69,7 +70,7 @@ func (e *env) restoreConfig(c *cli.Context) (mirror.RestoreConfig, error) {
 	cfg.Retries = c.Int(flagName(mirror.EnvRetries))
 	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
 	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
-	if !c.IsSet(flagName(mirror.EnvProgress)) && isTerminal(e.stderr) {
+	if !c.IsSet(flagName(mirror.EnvProgress)) && livebar.IsTerminal(e.stderr) {
 		cfg.ProgressInterval = terminalProgressInterval
 	}
 	cfg.Version = Version
@@ -86,10 +87,22 @@ func (e *env) restoreRGW(c *cli.Context) error {
 	if err != nil {
 		return mon.finish(c.Context, monitor.Run{}, err)
 	}
+	d, err := e.display(c)
+	if err != nil {
+		return mon.finish(c.Context, monitor.Run{}, err)
+	}
+	defer stopDisplay(d) // also on a panic: the terminal gets its lines back
+	if d != nil {
+		cfg.Display = d
+		if !c.IsSet(flagName(mirror.EnvProgress)) {
+			cfg.ProgressInterval = 0 // the display shows it
+		}
+	}
 	rep, err := mirror.Restore(c.Context, cfg, e.log)
-	if rep != nil {
-		fmt.Fprint(e.stdout, rep.Summary())
-		_ = rep.WriteRestoreDetails(e.stdout)
+	stopDisplay(d)
+	e.printReport(rep)
+	if rep != nil && !e.jsonLogs {
+		_ = rep.WriteRestoreDetails(e.stdout) // the JSON report holds them
 	}
 	return mon.finish(c.Context, mirrorRun(rep), err)
 }
