@@ -26,10 +26,15 @@ ETCD_HOST     ?=
 SNAPSHOT_DIR  ?= /var/lib/rancher/k3s/server/db/snapshots
 STEP_TIMEOUT  ?= 600
 EVIDENCE      ?= evidence
+# make drill-rgw: the mirrored bucket to restore, the scratch bucket
+# (default: <bucket>-drill-<UTC time>), and a time to restore as of (--at)
+DRILL_BUCKET  ?=
+DRILL_TO      ?=
+DRILL_AT      ?=
 # the directory of this file, for validate.sh beside it
 RUNBOOK_DIR   := $(dir $(lastword $(MAKEFILE_LIST)))
 
-.PHONY: mirror-now offload-now verify verify-rgw verify-etcd validate validate-dry
+.PHONY: mirror-now offload-now verify verify-rgw verify-etcd validate validate-dry drill-rgw
 
 ## mirror-now: run the RGW mirror now (a Job from the CronJob), follow its log, exit with its exit code
 mirror-now:
@@ -103,3 +108,8 @@ validate:
 ## validate-dry: print the steps of validate, run nothing
 validate-dry: DRY = 1
 validate-dry: validate
+
+## drill-rgw: restore DRILL_BUCKET into a new scratch RGW bucket, verify it, print the time and the projection for the whole mirror
+drill-rgw:
+	@OFFSITE='$(OFFSITE)' DRILL_BUCKET='$(DRILL_BUCKET)' DRILL_TO='$(DRILL_TO)' DRILL_AT='$(DRILL_AT)' STEP_TIMEOUT='$(MIRROR_TIMEOUT)' \
+	sh $(RUNBOOK_DIR)drill-rgw.sh

@@ -44,7 +44,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	res := tryPasses(ctx, &br, r.cfg.Retries, r.cfg.RetriesSleep, log, func() passResult {
 		return runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
 	})
-	br.SourceObjects, br.MirrorObjects = res.srcObjects, res.dstObjects
+	br.SourceObjects, br.SourceBytes, br.MirrorObjects = res.srcObjects, res.srcBytes, res.dstObjects
 	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
 	if r.cfg.DryRun {

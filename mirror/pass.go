@@ -44,6 +44,7 @@ type pass struct {
 	copyQ   queue
 
 	srcObjects, dstObjects atomic.Int64
+	srcBytes               atomic.Int64
 	sizeOnly, extra        atomic.Int64
 	wouldCopy, wouldBytes  atomic.Int64 // dry run
 	differing              atomic.Int64 // kept, with keepDiffering
@@ -72,6 +73,7 @@ func isUnreachable(err error) bool {
 // passResult is what one pass saw and did.
 type passResult struct {
 	srcObjects, dstObjects int64
+	srcBytes               int64
 	sizeOnly, extra        int64
 	wouldCopy, wouldBytes  int64
 	differing              int64
@@ -120,7 +122,7 @@ func (p *pass) run(ctx context.Context) passResult {
 		p.fail(err)
 	}
 	return passResult{
-		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(),
+		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(), srcBytes: p.srcBytes.Load(),
 		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
 		differing: p.differing.Load(), differObj: p.differObj, wouldObj: p.wouldObj,
@@ -148,6 +150,7 @@ func (p *pass) SrcOnly(src fs.DirEntry) (recurse bool) {
 	switch x := src.(type) {
 	case fs.Object:
 		p.srcObjects.Add(1)
+		p.srcBytes.Add(max(x.Size(), 0))
 		p.send(p.toCopy, &p.copyQ, fs.ObjectPair{Src: x})
 	case fs.Directory:
 		return true
@@ -179,6 +182,7 @@ func (p *pass) Match(ctx context.Context, dst, src fs.DirEntry) (recurse bool) {
 	switch {
 	case srcIsObj && dstIsObj:
 		p.srcObjects.Add(1)
+		p.srcBytes.Add(max(srcObj.Size(), 0))
 		p.dstObjects.Add(1)
 		p.send(p.toCheck, &p.checkQ, fs.ObjectPair{Src: srcObj, Dst: dstObj})
 		return false

@@ -63,6 +63,7 @@ type BucketReport struct {
 	Mode             Mode     `json:"mode"` // copy or sync, as run
 	Status           string   `json:"status"`
 	SourceObjects    int64    `json:"source_objects"`
+	SourceBytes      int64    `json:"source_bytes"`   // the size of what was listed on the source side
 	MirrorObjects    int64    `json:"mirror_objects"` // before this run
 	Checked          int64    `json:"checked"`
 	Transferred      int64    `json:"transferred"`
@@ -94,6 +95,8 @@ type Totals struct {
 	Aborted          int   `json:"aborted"`
 	Skipped          int   `json:"skipped"`
 	Incomplete       int   `json:"incomplete"`
+	SourceObjects    int64 `json:"source_objects"`
+	SourceBytes      int64 `json:"source_bytes"`
 	Checked          int64 `json:"checked"`
 	Transferred      int64 `json:"transferred"`
 	Bytes            int64 `json:"bytes"`
@@ -131,6 +134,8 @@ func (r *Report) finish(end time.Time) {
 		case StatusIncomplete:
 			t.Incomplete++
 		}
+		t.SourceObjects += b.SourceObjects
+		t.SourceBytes += b.SourceBytes
 		t.Checked += b.Checked
 		t.Transferred += b.Transferred
 		t.Bytes += b.Bytes

@@ -432,7 +432,7 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (BucketRe
 	res := tryPasses(ctx, &br, r.cfg.Retries, r.cfg.RetriesSleep, log, func() passResult {
 		return runRestorePass(ctx, fsrc, fdst, !r.cfg.Overwrite, r.cfg.DryRun, log)
 	})
-	br.SourceObjects, br.MirrorObjects = res.srcObjects, res.dstObjects
+	br.SourceObjects, br.SourceBytes, br.MirrorObjects = res.srcObjects, res.srcBytes, res.dstObjects
 	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
 	br.Differing, br.DifferingObjects = res.differing, res.differObj
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()

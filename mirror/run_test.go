@@ -113,6 +113,15 @@ func TestCopyMirrorsEveryBucket(t *testing.T) {
 	if rep.Status != StatusOK || rep.Totals.OK != 3 || rep.Location == "" {
 		t.Fatalf("status=%s ok=%d location=%q", rep.Status, rep.Totals.OK, rep.Location)
 	}
+	var objs, size int64
+	for _, bucket := range objects {
+		for _, data := range bucket {
+			objs, size = objs+1, size+int64(len(data))
+		}
+	}
+	if rep.Totals.SourceObjects != objs || rep.Totals.SourceBytes != size {
+		t.Fatalf("source totals=%d objects, %d bytes; want %d, %d", rep.Totals.SourceObjects, rep.Totals.SourceBytes, objs, size)
+	}
 
 	// A second run finds nothing to do, and says the multipart object
 	// could only be compared by size (its ETag is not an MD5).
