@@ -131,25 +131,8 @@ func (c *Config) Validate() error {
 	if _, err := ParseMode(string(c.Mode)); err != nil {
 		return err
 	}
-	for _, n := range []struct {
-		env      string
-		value    int
-		min, max int
-	}{
-		{EnvTransfers, c.Transfers, 1, maxParallel},
-		{EnvCheckers, c.Checkers, 1, maxParallel},
-		{EnvLowLevelRetries, c.LowLevelRetries, 1, maxRetries},
-		{EnvRetries, c.Retries, 1, maxRetries},
-	} {
-		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
-			return err
-		}
-	}
-	if c.RetriesSleep < 0 || c.RetriesSleep > time.Hour {
-		return exitcode.Configf(EnvRetriesSleep, "%v is out of range 0..1h", c.RetriesSleep)
-	}
-	if c.ProgressInterval != 0 && (c.ProgressInterval < time.Second || c.ProgressInterval > 24*time.Hour) {
-		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)
+	if err := validateTuning(c.Transfers, c.Checkers, c.LowLevelRetries, c.Retries, c.RetriesSleep, c.ProgressInterval); err != nil {
+		return err
 	}
 	if err := c.MaxDelete.validate(); err != nil {
 		return err
@@ -280,3 +263,28 @@ func (m MaxDelete) String() string {
 }
 
 func (m Mode) String() string { return string(m) }
+
+// validateTuning checks the settings mirror and restore share.
+func validateTuning(transfers, checkers, lowLevelRetries, retries int, retriesSleep, progress time.Duration) error {
+	for _, n := range []struct {
+		env      string
+		value    int
+		min, max int
+	}{
+		{EnvTransfers, transfers, 1, maxParallel},
+		{EnvCheckers, checkers, 1, maxParallel},
+		{EnvLowLevelRetries, lowLevelRetries, 1, maxRetries},
+		{EnvRetries, retries, 1, maxRetries},
+	} {
+		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
+			return err
+		}
+	}
+	if retriesSleep < 0 || retriesSleep > time.Hour {
+		return exitcode.Configf(EnvRetriesSleep, "%v is out of range 0..1h", retriesSleep)
+	}
+	if progress != 0 && (progress < time.Second || progress > 24*time.Hour) {
+		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", progress)
+	}
+	return nil
+}

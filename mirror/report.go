@@ -116,6 +116,22 @@ func (r *Report) Bucket(name string) *BucketReport {
 	return nil
 }
 
+// cancelled records that what (the run, the restore) was cancelled by
+// cause: a cancelled run is a failed run, whatever the buckets it did finish
+// say, so that the report, the exit code and the ping agree. It returns how
+// many of total buckets are incomplete, and the error saying so.
+func (r *Report) cancelled(cause error, what string, total int) (int, error) {
+	n := 0
+	for _, b := range r.Buckets {
+		if b.Status == StatusIncomplete {
+			n++
+		}
+	}
+	err := fmt.Errorf("%s was cancelled (%w); %d of %d buckets incomplete: run it again to finish", what, cause, n, total)
+	r.Error = joinMessages(r.Error, err.Error())
+	return n, err
+}
+
 // finish computes totals and the run's status.
 func (r *Report) finish(end time.Time) {
 	r.End = end

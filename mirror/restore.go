@@ -148,25 +148,8 @@ func (c *RestoreConfig) Validate() error {
 			return err
 		}
 	}
-	for _, n := range []struct {
-		env      string
-		value    int
-		min, max int
-	}{
-		{EnvTransfers, c.Transfers, 1, maxParallel},
-		{EnvCheckers, c.Checkers, 1, maxParallel},
-		{EnvLowLevelRetries, c.LowLevelRetries, 1, maxRetries},
-		{EnvRetries, c.Retries, 1, maxRetries},
-	} {
-		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
-			return err
-		}
-	}
-	if c.RetriesSleep < 0 || c.RetriesSleep > time.Hour {
-		return exitcode.Configf(EnvRetriesSleep, "%v is out of range 0..1h", c.RetriesSleep)
-	}
-	if c.ProgressInterval != 0 && (c.ProgressInterval < time.Second || c.ProgressInterval > 24*time.Hour) {
-		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)
+	if err := validateTuning(c.Transfers, c.Checkers, c.LowLevelRetries, c.Retries, c.RetriesSleep, c.ProgressInterval); err != nil {
+		return err
 	}
 	if c.At.After(time.Now()) {
 		return exitcode.Configf(flagVar(FlagAt), "%s is in the future", c.At.UTC().Format(time.RFC3339))
@@ -286,14 +269,7 @@ func Restore(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*Report, 
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		n := 0
-		for _, b := range rep.Buckets {
-			if b.Status == StatusIncomplete {
-				n++
-			}
-		}
-		err = fmt.Errorf("the restore was cancelled (%w); %d of %d buckets incomplete: run it again to finish", err, n, len(targets))
-		rep.Error = joinMessages(rep.Error, err.Error())
+		n, err := rep.cancelled(err, "the restore", len(targets))
 		errs = append(errs, err)
 		log.Error("restore cancelled", zap.Int("incomplete", n))
 	}

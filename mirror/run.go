@@ -3,7 +3,6 @@ package mirror
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -103,16 +102,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		// A cancelled run is a failed run, whatever the buckets it did
-		// finish say: the report, the exit code and the ping agree.
-		n := 0
-		for _, b := range rep.Buckets {
-			if b.Status == StatusIncomplete {
-				n++
-			}
-		}
-		err = fmt.Errorf("the run was cancelled (%w); %d of %d buckets incomplete", err, n, len(selected))
-		rep.Error = joinMessages(rep.Error, err.Error())
+		n, err := rep.cancelled(err, "the run", len(selected))
 		errs = append(errs, err)
 		log.Error("mirror run cancelled", zap.Int("incomplete", n))
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 
 	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/mirror"
 )
 
 // progressFlag is --progress: when the live display shows.
@@ -27,4 +30,25 @@ func stopDisplay(d *livebar.Display) {
 	if d != nil {
 		d.Close()
 	}
+}
+
+// underDisplay runs job under the live display, when there is one: the
+// display is fed through *sink and replaces the periodic progress lines
+// unless --progress-interval was set. It is closed before job returns, so
+// the summary printed next lands below it.
+func (e *env) underDisplay(c *cli.Context, sink *livebar.Sink, interval *time.Duration, job func()) error {
+	d, err := e.display(c)
+	if err != nil {
+		return err
+	}
+	defer stopDisplay(d) // also on a panic: the terminal gets its lines back
+	if d != nil {
+		*sink = d
+		if !c.IsSet(flagName(mirror.EnvProgress)) {
+			*interval = 0 // the display shows it
+		}
+	}
+	job()
+	stopDisplay(d)
+	return nil
 }

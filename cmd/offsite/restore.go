@@ -87,19 +87,10 @@ func (e *env) restoreRGW(c *cli.Context) error {
 	if err != nil {
 		return mon.finish(c.Context, monitor.Run{}, err)
 	}
-	d, err := e.display(c)
-	if err != nil {
-		return mon.finish(c.Context, monitor.Run{}, err)
+	var rep *mirror.Report
+	if derr := e.underDisplay(c, &cfg.Display, &cfg.ProgressInterval, func() { rep, err = mirror.Restore(c.Context, cfg, e.log) }); derr != nil {
+		return mon.finish(c.Context, monitor.Run{}, derr)
 	}
-	defer stopDisplay(d) // also on a panic: the terminal gets its lines back
-	if d != nil {
-		cfg.Display = d
-		if !c.IsSet(flagName(mirror.EnvProgress)) {
-			cfg.ProgressInterval = 0 // the display shows it
-		}
-	}
-	rep, err := mirror.Restore(c.Context, cfg, e.log)
-	stopDisplay(d)
 	e.printReport(rep)
 	if rep != nil && !e.jsonLogs {
 		_ = rep.WriteRestoreDetails(e.stdout) // the JSON report holds them
