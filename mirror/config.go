@@ -37,6 +37,7 @@ const (
 	EnvFastList         = "OFFSITE_FAST_LIST"
 	EnvProgress         = "OFFSITE_PROGRESS_INTERVAL"
 	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
+	EnvMaxDuration      = "OFFSITE_MAX_DURATION"
 )
 
 // AllBuckets, alone in RGW_BUCKETS, selects every bucket the source lists
@@ -92,6 +93,13 @@ type Config struct {
 	Retries         int           // tries per bucket, the first included
 	RetriesSleep    time.Duration // pause between tries, longer if the server asks
 	FastList        bool          // list whole buckets without a delimiter: RGW's DBStore under-lists with one
+
+	// Limits throttle the link (OFFSITE_BWLIMIT, OFFSITE_TPS_LIMIT).
+	Limits rcloneconf.Limits
+	// MaxDuration, when not zero, is the run's deadline: after it no new
+	// transfer starts, the running ones finish, and the buckets not
+	// finished are incomplete, with nothing deleted in them.
+	MaxDuration time.Duration
 
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
@@ -151,6 +159,12 @@ func (c *Config) Validate() error {
 	if c.ProgressInterval != 0 && (c.ProgressInterval < time.Second || c.ProgressInterval > 24*time.Hour) {
 		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", c.ProgressInterval)
 	}
+	if c.MaxDuration < 0 || c.MaxDuration > maxDuration {
+		return exitcode.Configf(EnvMaxDuration, "%v is out of range 0..%v (0 for no deadline)", c.MaxDuration, maxDuration)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
 	if err := c.MaxDelete.validate(); err != nil {
 		return err
 	}
@@ -161,6 +175,7 @@ func (c *Config) Validate() error {
 const (
 	maxParallel = 256  // transfers, checkers
 	maxRetries  = 1000 // tries of a request, of a bucket
+	maxDuration = 7 * 24 * time.Hour
 )
 
 // validateBuckets checks both ends, the destination bucket and the source

@@ -46,6 +46,12 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 			log.Error("bucket cut short: the run was cancelled", zap.Error(err))
 			return br, fmt.Errorf("bucket %s: cut short: %w", name, err)
 		}
+		if r.deadlineReached() {
+			br.Status = StatusIncomplete
+			br.ErrorMessages = appendMessage(br.ErrorMessages, "cut short: "+errDeadline.Error())
+			log.Error("bucket cut short: the run reached its deadline", zap.Error(err))
+			return br, fmt.Errorf("bucket %s: cut short: %w", name, err)
+		}
 		log.Error("bucket failed", zap.Error(err))
 		return br, fmt.Errorf("bucket %s: %w", name, err)
 	}
@@ -61,12 +67,12 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	var res passResult
 	for attempt := 1; ; attempt++ {
 		br.Attempts = attempt
-		res = runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
+		res = runPass(withStop(ctx, r.stop), fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
 		br.Errors += max(stats.GetErrors(), int64(len(res.errs)))
 		for _, err := range res.errs {
 			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
 		}
-		if len(res.errs) == 0 || ctx.Err() != nil || attempt >= r.cfg.Retries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
+		if len(res.errs) == 0 || r.stop.Err() != nil || attempt >= r.cfg.Retries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
 			break
 		}
 		wait := r.cfg.RetriesSleep
@@ -77,7 +83,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 			zap.Duration("wait", wait), zap.Int("errors", len(res.errs)), zap.Error(res.errs[len(res.errs)-1]))
 		stats.ResetErrors()
 		select {
-		case <-ctx.Done():
+		case <-r.stop.Done():
 		case <-time.After(wait):
 		}
 	}

@@ -25,10 +25,22 @@ const (
 type runner struct {
 	cfg Config
 	log *zap.Logger
+	// stop ends when no new work may start: the run's context, or its
+	// deadline (MaxDuration), whose cause is errDeadline.
+	stop context.Context
 }
 
 // errNotStarted is the message of a bucket the run was cancelled before.
 const errNotStarted = "not started: the run was cancelled"
+
+// errDeadline is the cause of the stop context when MaxDuration passed.
+var errDeadline = errors.New("the run reached its deadline (" + EnvMaxDuration + ")")
+
+// deadlineReached reports whether the run's deadline, rather than a
+// cancellation, stopped new work.
+func (r *runner) deadlineReached() bool {
+	return context.Cause(r.stop) == errDeadline
+}
 
 // Run mirrors every selected source bucket into the destination bucket and
 // writes the run report there (not in a dry run). cfg must have passed
@@ -62,7 +74,18 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	ci.DryRun = cfg.DryRun // a second guard: the pass already skips writes in a dry run
 	ci.DeleteMode = fs.DeleteModeAfter
 	ci.MaxDelete = -1 // the cap is enforced before any deletion, in deleteMirrorOnly
-	r := &runner{cfg: cfg, log: log}
+	if err := cfg.Limits.Apply(); err != nil {
+		return failRun(err)
+	}
+	if cfg.Limits != (rcloneconf.Limits{}) {
+		log.Info("link limits", zap.Stringer("limits", cfg.Limits))
+	}
+	r := &runner{cfg: cfg, log: log, stop: ctx}
+	if cfg.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		r.stop, cancel = context.WithDeadlineCause(ctx, rep.Start.Add(cfg.MaxDuration), errDeadline)
+		defer cancel()
+	}
 
 	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
@@ -93,6 +116,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete, ErrorMessages: []string{errNotStarted}})
 			continue
 		}
+		if r.deadlineReached() {
+			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete,
+				ErrorMessages: []string{fmt.Sprintf("not started: %v=%v", errDeadline, cfg.MaxDuration)}})
+			continue
+		}
 		br, err := r.mirrorBucket(ctx, name, modes[name])
 		rep.Buckets = append(rep.Buckets, br)
 		if err != nil {
@@ -102,19 +130,24 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 			cfg.afterBucket(br)
 		}
 	}
+	n := 0
+	for _, b := range rep.Buckets {
+		if b.Status == StatusIncomplete {
+			n++
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		// A cancelled run is a failed run, whatever the buckets it did
 		// finish say: the report, the exit code and the ping agree.
-		n := 0
-		for _, b := range rep.Buckets {
-			if b.Status == StatusIncomplete {
-				n++
-			}
-		}
 		err = fmt.Errorf("the run was cancelled (%w); %d of %d buckets incomplete", err, n, len(selected))
 		rep.Error = joinMessages(rep.Error, err.Error())
 		errs = append(errs, err)
 		log.Error("mirror run cancelled", zap.Int("incomplete", n))
+	} else if r.deadlineReached() && n > 0 {
+		err := fmt.Errorf("%w=%v; %d of %d buckets incomplete", errDeadline, cfg.MaxDuration, n, len(selected))
+		rep.Error = joinMessages(rep.Error, err.Error())
+		errs = append(errs, err)
+		log.Error("mirror run reached its deadline", zap.Duration("max_duration", cfg.MaxDuration), zap.Int("incomplete", n))
 	}
 	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
 	errs = append(errs, r.finish(ctx, rep, fbucket))

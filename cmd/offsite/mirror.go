@@ -48,6 +48,8 @@ func (e *env) mirrorCommand() *cli.Command {
 			durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
 			stringFlag(mirror.EnvMaxDelete, d.MaxDelete.String(), "per-bucket cap on deletions in sync mode: a count (500) or a share of the mirror (10%)"),
 			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
+			bwLimitFlag(), tpsLimitFlag(),
+			durationFlag(mirror.EnvMaxDuration, 0, "deadline of the run (5h): then no new transfer starts, running ones finish, unfinished buckets are incomplete (exit 1); 0 for none"),
 			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set, none under the live display)"),
 			progressFlag(),
 		), monitorFlags()...),
@@ -97,6 +99,10 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	cfg.Retries = c.Int(flagName(mirror.EnvRetries))
 	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
 	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
+	cfg.MaxDuration = c.Duration(flagName(mirror.EnvMaxDuration))
+	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
 	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
 	if !c.IsSet(flagName(mirror.EnvProgress)) && livebar.IsTerminal(e.stderr) {
 		cfg.ProgressInterval = terminalProgressInterval // someone is watching

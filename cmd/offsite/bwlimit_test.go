@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/offsite-backup/offsite/internal/harness"
+	"github.com/offsite-backup/offsite/mirror"
+)
+
+// runProcess runs offsite as a process of its own, with extra env vars:
+// rclone's limiters are global to a process, so a run with limits must not
+// share the test binary's process with the other tests.
+func runProcess(t *testing.T, env []string, args ...string) (code int, output string) {
+	t.Helper()
+	var out syncBuffer
+	code, _ = offsiteProcess(t, &out, env, append([]string{"--log-format=console"}, args...)...)
+	return code, out.String()
+}
+
+// OFFSITE_BWLIMIT slows a mirror down to the limit: a lower bound on the
+// run's time only (load can only make it longer). rclone's limiter starts
+// empty but may bank up to its 4 MiB burst while the run starts, so the
+// bound is for the bytes beyond that. Both forms are run: a rate, and a
+// timetable (rclone's ticker path).
+func TestBwLimitSlowsTheMirror(t *testing.T) {
+	const size, rate, burst = 7 << 20, 1 << 20, 4 << 20
+	minTime := time.Duration(float64(size-burst) / rate * float64(time.Second))
+	for _, limit := range []string{"1M", "00:00,1M 23:59,1M"} {
+		t.Run(limit, func(t *testing.T) {
+			src := harness.StartMinio(t, "big")
+			dst := harness.StartMinio(t, mirrorTestBucket)
+			data := bytes.Repeat([]byte("offsite!"), size/8)
+			src.Put(t, "big", "blob", data)
+			start := time.Now()
+			code, output := runProcess(t, []string{mirror.EnvMode + "=copy", "OFFSITE_BWLIMIT=" + limit}, append([]string{"mirror"}, mirrorArgs(src, dst)...)...)
+			took := time.Since(start)
+			if code != 0 {
+				t.Fatalf("mirror with OFFSITE_BWLIMIT=%s: exit %d\n%s", limit, code, output)
+			}
+			if got, ok := dst.Get(t, mirrorTestBucket, "big/blob"); !ok || !bytes.Equal(got, data) {
+				t.Fatalf("big/blob not mirrored whole (%d bytes)", len(got))
+			}
+			if took < minTime {
+				t.Errorf("%d MiB at %s took %v, under the %v the limit implies", size>>20, limit, took, minTime)
+			}
+			t.Logf("%d MiB at %s: %v", size>>20, limit, took)
+		})
+	}
+}
