@@ -100,6 +100,8 @@ type Config struct {
 	// transfer starts, the running ones finish, and the buckets not
 	// finished are incomplete, with nothing deleted in them.
 	MaxDuration time.Duration
+	// Shard, when sharded, is the part of the buckets this run mirrors.
+	Shard Shard
 
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
@@ -161,6 +163,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDuration < 0 || c.MaxDuration > maxDuration {
 		return exitcode.Configf(EnvMaxDuration, "%v is out of range 0..%v (0 for no deadline)", c.MaxDuration, maxDuration)
+	}
+	if c.Shard != (Shard{}) {
+		if err := c.Shard.validate(EnvShard, EnvShard); err != nil {
+			return err
+		}
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return err

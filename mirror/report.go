@@ -45,6 +45,7 @@ type Report struct {
 	Source          string         `json:"source"`      // endpoint, never credentials
 	Destination     string         `json:"destination"` // endpoint/bucket
 	MaxDelete       string         `json:"max_delete"`
+	Shard           *Shard         `json:"shard,omitempty"` // this run's part of the buckets, when sharded
 	Buckets         []BucketReport `json:"buckets"`
 	Orphaned        []string       `json:"orphaned"` // mirrors whose source bucket is gone; left untouched
 	Totals          Totals         `json:"totals"`
@@ -226,9 +227,13 @@ const reportTimeLayout = "2006-01-02T15:04:05.000Z"
 
 // reportKey is where the report of a run started at start goes, relative
 // to the destination bucket.
-func reportKey(prefix string, start time.Time, mode Mode) string {
+func reportKey(prefix string, start time.Time, mode Mode, shard *Shard) string {
 	start = start.UTC()
-	return path.Join(prefix, start.Format("2006-01-02"), start.Format(reportTimeLayout)+"-"+string(mode)+".json")
+	name := start.Format(reportTimeLayout) + "-" + string(mode)
+	if shard != nil && shard.Sharded() {
+		name += fmt.Sprintf("-shard-%d-of-%d", shard.Index, shard.Count)
+	}
+	return path.Join(prefix, start.Format("2006-01-02"), name+".json")
 }
 
 // write stores the report in fbucket (the destination bucket's root).
@@ -237,7 +242,7 @@ func (r *Report) write(ctx context.Context, fbucket fs.Fs, prefix string) error 
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	key := reportKey(prefix, r.Start, r.Mode)
+	key := reportKey(prefix, r.Start, r.Mode, r.Shard)
 	// rclone tries a streamed upload once: a single 503 must not lose the
 	// report of a run whose buckets all made it, so the write is retried.
 	for attempt := 1; ; attempt++ {

@@ -25,6 +25,8 @@ const (
 type runner struct {
 	cfg Config
 	log *zap.Logger
+	// wholeSelection is how many buckets all shards together mirror.
+	wholeSelection int
 	// stop ends when no new work may start: the run's context, or its
 	// deadline (MaxDuration), whose cause is errDeadline.
 	stop context.Context
@@ -59,6 +61,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		OffsiteVersion: cfg.Version, RcloneVersion: rcloneconf.RcloneVersion(),
 		Source: cfg.Source.Endpoint, Destination: cfg.Dest.Endpoint + "/" + cfg.DestBucket,
 		MaxDelete: cfg.MaxDelete.String(), Buckets: []BucketReport{}, Orphaned: []string{},
+	}
+	if cfg.Shard.Sharded() {
+		rep.Shard = &cfg.Shard
+		log = log.With(zap.Stringer("shard", cfg.Shard))
 	}
 	failRun := func(err error) (*Report, error) {
 		rep.Error = err.Error()
@@ -96,13 +102,18 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		rep.Error = err.Error()
 		return rep, errors.Join(err, r.finish(ctx, rep, fbucket))
 	}
-	rep.Orphaned = orphaned(mirrors, sourceBuckets, cfg.ReportPrefix)
+	rep.Orphaned = cfg.Shard.keep(orphaned(mirrors, sourceBuckets, cfg.ReportPrefix))
+	if rep.Orphaned == nil {
+		rep.Orphaned = []string{}
+	}
 	for _, o := range rep.Orphaned {
 		log.Warn("orphaned mirror: its source bucket is gone; left untouched", zap.String("bucket", o))
 	}
 	selected, entries, errs := r.selectBuckets(sourceBuckets)
 	rep.Buckets = append(rep.Buckets, entries...)
-	if len(selected) == 0 {
+	if len(selected) == 0 && r.wholeSelection > 0 {
+		log.Info("no bucket falls to this shard", zap.Stringer("shard", cfg.Shard), zap.Int("buckets_of_all_shards", r.wholeSelection))
+	} else if len(selected) == 0 {
 		// Nothing to mirror is never a success: wrong credentials, an
 		// emptied RGW or a bad allow-list must not look like a backup.
 		err := noBuckets(sourceBuckets, cfg.Buckets)
