@@ -40,6 +40,10 @@
       memory = "1Gi";
     };
   },
+  # Pods that share the buckets, for when one is not enough: above 1 the
+  # Job is Indexed, one pod per shard at once, and each mirrors the
+  # buckets that hash to its JOB_COMPLETION_INDEX (OFFSITE_SHARDS).
+  shards ? 1,
   startingDeadlineSeconds ? 3600,
   activeDeadlineSeconds ? 6 * 3600,
   backoffLimit ? 2,
@@ -76,6 +80,11 @@ let
         concatStringsSep "," buckets
       else
         fail "buckets is required: a non-empty list of bucket names (RGW_BUCKETS=a,b), or \"*\" for every bucket the credentials list (RGW_BUCKETS=*)";
+    shards =
+      if builtins.isInt shards && shards >= 1 && shards <= 1000 then
+        shards
+      else
+        fail "shards ${toString shards} is not a whole number from 1 to 1000";
     rgwEndpoint = url "rgwEndpoint" rgwEndpoint;
     minioEndpoint = url "minioEndpoint" minioEndpoint;
   };
@@ -112,6 +121,7 @@ let
     (value "OFFSITE_MODE" checked.mode)
     (value "OFFSITE_LOG_FORMAT" "json")
   ]
+  ++ optionalList (checked.shards > 1) [ (value "OFFSITE_SHARDS" (toString checked.shards)) ]
   ++ optionalList (rgwRegion != "") [ (value "RGW_REGION" rgwRegion) ]
   ++ optionalList (excludeBuckets != [ ]) [
     (value "RGW_EXCLUDE_BUCKETS" (concatStringsSep "," excludeBuckets))
@@ -164,6 +174,19 @@ in
         metadata.labels = allLabels;
         spec = {
           inherit backoffLimit activeDeadlineSeconds;
+        }
+        // (
+          if checked.shards > 1 then
+            {
+              # Every shard at once; Kubernetes sets JOB_COMPLETION_INDEX.
+              completionMode = "Indexed";
+              completions = checked.shards;
+              parallelism = checked.shards;
+            }
+          else
+            { }
+        )
+        // {
           # Retry a failed run (exit 1), but not what a retry cannot fix:
           # 2 configuration, 3 safety stop, 4 verification. A node drain
           # does not count against backoffLimit.
