@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -48,4 +49,30 @@ func TestBwLimitSlowsTheMirror(t *testing.T) {
 			t.Logf("%d MiB at %s: %v", size>>20, limit, took)
 		})
 	}
+}
+
+// OFFSITE_TPS_LIMIT paces every HTTP request through rclone's limiter: 10
+// objects are at least 10 GETs and 10 PUTs, which at 4 a second (burst 1)
+// take at least 19/4 s.
+func TestTPSLimitPacesRequests(t *testing.T) {
+	const objects, tps = 10, 4
+	minTime := time.Duration(float64(2*objects-1) / tps * float64(time.Second))
+	src := harness.StartMinio(t, "many")
+	dst := harness.StartMinio(t, mirrorTestBucket)
+	for i := range objects {
+		src.Put(t, "many", fmt.Sprintf("o%d", i), []byte{byte(i)})
+	}
+	start := time.Now()
+	code, output := runProcess(t, []string{"OFFSITE_TPS_LIMIT=4"}, append([]string{"mirror"}, mirrorArgs(src, dst)...)...)
+	took := time.Since(start)
+	if code != 0 {
+		t.Fatalf("mirror with OFFSITE_TPS_LIMIT=%d: exit %d\n%s", tps, code, output)
+	}
+	if got := dst.List(t, mirrorTestBucket, "many/"); len(got) != objects {
+		t.Fatalf("%d of %d objects mirrored", len(got), objects)
+	}
+	if took < minTime {
+		t.Errorf("%d objects at %d requests/s took %v, under the %v the limit implies", objects, tps, took, minTime)
+	}
+	t.Logf("%d objects at %d requests/s: %v", objects, tps, took)
 }
