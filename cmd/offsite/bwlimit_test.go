@@ -8,6 +8,7 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/mirror"
+	"github.com/offsite-backup/offsite/offload/offloadtest"
 )
 
 // runProcess runs offsite as a process of its own, with extra env vars:
@@ -75,4 +76,29 @@ func TestTPSLimitPacesRequests(t *testing.T) {
 		t.Errorf("%d objects at %d requests/s took %v, under the %v the limit implies", objects, tps, took, minTime)
 	}
 	t.Logf("%d objects at %d requests/s: %v", objects, tps, took)
+}
+
+// OFFSITE_BWLIMIT slows offload too: a 7 MiB snapshot at 1M.
+func TestBwLimitSlowsOffload(t *testing.T) {
+	const rate, burst = 1 << 20, 4 << 20
+	m := harness.StartMinio(t, etcdTestBucket)
+	snapDir, stateDir := t.TempDir(), t.TempDir()
+	name := offloadtest.Name("node1", time.Now().Unix())
+	data := offloadtest.Snapshot(7*256, 1) // 7 MiB
+	offloadtest.WriteRaw(t, snapDir, name, data)
+	minTime := time.Duration(float64(len(data)-burst) / rate * float64(time.Second))
+
+	start := time.Now()
+	code, output := runProcess(t, []string{"OFFSITE_BWLIMIT=1M"}, append([]string{"offload", "once"}, offloadArgs(m, snapDir, stateDir)...)...)
+	took := time.Since(start)
+	if code != 0 {
+		t.Fatalf("offload once with OFFSITE_BWLIMIT=1M: exit %d\n%s", code, output)
+	}
+	if got, ok := m.Get(t, etcdTestBucket, "node1/"+name); !ok || !bytes.Equal(got, data) {
+		t.Fatal("snapshot not uploaded intact")
+	}
+	if took < minTime {
+		t.Errorf("%d bytes at 1M took %v, under the %v the limit implies", len(data), took, minTime)
+	}
+	t.Logf("%.1f MiB at 1M: %v", float64(len(data))/(1<<20), took)
 }
