@@ -259,7 +259,7 @@ cronenv=$("${nixx[@]}" eval --raw --impure --expr '
 	let c = (import ./nix/k8s/cronjob.nix {
 	  image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	  rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio";
-	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r"; shards = 3;
+	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r"; shards = 3; maxDurationSeconds = 3600;
 	}).cronJob;
 	in builtins.concatStringsSep " " (map (e: e.name) (builtins.head c.spec.jobTemplate.spec.template.spec.containers).env)')
 for var in $cronenv; do

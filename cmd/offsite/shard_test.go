@@ -14,8 +14,9 @@ import (
 
 // Three shards, three processes at once, as an Indexed Job runs them:
 // every bucket is mirrored, by exactly one shard, each shard writes its
-// own report, verify rgw reads all three, and a shard without a report
-// fails the verification.
+// own report, auto mode finds each bucket's clean copy in whichever
+// shard's report holds it, verify rgw reads all three, and a shard without
+// a report fails the verification.
 func TestShardsMirrorEachBucketOnce(t *testing.T) {
 	const shards = 3
 	var buckets []string
@@ -83,12 +84,46 @@ func TestShardsMirrorEachBucketOnce(t *testing.T) {
 		}
 	}
 
+	// auto, sharded again: every bucket has a clean copy in some shard's
+	// report, so each is synced, still by exactly one shard.
+	auto := append([]string{"mirror", "--mode", "auto"}, mirrorArgs(src, dst)...)
+	for i := range shards {
+		wg.Go(func() { codes[i], outputs[i] = runProcess(t, envs[i], auto...) })
+	}
+	wg.Wait()
+	synced := map[string]int{}
+	for key := range dst.List(t, mirrorTestBucket, "_reports/") {
+		if _, first := keys[key]; first {
+			continue
+		}
+		data, _ := dst.Get(t, mirrorTestBucket, key)
+		var rep mirror.Report
+		if err := json.Unmarshal(data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range rep.Buckets {
+			if b.Mode == mirror.ModeSync && b.Status == mirror.StatusOK {
+				synced[b.Name]++
+			}
+		}
+	}
+	for i := range shards {
+		if codes[i] != exitcode.OK {
+			t.Fatalf("auto, shard %d: exit %d\n%s", i, codes[i], outputs[i])
+		}
+	}
+	for _, b := range buckets {
+		if synced[b] != 1 {
+			t.Errorf("auto: bucket %s synced by %d shards, want 1", b, synced[b])
+		}
+	}
+
 	verify := append([]string{"verify", "rgw"}, mirrorArgs(src, dst)...)
 	if code, stdout, stderr := runOffsite(t.Context(), verify...); code != exitcode.OK {
 		t.Fatalf("verify rgw after three shards: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	// Shard 1's report gone, as if its pod never ran.
-	for key := range keys {
+	// Shard 1's reports gone, as if its pod never ran.
+	for key := range dst.List(t, mirrorTestBucket, "_reports/") {
 		if strings.HasSuffix(key, "-shard-1-of-3.json") {
 			dst.Delete(t, mirrorTestBucket, key)
 		}

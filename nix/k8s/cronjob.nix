@@ -44,6 +44,11 @@
   # Job is Indexed, one pod per shard at once, and each mirrors the
   # buckets that hash to its JOB_COMPLETION_INDEX (OFFSITE_SHARDS).
   shards ? 1,
+  # Seconds after which the run starts no new transfer, lets the running
+  # ones finish and writes its report, unfinished buckets incomplete
+  # (OFFSITE_MAX_DURATION); under activeDeadlineSeconds, whose kill leaves
+  # less time for that. null for none.
+  maxDurationSeconds ? null,
   startingDeadlineSeconds ? 3600,
   activeDeadlineSeconds ? 6 * 3600,
   backoffLimit ? 2,
@@ -85,6 +90,13 @@ let
         shards
       else
         fail "shards ${toString shards} is not a whole number from 1 to 1000";
+    maxDurationSeconds =
+      if maxDurationSeconds == null then
+        null
+      else if builtins.isInt maxDurationSeconds && maxDurationSeconds > 0 && maxDurationSeconds < activeDeadlineSeconds then
+        maxDurationSeconds
+      else
+        fail "maxDurationSeconds ${toString maxDurationSeconds} is not a whole number of seconds under activeDeadlineSeconds (${toString activeDeadlineSeconds})";
     rgwEndpoint = url "rgwEndpoint" rgwEndpoint;
     minioEndpoint = url "minioEndpoint" minioEndpoint;
   };
@@ -122,6 +134,9 @@ let
     (value "OFFSITE_LOG_FORMAT" "json")
   ]
   ++ optionalList (checked.shards > 1) [ (value "OFFSITE_SHARDS" (toString checked.shards)) ]
+  ++ optionalList (checked.maxDurationSeconds != null) [
+    (value "OFFSITE_MAX_DURATION" "${toString checked.maxDurationSeconds}s")
+  ]
   ++ optionalList (rgwRegion != "") [ (value "RGW_REGION" rgwRegion) ]
   ++ optionalList (excludeBuckets != [ ]) [
     (value "RGW_EXCLUDE_BUCKETS" (concatStringsSep "," excludeBuckets))

@@ -297,7 +297,7 @@ func TestCronJobSettings(t *testing.T) {
 }
 
 // Shards make the Job Indexed, every shard at once, each told the count;
-// one shard is the plain Job.
+// one shard is the plain Job. maxDurationSeconds sets the run's deadline.
 func TestCronJobShards(t *testing.T) {
 	job := cronJob(t, `shards = 3;`).Spec.JobTemplate.Spec
 	if job.CompletionMode == nil || *job.CompletionMode != batchv1.IndexedCompletion {
@@ -312,6 +312,11 @@ func TestCronJobShards(t *testing.T) {
 	}
 	if job.PodFailurePolicy == nil || len(job.PodFailurePolicy.Rules) == 0 {
 		t.Errorf("podFailurePolicy lost with shards")
+	}
+
+	timed := envByName(t, cronJob(t, `maxDurationSeconds = 5 * 3600;`).Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env)
+	if got := timed["OFFSITE_MAX_DURATION"].Value; got != "18000s" {
+		t.Errorf("OFFSITE_MAX_DURATION=%q, want 18000s", got)
 	}
 
 	one := cronJob(t, `shards = 1;`).Spec.JobTemplate.Spec
@@ -380,6 +385,8 @@ func TestCronJobRejects(t *testing.T) {
 		{"bucket string", `buckets = "photos";`, "buckets is required"},
 		{"no shards", `shards = 0;`, "shards 0 is not a whole number"},
 		{"shards a string", `shards = "3";`, "is not a whole number"},
+		{"max duration past the deadline", `maxDurationSeconds = 6 * 3600;`, "under activeDeadlineSeconds"},
+		{"max duration a string", `maxDurationSeconds = "5h";`, "is not a whole number of seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
