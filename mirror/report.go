@@ -165,6 +165,9 @@ func (r *Report) Summary() string {
 			fmt.Fprintf(&b, "%s: last error: %s\n", k.Name, k.ErrorMessages[len(k.ErrorMessages)-1])
 		}
 	}
+	if r.Shard != nil {
+		fmt.Fprintf(&b, "shard %s: the buckets whose name hashes to it\n", r.Shard)
+	}
 	for _, o := range r.Orphaned {
 		fmt.Fprintf(&b, "orphaned: %s: the source bucket is gone; its mirror is left untouched\n", o)
 	}

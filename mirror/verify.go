@@ -397,10 +397,19 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if l := r.LastReport; l != nil {
-		fmt.Fprintf(w, "last run report: %s, %s, %s mode, ended %s ago (stale: %v)\n", l.Location, l.Status, l.Mode,
+	last := r.ShardReports
+	if last == nil && r.LastReport != nil {
+		last = []*LastReport{r.LastReport}
+	}
+	for _, l := range last {
+		shard := ""
+		if l.Shard != nil {
+			shard = " of shard " + l.Shard.String()
+		}
+		fmt.Fprintf(w, "last run report%s: %s, %s, %s mode, ended %s ago (stale: %v)\n", shard, l.Location, l.Status, l.Mode,
 			time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Second), l.Stale)
-	} else {
+	}
+	if len(last) == 0 {
 		fmt.Fprintln(w, "last run report: none")
 	}
 	for _, b := range r.Buckets {

@@ -119,8 +119,9 @@ func TestShardsMirrorEachBucketOnce(t *testing.T) {
 	}
 
 	verify := append([]string{"verify", "rgw"}, mirrorArgs(src, dst)...)
-	if code, stdout, stderr := runOffsite(t.Context(), verify...); code != exitcode.OK {
-		t.Fatalf("verify rgw after three shards: exit %d\n%s\n%s", code, stdout, stderr)
+	if code, stdout, stderr := runOffsite(t.Context(), verify...); code != exitcode.OK ||
+		!strings.Contains(stdout, "of shard 0/3") || !strings.Contains(stdout, "of shard 1/3") || !strings.Contains(stdout, "of shard 2/3") {
+		t.Fatalf("verify rgw after three shards: exit %d, want 0 naming each shard's report\n%s\n%s", code, stdout, stderr)
 	}
 	// Shard 1's reports gone, as if its pod never ran.
 	for key := range dst.List(t, mirrorTestBucket, "_reports/") {
