@@ -48,7 +48,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		}
 		if r.deadlineReached() {
 			br.Status = StatusIncomplete
-			br.ErrorMessages = appendMessage(br.ErrorMessages, "cut short: "+errDeadline.Error())
+			br.ErrorMessages = appendMessage(br.ErrorMessages, fmt.Sprintf("cut short: %v (%s=%v)", errDeadline, EnvMaxDuration, r.cfg.MaxDuration))
 			log.Error("bucket cut short: the run reached its deadline", zap.Error(err))
 			return br, fmt.Errorf("bucket %s: cut short: %w", name, err)
 		}

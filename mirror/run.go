@@ -36,7 +36,7 @@ type runner struct {
 const errNotStarted = "not started: the run was cancelled"
 
 // errDeadline is the cause of the stop context when MaxDuration passed.
-var errDeadline = errors.New("the run reached its deadline (" + EnvMaxDuration + ")")
+var errDeadline = errors.New("the run reached its deadline")
 
 // deadlineReached reports whether the run's deadline, rather than a
 // cancellation, stopped new work.
@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		}
 		if r.deadlineReached() {
 			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete,
-				ErrorMessages: []string{fmt.Sprintf("not started: %v=%v", errDeadline, cfg.MaxDuration)}})
+				ErrorMessages: []string{fmt.Sprintf("not started: %v (%s=%v)", errDeadline, EnvMaxDuration, cfg.MaxDuration)}})
 			continue
 		}
 		br, err := r.mirrorBucket(ctx, name, modes[name])
@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		errs = append(errs, err)
 		log.Error("mirror run cancelled", zap.Int("incomplete", n))
 	} else if r.deadlineReached() && n > 0 {
-		err := fmt.Errorf("%w=%v; %d of %d buckets incomplete", errDeadline, cfg.MaxDuration, n, len(selected))
+		err := fmt.Errorf("%w (%s=%v); %d of %d buckets incomplete", errDeadline, EnvMaxDuration, cfg.MaxDuration, n, len(selected))
 		rep.Error = joinMessages(rep.Error, err.Error())
 		errs = append(errs, err)
 		log.Error("mirror run reached its deadline", zap.Duration("max_duration", cfg.MaxDuration), zap.Int("incomplete", n))
