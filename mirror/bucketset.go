@@ -65,6 +65,11 @@ func listBuckets(ctx context.Context, src rcloneconf.Remote) ([]string, error) {
 // the errors of the failed ones.
 func (r *runner) selectBuckets(source []string) (selected []string, entries []BucketReport, errs []error) {
 	selected, missing, excluded, colliding := filterBuckets(source, r.cfg.Buckets, r.cfg.Exclude, reportRoot(r.cfg.ReportPrefix))
+	r.wholeSelection = len(selected)
+	// Each shard reports its own buckets only, failures included, so
+	// that every bucket is in exactly one shard's report.
+	sh := r.cfg.Shard
+	selected, missing, excluded, colliding = sh.keep(selected), sh.keep(missing), sh.keep(excluded), sh.keep(colliding)
 	for _, b := range excluded {
 		entries = append(entries, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusSkipped, ErrorMessages: []string{"excluded by " + EnvExcludeBuckets}})
 	}

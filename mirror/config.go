@@ -37,6 +37,7 @@ const (
 	EnvFastList         = "OFFSITE_FAST_LIST"
 	EnvProgress         = "OFFSITE_PROGRESS_INTERVAL"
 	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
+	EnvMaxDuration      = "OFFSITE_MAX_DURATION"
 )
 
 // AllBuckets, alone in RGW_BUCKETS, selects every bucket the source lists
@@ -93,6 +94,15 @@ type Config struct {
 	RetriesSleep    time.Duration // pause between tries, longer if the server asks
 	FastList        bool          // list whole buckets without a delimiter: RGW's DBStore under-lists with one
 
+	// Limits throttle the link (OFFSITE_BWLIMIT, OFFSITE_TPS_LIMIT).
+	Limits rcloneconf.Limits
+	// MaxDuration, when not zero, is the run's deadline: after it no new
+	// transfer starts, the running ones finish, and the buckets not
+	// finished are incomplete, with nothing deleted in them.
+	MaxDuration time.Duration
+	// Shard, when sharded, is the part of the buckets this run mirrors.
+	Shard Shard
+
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
 
@@ -134,6 +144,17 @@ func (c *Config) Validate() error {
 	if err := validateTuning(c.Transfers, c.Checkers, c.LowLevelRetries, c.Retries, c.RetriesSleep, c.ProgressInterval); err != nil {
 		return err
 	}
+	if c.MaxDuration < 0 || c.MaxDuration > maxDuration {
+		return exitcode.Configf(EnvMaxDuration, "%v is out of range 0..%v (0 for no deadline)", c.MaxDuration, maxDuration)
+	}
+	if c.Shard != (Shard{}) {
+		if err := c.Shard.validate(EnvShard, EnvShard); err != nil {
+			return err
+		}
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
 	if err := c.MaxDelete.validate(); err != nil {
 		return err
 	}
@@ -144,6 +165,7 @@ func (c *Config) Validate() error {
 const (
 	maxParallel = 256  // transfers, checkers
 	maxRetries  = 1000 // tries of a request, of a bucket
+	maxDuration = 7 * 24 * time.Hour
 )
 
 // validateBuckets checks both ends, the destination bucket and the source

@@ -192,9 +192,9 @@ func TestOrphaned(t *testing.T) {
 }
 
 func TestReportKeysSortInTimeOrder(t *testing.T) {
-	a := reportKey("_reports", mustTime(t, "2026-11-26T04:00:00.5Z"), ModeCopy)
-	b := reportKey("_reports", mustTime(t, "2026-11-26T04:00:00.51Z"), ModeSync)
-	c := reportKey("_reports", mustTime(t, "2026-11-27T03:59:59Z"), ModeCopy)
+	a := reportKey("_reports", mustTime(t, "2026-11-26T04:00:00.5Z"), ModeCopy, nil)
+	b := reportKey("_reports", mustTime(t, "2026-11-26T04:00:00.51Z"), ModeSync, nil)
+	c := reportKey("_reports", mustTime(t, "2026-11-27T03:59:59Z"), ModeCopy, nil)
 	if got, want := a, "_reports/2026-11-26/2026-11-26T04:00:00.500Z-copy.json"; got != want {
 		t.Fatalf("key=%q, want %q", got, want)
 	}

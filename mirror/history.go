@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/operations"
@@ -36,6 +37,53 @@ func latestReport(ctx context.Context, fbucket fs.Fs, prefix string) (*Report, e
 		return nil, fmt.Errorf("%s/%s: %w", fbucket.Root(), prefix, ErrNoReport)
 	}
 	return latest, nil
+}
+
+// latestRunReports reads the newest run report and, when it is one
+// shard's, the newest report of each other shard of the same count, back
+// to since (older ones are stale anyway). missing are the shards with no
+// report since then. It returns an error wrapping ErrNoReport when there
+// is no report at all. Restore reports are passed over.
+func latestRunReports(ctx context.Context, fbucket fs.Fs, prefix string, since time.Time) (reports []*Report, missing []int, err error) {
+	found := map[int]*Report{}
+	var newest *Report
+	err = eachReport(ctx, fbucket, prefix, func(r *Report) bool {
+		if r.Mode == ModeRestore {
+			return true // a restore is not a mirror run
+		}
+		if newest == nil {
+			newest = r
+			if r.Shard == nil || !r.Shard.Sharded() {
+				return false
+			}
+			found[r.Shard.Index] = r
+			return len(found) < r.Shard.Count
+		}
+		if r.End.Before(since) {
+			return false
+		}
+		if sh := r.Shard; sh != nil && sh.Count == newest.Shard.Count && found[sh.Index] == nil {
+			found[sh.Index] = r
+		}
+		return len(found) < newest.Shard.Count
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if newest == nil {
+		return nil, nil, fmt.Errorf("%s/%s: %w", fbucket.Root(), prefix, ErrNoReport)
+	}
+	if newest.Shard == nil || !newest.Shard.Sharded() {
+		return []*Report{newest}, nil, nil
+	}
+	for i := range newest.Shard.Count {
+		if r := found[i]; r != nil {
+			reports = append(reports, r)
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	return reports, missing, nil
 }
 
 // eachReport calls fn with each report under prefix in fbucket, newest

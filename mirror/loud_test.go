@@ -122,7 +122,7 @@ func TestCancelledRunIsFailed(t *testing.T) {
 			{"name":"alpha","mode":"copy","status":"ok"},
 			{"name":"beta","mode":"copy","status":"skipped","error_messages":[%q]}]}`,
 			start.Format(time.RFC3339Nano), start.Format(time.RFC3339Nano), errNotStarted)
-		dst.Put(t, destBucket, reportKey(cfg.ReportPrefix, start, ModeCopy), []byte(old))
+		dst.Put(t, destBucket, reportKey(cfg.ReportPrefix, start, ModeCopy, nil), []byte(old))
 		vrep, err := verify(t, verifyConfig(cfg))
 		if !errors.Is(err, exitcode.ErrVerifyFailed) || vrep.OK || !slices.Equal(vrep.LastReport.Incomplete, []string{"beta"}) {
 			t.Fatalf("err=%v ok=%v last=%+v", err, vrep.OK, vrep.LastReport)

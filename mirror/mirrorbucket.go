@@ -30,6 +30,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	stats := accounting.Stats(ctx)
 	stats.ResetCounters()
 	defer progress(ctx, stats, log, r.cfg.ProgressInterval, r.cfg.Display, name)()
+	ctx = withStop(ctx, r.stop) // past the deadline, no new check or transfer starts
 
 	fail := func(err error) (BucketReport, error) { return failBucket(ctx, br, start, log, err) }
 	fsrc, err := r.cfg.Source.Fs(ctx, name)
@@ -78,7 +79,8 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 }
 
 // failBucket ends br as failed, or as incomplete when the run was
-// cancelled, and returns it with err named after the bucket.
+// cancelled or reached its deadline, and returns it with err named after
+// the bucket.
 func failBucket(ctx context.Context, br BucketReport, start time.Time, log *zap.Logger, err error) (BucketReport, error) {
 	br.Status = StatusFailed
 	if br.Errors == 0 {
@@ -94,6 +96,12 @@ func failBucket(ctx context.Context, br BucketReport, start time.Time, log *zap.
 		log.Error("bucket cut short: the run was cancelled", zap.Error(err))
 		return br, fmt.Errorf("bucket %s: cut short: %w", br.Name, err)
 	}
+	if cause := context.Cause(stopContext(ctx)); errors.Is(cause, errDeadline) {
+		br.Status = StatusIncomplete
+		br.ErrorMessages = appendMessage(br.ErrorMessages, "cut short: "+cause.Error())
+		log.Error("bucket cut short: the run reached its deadline", zap.Error(err))
+		return br, fmt.Errorf("bucket %s: cut short: %w", br.Name, err)
+	}
 	log.Error("bucket failed", zap.Error(err))
 	return br, fmt.Errorf("bucket %s: %w", br.Name, err)
 }
@@ -104,6 +112,7 @@ func failBucket(ctx context.Context, br BucketReport, start time.Time, log *zap.
 // returns the last pass's result.
 func tryPasses(ctx context.Context, br *BucketReport, tries int, sleep time.Duration, log *zap.Logger, pass func() passResult) passResult {
 	stats := accounting.Stats(ctx)
+	stop := stopContext(ctx) // no new try after the deadline either
 	for attempt := 1; ; attempt++ {
 		br.Attempts = attempt
 		res := pass()
@@ -111,7 +120,7 @@ func tryPasses(ctx context.Context, br *BucketReport, tries int, sleep time.Dura
 		for _, err := range res.errs {
 			br.ErrorMessages = appendMessage(br.ErrorMessages, err.Error())
 		}
-		if len(res.errs) == 0 || ctx.Err() != nil || attempt >= tries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
+		if len(res.errs) == 0 || stop.Err() != nil || attempt >= tries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
 			return res
 		}
 		wait := sleep
@@ -122,7 +131,7 @@ func tryPasses(ctx context.Context, br *BucketReport, tries int, sleep time.Dura
 			zap.Duration("wait", wait), zap.Int("errors", len(res.errs)), zap.Error(res.errs[len(res.errs)-1]))
 		stats.ResetErrors()
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 		case <-time.After(wait):
 		}
 	}

@@ -28,6 +28,8 @@ import (
 type pass struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
+	stop       context.Context // once done, no new check or transfer starts (the run's deadline)
+	skipped    atomic.Int64    // objects left unchecked or uncopied because of stop
 	fsrc, fdst fs.Fs
 	collect    bool // keep mirror-only objects for deletion (sync mode)
 	dryRun     bool
@@ -95,6 +97,7 @@ func runRestorePass(ctx context.Context, fsrc, fdst fs.Fs, keepDiffering, dryRun
 // run marches once over both listings; p holds the ends and the options.
 func (p *pass) run(ctx context.Context) passResult {
 	ci := fs.GetConfig(ctx)
+	p.stop = stopContext(ctx)
 	p.stats = accounting.Stats(ctx)
 	p.toCheck = make(chan fs.ObjectPair, ci.Checkers*4)
 	p.toCopy = make(chan fs.ObjectPair, ci.Transfers*4)
@@ -120,6 +123,8 @@ func (p *pass) run(ctx context.Context) passResult {
 	transfers.Wait()
 	if err := ctx.Err(); err != nil {
 		p.fail(err)
+	} else if n := p.skipped.Load(); n > 0 {
+		p.fail(fmt.Errorf("%d objects not checked or copied: %w", n, context.Cause(p.stop)))
 	}
 	return passResult{
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(), srcBytes: p.srcBytes.Load(),
@@ -208,7 +213,7 @@ func (p *pass) send(ch chan fs.ObjectPair, q *queue, pair fs.ObjectPair) {
 func (p *pass) checker() {
 	for pair := range p.toCheck {
 		p.checkQ.done(pair.Src.Size())
-		if p.ctx.Err() != nil {
+		if p.ctx.Err() != nil || p.stopped() {
 			continue
 		}
 		tr := p.stats.NewCheckingTransfer(pair.Src, "checking")
@@ -238,7 +243,7 @@ func (p *pass) checker() {
 func (p *pass) transfer() {
 	for pair := range p.toCopy {
 		p.copyQ.done(pair.Src.Size())
-		if p.ctx.Err() != nil {
+		if p.ctx.Err() != nil || p.stopped() {
 			continue
 		}
 		if p.dryRun {
@@ -272,6 +277,15 @@ func (p *pass) transfer() {
 			p.cancel()
 		}
 	}
+}
+
+// stopped reports whether no new work may start, counting what is left.
+func (p *pass) stopped() bool {
+	if p.stop.Err() == nil {
+		return false
+	}
+	p.skipped.Add(1)
+	return true
 }
 
 // queue keeps rclone's stats informed of the work waiting, for the ETA.

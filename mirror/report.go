@@ -45,6 +45,7 @@ type Report struct {
 	Source          string         `json:"source"`      // endpoint, never credentials
 	Destination     string         `json:"destination"` // endpoint/bucket
 	MaxDelete       string         `json:"max_delete"`
+	Shard           *Shard         `json:"shard,omitempty"` // this run's part of the buckets, when sharded
 	Buckets         []BucketReport `json:"buckets"`
 	Orphaned        []string       `json:"orphaned"` // mirrors whose source bucket is gone; left untouched
 	// At is the time a restore read the mirror as it was; nil for a
@@ -121,15 +122,21 @@ func (r *Report) Bucket(name string) *BucketReport {
 // say, so that the report, the exit code and the ping agree. It returns how
 // many of total buckets are incomplete, and the error saying so.
 func (r *Report) cancelled(cause error, what string, total int) (int, error) {
+	n := r.incomplete()
+	err := fmt.Errorf("%s was cancelled (%w); %d of %d buckets incomplete: run it again to finish", what, cause, n, total)
+	r.Error = joinMessages(r.Error, err.Error())
+	return n, err
+}
+
+// incomplete counts the buckets cut short or not started.
+func (r *Report) incomplete() int {
 	n := 0
 	for _, b := range r.Buckets {
 		if b.Status == StatusIncomplete {
 			n++
 		}
 	}
-	err := fmt.Errorf("%s was cancelled (%w); %d of %d buckets incomplete: run it again to finish", what, cause, n, total)
-	r.Error = joinMessages(r.Error, err.Error())
-	return n, err
+	return n
 }
 
 // finish computes totals and the run's status.
@@ -197,6 +204,9 @@ func (r *Report) Summary() string {
 			fmt.Fprintf(&b, "%s: last error: %s\n", k.Name, k.ErrorMessages[len(k.ErrorMessages)-1])
 		}
 	}
+	if r.Shard != nil {
+		fmt.Fprintf(&b, "shard %s: the buckets whose name hashes to it\n", r.Shard)
+	}
 	for _, o := range r.Orphaned {
 		fmt.Fprintf(&b, "orphaned: %s: the source bucket is gone; its mirror is left untouched\n", o)
 	}
@@ -259,9 +269,13 @@ const reportTimeLayout = "2006-01-02T15:04:05.000Z"
 
 // reportKey is where the report of a run started at start goes, relative
 // to the destination bucket.
-func reportKey(prefix string, start time.Time, mode Mode) string {
+func reportKey(prefix string, start time.Time, mode Mode, shard *Shard) string {
 	start = start.UTC()
-	return path.Join(prefix, start.Format("2006-01-02"), start.Format(reportTimeLayout)+"-"+string(mode)+".json")
+	name := start.Format(reportTimeLayout) + "-" + string(mode)
+	if shard != nil && shard.Sharded() {
+		name += fmt.Sprintf("-shard-%d-of-%d", shard.Index, shard.Count)
+	}
+	return path.Join(prefix, start.Format("2006-01-02"), name+".json")
 }
 
 // write stores the report in fbucket (the destination bucket's root).
@@ -270,7 +284,7 @@ func (r *Report) write(ctx context.Context, fbucket fs.Fs, prefix string) error 
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	key := reportKey(prefix, r.Start, r.Mode)
+	key := reportKey(prefix, r.Start, r.Mode, r.Shard)
 	// rclone tries a streamed upload once: a single 503 must not lose the
 	// report of a run whose buckets all made it, so the write is retried.
 	for attempt := 1; ; attempt++ {

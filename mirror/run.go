@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -24,10 +25,25 @@ const (
 type runner struct {
 	cfg Config
 	log *zap.Logger
+	// wholeSelection is how many buckets all shards together mirror.
+	wholeSelection int
+	// stop ends when no new work may start: the run's context, or its
+	// deadline (MaxDuration), whose cause is errDeadline.
+	stop context.Context
 }
 
 // errNotStarted is the message of a bucket the run was cancelled before.
 const errNotStarted = "not started: the run was cancelled"
+
+// errDeadline is the cause of the stop context when MaxDuration passed
+// (wrapped with the setting, for the messages that quote the cause).
+var errDeadline = errors.New("the run reached its deadline")
+
+// deadlineReached reports whether the run's deadline, rather than a
+// cancellation, stopped new work.
+func (r *runner) deadlineReached() bool {
+	return errors.Is(context.Cause(r.stop), errDeadline)
+}
 
 // Run mirrors every selected source bucket into the destination bucket and
 // writes the run report there (not in a dry run). cfg must have passed
@@ -47,6 +63,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		Source: cfg.Source.Endpoint, Destination: cfg.Dest.Endpoint + "/" + cfg.DestBucket,
 		MaxDelete: cfg.MaxDelete.String(), Buckets: []BucketReport{}, Orphaned: []string{},
 	}
+	if cfg.Shard.Sharded() {
+		rep.Shard = &cfg.Shard
+		log = log.With(zap.Stringer("shard", cfg.Shard))
+	}
 	failRun := func(err error) (*Report, error) {
 		rep.Error = err.Error()
 		rep.finish(time.Now().UTC())
@@ -61,7 +81,19 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	ci.DryRun = cfg.DryRun // a second guard: the pass already skips writes in a dry run
 	ci.DeleteMode = fs.DeleteModeAfter
 	ci.MaxDelete = -1 // the cap is enforced before any deletion, in deleteMirrorOnly
-	r := &runner{cfg: cfg, log: log}
+	if err := cfg.Limits.Apply(); err != nil {
+		return failRun(err)
+	}
+	if cfg.Limits != (rcloneconf.Limits{}) {
+		log.Info("link limits", zap.Stringer("limits", cfg.Limits))
+	}
+	r := &runner{cfg: cfg, log: log, stop: ctx}
+	if cfg.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		r.stop, cancel = context.WithDeadlineCause(ctx, rep.Start.Add(cfg.MaxDuration),
+			fmt.Errorf("%w (%s=%v)", errDeadline, EnvMaxDuration, cfg.MaxDuration))
+		defer cancel()
+	}
 
 	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
@@ -72,13 +104,18 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		rep.Error = err.Error()
 		return rep, errors.Join(err, r.finish(ctx, rep, fbucket))
 	}
-	rep.Orphaned = orphaned(mirrors, sourceBuckets, cfg.ReportPrefix)
+	rep.Orphaned = cfg.Shard.keep(orphaned(mirrors, sourceBuckets, cfg.ReportPrefix))
+	if rep.Orphaned == nil {
+		rep.Orphaned = []string{}
+	}
 	for _, o := range rep.Orphaned {
 		log.Warn("orphaned mirror: its source bucket is gone; left untouched", zap.String("bucket", o))
 	}
 	selected, entries, errs := r.selectBuckets(sourceBuckets)
 	rep.Buckets = append(rep.Buckets, entries...)
-	if len(selected) == 0 {
+	if len(selected) == 0 && r.wholeSelection > 0 {
+		log.Info("no bucket falls to this shard", zap.Stringer("shard", cfg.Shard), zap.Int("buckets_of_all_shards", r.wholeSelection))
+	} else if len(selected) == 0 {
 		// Nothing to mirror is never a success: wrong credentials, an
 		// emptied RGW or a bad allow-list must not look like a backup.
 		err := noBuckets(sourceBuckets, cfg.Buckets)
@@ -90,6 +127,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	for _, name := range selected {
 		if ctx.Err() != nil {
 			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete, ErrorMessages: []string{errNotStarted}})
+			continue
+		}
+		if r.deadlineReached() {
+			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete,
+				ErrorMessages: []string{fmt.Sprintf("not started: %v", context.Cause(r.stop))}})
 			continue
 		}
 		br, err := r.mirrorBucket(ctx, name, modes[name])
@@ -105,6 +147,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		n, err := rep.cancelled(err, "the run", len(selected))
 		errs = append(errs, err)
 		log.Error("mirror run cancelled", zap.Int("incomplete", n))
+	} else if n := rep.incomplete(); r.deadlineReached() && n > 0 {
+		err := fmt.Errorf("%w; %d of %d buckets incomplete", context.Cause(r.stop), n, len(selected))
+		rep.Error = joinMessages(rep.Error, err.Error())
+		errs = append(errs, err)
+		log.Error("mirror run reached its deadline", zap.Duration("max_duration", cfg.MaxDuration), zap.Int("incomplete", n))
 	}
 	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
 	errs = append(errs, r.finish(ctx, rep, fbucket))

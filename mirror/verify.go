@@ -87,6 +87,11 @@ type VerifyReport struct {
 	// (VerifyRestored), at At when not nil; there is no run report to judge.
 	Restored bool       `json:"restored,omitempty"`
 	At       *time.Time `json:"at,omitempty"`
+	// ShardReports, when the newest report is one shard's, are the newest
+	// report of every shard of its run that has one; MissingShards are
+	// the others, each a problem.
+	ShardReports  []*LastReport `json:"shard_reports,omitempty"`
+	MissingShards []int         `json:"missing_shards,omitempty"`
 }
 
 // VerifyBucket is one bucket's check. Extra objects (in the mirror only)
@@ -114,6 +119,7 @@ type LastReport struct {
 	AgeSeconds float64   `json:"age_seconds"`
 	Status     string    `json:"status"`
 	Mode       Mode      `json:"mode"`
+	Shard      *Shard    `json:"shard,omitempty"`
 	Stale      bool      `json:"stale"`
 	// Incomplete names the buckets the run was cancelled in or before.
 	Incomplete []string `json:"incomplete,omitempty"`
@@ -151,19 +157,33 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		log.Error("verify: " + msg)
 	}
 	rep.Versioning = versioning(ctx, fbucket, cfg.DestBucket, rep, log)
-	rep.LastReport, err = lastReport(ctx, fbucket, cfg)
+	last, missingShards, err := lastReports(ctx, fbucket, cfg)
 	switch {
 	case errors.Is(err, ErrNoReport):
 		problem("no run report under %s/%s: the mirror has never reported a run", cfg.DestBucket, cfg.ReportPrefix)
 	case err != nil:
 		errs = append(errs, err)
-	case rep.LastReport.Stale:
-		problem("the newest run report %s is %v old, over %v", rep.LastReport.Location, time.Duration(rep.LastReport.AgeSeconds*float64(time.Second)).Round(time.Minute), cfg.MaxReportAge)
 	}
-	if l := rep.LastReport; l != nil && l.Status != StatusOK {
-		problem("the newest run report %s says %s", l.Location, l.Status)
-	} else if l != nil && len(l.Incomplete) > 0 {
-		problem("the newest run report %s was cancelled before buckets %s were mirrored", l.Location, strings.Join(l.Incomplete, ", "))
+	if len(last) > 0 {
+		rep.LastReport = last[0]
+		if last[0].Shard != nil {
+			rep.ShardReports, rep.MissingShards = last, missingShards
+		}
+	}
+	for _, l := range last {
+		if l.Stale {
+			problem("the newest run report %s is %v old, over %v", l.Location, time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Minute), cfg.MaxReportAge)
+		}
+		if l.Status != StatusOK {
+			problem("the newest run report %s says %s", l.Location, l.Status)
+		} else if len(l.Incomplete) > 0 {
+			problem("the newest run report %s was cancelled before buckets %s were mirrored", l.Location, strings.Join(l.Incomplete, ", "))
+		}
+	}
+	for _, i := range missingShards {
+		// A shard that never reported may never have run: its buckets
+		// are as unmirrored as a failed bucket.
+		problem("no run report of shard %d/%d within %v (%s): its buckets may not be mirrored", i, last[0].Shard.Count, cfg.MaxReportAge, EnvMaxReportAge)
 	}
 
 	source, err := listBuckets(ctx, cfg.Source)
@@ -228,22 +248,29 @@ func versioning(ctx context.Context, fbucket fs.Fs, bucket string, rep *VerifyRe
 	return status
 }
 
-func lastReport(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) (*LastReport, error) {
-	latest, err := latestReport(ctx, fbucket, cfg.ReportPrefix)
+// lastReports judges the newest run report, or, when it is one shard's,
+// the newest report of every shard of that count; the missing shards are
+// returned apart.
+func lastReports(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) ([]*LastReport, []int, error) {
+	reports, missing, err := latestRunReports(ctx, fbucket, cfg.ReportPrefix, cfg.Now.Add(-cfg.MaxReportAge))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	age := cfg.Now.Sub(latest.End)
-	l := &LastReport{Location: latest.Location, Start: latest.Start, End: latest.End, AgeSeconds: age.Seconds(),
-		Status: latest.Status, Mode: latest.Mode, Stale: age > cfg.MaxReportAge}
-	for _, b := range latest.Buckets {
-		// Reports of older versions called a bucket the run was
-		// cancelled before skipped, and the run ok.
-		if b.Status == StatusIncomplete || b.Status == StatusSkipped && slices.Contains(b.ErrorMessages, errNotStarted) {
-			l.Incomplete = append(l.Incomplete, b.Name)
+	var out []*LastReport
+	for _, r := range reports {
+		age := cfg.Now.Sub(r.End)
+		l := &LastReport{Location: r.Location, Start: r.Start, End: r.End, AgeSeconds: age.Seconds(),
+			Status: r.Status, Mode: r.Mode, Shard: r.Shard, Stale: age > cfg.MaxReportAge}
+		for _, b := range r.Buckets {
+			// Reports of older versions called a bucket the run was
+			// cancelled before skipped, and the run ok.
+			if b.Status == StatusIncomplete || b.Status == StatusSkipped && slices.Contains(b.ErrorMessages, errNotStarted) {
+				l.Incomplete = append(l.Incomplete, b.Name)
+			}
 		}
+		out = append(out, l)
 	}
-	return l, nil
+	return out, missing, nil
 }
 
 // verifyBucket marches over one bucket and its mirror, comparing sizes and
@@ -409,16 +436,26 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	last := r.ShardReports
+	if last == nil && r.LastReport != nil {
+		last = []*LastReport{r.LastReport}
+	}
 	if r.Restored {
 		at := "as it is"
 		if r.At != nil {
 			at = "as it was at " + r.At.Format(time.RFC3339)
 		}
 		fmt.Fprintf(w, "compared: the mirror %s -> the restored RGW buckets\n", at)
-	} else if l := r.LastReport; l != nil {
-		fmt.Fprintf(w, "last run report: %s, %s, %s mode, ended %s ago (stale: %v)\n", l.Location, l.Status, l.Mode,
+	}
+	for _, l := range last {
+		shard := ""
+		if l.Shard != nil {
+			shard = " of shard " + l.Shard.String()
+		}
+		fmt.Fprintf(w, "last run report%s: %s, %s, %s mode, ended %s ago (stale: %v)\n", shard, l.Location, l.Status, l.Mode,
 			time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Second), l.Stale)
-	} else {
+	}
+	if len(last) == 0 && !r.Restored {
 		fmt.Fprintln(w, "last run report: none")
 	}
 	for _, b := range r.Buckets {

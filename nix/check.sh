@@ -193,6 +193,15 @@ has "$tmp/agefile.service" 'LoadCredential=age_recipients:/etc/offsite/age-recip
 has "$tmp/agefile.service" 'Environment="OFFSITE_AGE_RECIPIENTS_FILE=%d/age_recipients"'
 hasnt "$tmp/agefile.service" 'OFFSITE_AGE_RECIPIENTS='
 
+step "link limits reach the unit, as variables offsite offload reads"
+"${nixx[@]}" eval --raw --impure --file nix/check/module.nix 'limits."etcd-offload.service"' >"$tmp/limits.service"
+has "$tmp/limits.service" 'Environment="OFFSITE_BWLIMIT=08:00,2M 23:00,off"'
+has "$tmp/limits.service" 'Environment="OFFSITE_TPS_LIMIT=10"'
+for var in OFFSITE_BWLIMIT OFFSITE_TPS_LIMIT; do
+	reads "$var" <<<"$("$offsite" offload watch --help)" || fail "offsite offload watch does not read $var"
+done
+hasnt "$tmp/watch/etcd-offload.service" 'OFFSITE_(BWLIMIT|TPS_LIMIT)='
+
 step "broken settings fail with the option's name"
 failures=$("${nixx[@]}" eval --raw --impure --file nix/check/module.nix failures \
 	--apply 'f: builtins.concatStringsSep "\n" (builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: ms: map (m: n + ": " + m) ms) f)))')
@@ -250,7 +259,7 @@ cronenv=$("${nixx[@]}" eval --raw --impure --expr '
 	let c = (import ./nix/k8s/cronjob.nix {
 	  image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	  rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio";
-	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r";
+	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r"; shards = 3; maxDurationSeconds = 3600;
 	}).cronJob;
 	in builtins.concatStringsSep " " (map (e: e.name) (builtins.head c.spec.jobTemplate.spec.template.spec.containers).env)')
 for var in $cronenv; do

@@ -122,6 +122,20 @@ in
       description = "Full rescan interval in watch mode, the safety net for missed events (OFFSITE_RESCAN_INTERVAL).";
     };
 
+    bwLimit = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "08:00,2M 23:00,off";
+      description = "Bandwidth limit in rclone's --bwlimit syntax, a timetable included (OFFSITE_BWLIMIT); null for none.";
+    };
+
+    tpsLimit = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 10;
+      description = "HTTP requests per second to the destination, for a slow disk (OFFSITE_TPS_LIMIT); null for none.";
+    };
+
     hostname = mkOption {
       type = types.nullOr types.str;
       default = null;
@@ -232,6 +246,8 @@ in
         OFFSITE_HOSTNAME = cfg.hostname;
         OFFSITE_LOG_FORMAT = "json";
         OFFSITE_AGE_RECIPIENTS = if cfg.ageRecipients == [ ] then null else lib.concatStringsSep "," cfg.ageRecipients;
+        OFFSITE_BWLIMIT = cfg.bwLimit;
+        OFFSITE_TPS_LIMIT = if cfg.tpsLimit == null then null else toString cfg.tpsLimit;
       }
       // lib.optionalAttrs watch { OFFSITE_RESCAN_INTERVAL = cfg.rescanInterval; }
       // lib.mapAttrs (_: c: "%d/${c.name}") credentials;

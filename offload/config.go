@@ -63,6 +63,9 @@ type Config struct {
 
 	BackoffMin, BackoffMax time.Duration // retry delays while the destination fails
 
+	// Limits throttle the link (OFFSITE_BWLIMIT, OFFSITE_TPS_LIMIT).
+	Limits rcloneconf.Limits
+
 	// Recipients, when there are any, get every new snapshot encrypted to
 	// them, stored as <name>.age.
 	Recipients []age.Recipient
@@ -144,7 +147,7 @@ func (c Config) Validate() error {
 	if _, err := path.Match(c.Include, ""); err != nil {
 		return exitcode.Configf(EnvInclude, "%q is not a valid glob: %v", c.Include, err)
 	}
-	return nil
+	return c.Limits.Validate()
 }
 
 // validateDest checks the bucket and host prefix shared by every command.

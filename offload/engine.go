@@ -74,6 +74,9 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Limits.Apply(); err != nil {
+		return nil, err
+	}
 	dst, err := cfg.Dest.Fs(remoteCtx(ctx), dest) // no request: the start never waits for the destination
 	if err != nil {
 		return nil, exitcode.Configf(EnvBucket, "%v", err)

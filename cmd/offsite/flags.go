@@ -69,3 +69,22 @@ func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, e
 		CAFile:              get("_CA_FILE"),
 	}.Remote(name, provider)
 }
+
+// bwLimitFlag and tpsLimitFlag are the link limits mirror and offload share.
+func bwLimitFlag() cli.Flag {
+	return stringFlag(rcloneconf.EnvBwLimit, "", "bandwidth limit in rclone's --bwlimit syntax: 10M, 10M:off (upload:download), or a timetable \"08:00,2M 23:00,off\"")
+}
+
+func tpsLimitFlag() cli.Flag {
+	return stringFlag(rcloneconf.EnvTPSLimit, "", "HTTP requests per second, for a slow destination (0 or unset: no limit)")
+}
+
+// limits reads the flags of bwLimitFlag and tpsLimitFlag.
+func limits(c *cli.Context) (rcloneconf.Limits, error) {
+	tps, err := rcloneconf.ParseTPS(c.String(flagName(rcloneconf.EnvTPSLimit)))
+	l := rcloneconf.Limits{Bandwidth: c.String(flagName(rcloneconf.EnvBwLimit)), TPS: tps}
+	if err != nil {
+		return l, err
+	}
+	return l, l.Validate()
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
 	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/mirror"
@@ -48,6 +49,11 @@ func (e *env) mirrorCommand() *cli.Command {
 			durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
 			stringFlag(mirror.EnvMaxDelete, d.MaxDelete.String(), "per-bucket cap on deletions in sync mode: a count (500) or a share of the mirror (10%)"),
 			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
+			bwLimitFlag(), tpsLimitFlag(),
+			stringFlag(mirror.EnvShard, "", "mirror only shard i of n (0-based) of the buckets: i/n; each bucket goes to shard hash(name) mod n"),
+			intFlag(mirror.EnvShards, 0, "the shard count in an Indexed Job, whose "+mirror.EnvJobCompletionIndex+" is the shard index"),
+			stringFlag(mirror.EnvJobCompletionIndex, "", "the pod's index in an Indexed Job (Kubernetes sets it); used with "+mirror.EnvShards),
+			durationFlag(mirror.EnvMaxDuration, 0, "deadline of the run (5h): then no new transfer starts, running ones finish, unfinished buckets are incomplete (exit 1); 0 for none"),
 			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set, none under the live display)"),
 			progressFlag(),
 		), monitorFlags()...),
@@ -97,6 +103,13 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	cfg.Retries = c.Int(flagName(mirror.EnvRetries))
 	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
 	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
+	cfg.MaxDuration = c.Duration(flagName(mirror.EnvMaxDuration))
+	if cfg.Shard, err = shard(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
 	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
 	if !c.IsSet(flagName(mirror.EnvProgress)) && livebar.IsTerminal(e.stderr) {
 		cfg.ProgressInterval = terminalProgressInterval // someone is watching
@@ -108,8 +121,27 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 // runMirror is mirror.Run; tests replace it.
 var runMirror = mirror.Run
 
+// shard reads OFFSITE_SHARD, or OFFSITE_SHARDS with JOB_COMPLETION_INDEX.
+func shard(c *cli.Context) (mirror.Shard, error) {
+	one := c.String(flagName(mirror.EnvShard))
+	switch {
+	case one != "" && c.IsSet(flagName(mirror.EnvShards)):
+		return mirror.Shard{}, exitcode.Configf(mirror.EnvShard, "is set with %s: set %s=i/n, or %s=n in an Indexed Job, not both", mirror.EnvShards, mirror.EnvShard, mirror.EnvShards)
+	case one != "":
+		return mirror.ParseShard(one)
+	case c.IsSet(flagName(mirror.EnvShards)):
+		return mirror.IndexedShard(c.String(flagName(mirror.EnvJobCompletionIndex)), c.Int(flagName(mirror.EnvShards)))
+	}
+	return mirror.Shard{}, nil
+}
+
 func (e *env) mirror(c *cli.Context) error {
-	mon, err := e.newJobMonitor(c, "mirror", "")
+	instance := ""
+	if sh, err := shard(c); err == nil && sh.Sharded() {
+		// Shards push their metrics side by side, not over each other.
+		instance = fmt.Sprintf("shard-%d-of-%d", sh.Index, sh.Count)
+	}
+	mon, err := e.newJobMonitor(c, "mirror", instance)
 	if err != nil {
 		return err
 	}

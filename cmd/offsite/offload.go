@@ -71,6 +71,7 @@ func (e *env) offloadFlags() []cli.Flag {
 		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
 		stringFlag(offload.EnvAgeRecipients, "", "encrypt every new snapshot to these age1... or ssh- public keys (comma-separated), stored as <name>.age"),
 		stringFlag(offload.EnvAgeRecipients+"_FILE", "", "file of age recipients, one per line, # comments (as age -R reads)"),
+		bwLimitFlag(), tpsLimitFlag(),
 	)
 }
 
@@ -136,6 +137,9 @@ func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
 	cfg.BackoffMin = c.Duration(flagName(offload.EnvBackoffMin))
 	cfg.BackoffMax = c.Duration(flagName(offload.EnvBackoffMax))
 	cfg.Counters = &offload.Counters{}
+	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
 	cfg.Recipients, err = recipients(c)
 	return cfg, err // Watch and Once validate the rest
 }

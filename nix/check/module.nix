@@ -76,6 +76,16 @@ in
   ageRecipientsFile =
     (eval (settings // { ageRecipientsFile = "/etc/offsite/age-recipients.txt"; })).units;
 
+  # Link limits: a bandwidth timetable and a request rate.
+  limits =
+    (eval (
+      settings
+      // {
+        bwLimit = "08:00,2M 23:00,off";
+        tpsLimit = 10;
+      }
+    )).units;
+
   # The same credentials through an EnvironmentFile need no *File options.
   environmentFileOnly =
     (eval (

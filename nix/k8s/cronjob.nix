@@ -40,6 +40,15 @@
       memory = "1Gi";
     };
   },
+  # Pods that share the buckets, for when one is not enough: above 1 the
+  # Job is Indexed, one pod per shard at once, and each mirrors the
+  # buckets that hash to its JOB_COMPLETION_INDEX (OFFSITE_SHARDS).
+  shards ? 1,
+  # Seconds after which the run starts no new transfer, lets the running
+  # ones finish and writes its report, unfinished buckets incomplete
+  # (OFFSITE_MAX_DURATION); under activeDeadlineSeconds, whose kill leaves
+  # less time for that. null for none.
+  maxDurationSeconds ? null,
   startingDeadlineSeconds ? 3600,
   activeDeadlineSeconds ? 6 * 3600,
   backoffLimit ? 2,
@@ -76,6 +85,18 @@ let
         concatStringsSep "," buckets
       else
         fail "buckets is required: a non-empty list of bucket names (RGW_BUCKETS=a,b), or \"*\" for every bucket the credentials list (RGW_BUCKETS=*)";
+    shards =
+      if builtins.isInt shards && shards >= 1 && shards <= 1000 then
+        shards
+      else
+        fail "shards ${toString shards} is not a whole number from 1 to 1000";
+    maxDurationSeconds =
+      if maxDurationSeconds == null then
+        null
+      else if builtins.isInt maxDurationSeconds && maxDurationSeconds > 0 && maxDurationSeconds < activeDeadlineSeconds then
+        maxDurationSeconds
+      else
+        fail "maxDurationSeconds ${toString maxDurationSeconds} is not a whole number of seconds under activeDeadlineSeconds (${toString activeDeadlineSeconds})";
     rgwEndpoint = url "rgwEndpoint" rgwEndpoint;
     minioEndpoint = url "minioEndpoint" minioEndpoint;
   };
@@ -111,6 +132,10 @@ let
     (value "RGW_BUCKETS" checked.buckets)
     (value "OFFSITE_MODE" checked.mode)
     (value "OFFSITE_LOG_FORMAT" "json")
+  ]
+  ++ optionalList (checked.shards > 1) [ (value "OFFSITE_SHARDS" (toString checked.shards)) ]
+  ++ optionalList (checked.maxDurationSeconds != null) [
+    (value "OFFSITE_MAX_DURATION" "${toString checked.maxDurationSeconds}s")
   ]
   ++ optionalList (rgwRegion != "") [ (value "RGW_REGION" rgwRegion) ]
   ++ optionalList (excludeBuckets != [ ]) [
@@ -164,6 +189,19 @@ in
         metadata.labels = allLabels;
         spec = {
           inherit backoffLimit activeDeadlineSeconds;
+        }
+        // (
+          if checked.shards > 1 then
+            {
+              # Every shard at once; Kubernetes sets JOB_COMPLETION_INDEX.
+              completionMode = "Indexed";
+              completions = checked.shards;
+              parallelism = checked.shards;
+            }
+          else
+            { }
+        )
+        // {
           # Retry a failed run (exit 1), but not what a retry cannot fix:
           # 2 configuration, 3 safety stop, 4 verification. A node drain
           # does not count against backoffLimit.

@@ -296,6 +296,38 @@ func TestCronJobSettings(t *testing.T) {
 	}
 }
 
+// Shards make the Job Indexed, every shard at once, each told the count;
+// one shard is the plain Job. maxDurationSeconds sets the run's deadline.
+func TestCronJobShards(t *testing.T) {
+	job := cronJob(t, `shards = 3;`).Spec.JobTemplate.Spec
+	if job.CompletionMode == nil || *job.CompletionMode != batchv1.IndexedCompletion {
+		t.Errorf("completionMode=%v, want Indexed", job.CompletionMode)
+	}
+	if job.Completions == nil || job.Parallelism == nil || *job.Completions != 3 || *job.Parallelism != 3 {
+		t.Errorf("completions=%v parallelism=%v, want 3 and 3", job.Completions, job.Parallelism)
+	}
+	env := envByName(t, job.Template.Spec.Containers[0].Env)
+	if got := env["OFFSITE_SHARDS"].Value; got != "3" {
+		t.Errorf("OFFSITE_SHARDS=%q, want 3", got)
+	}
+	if job.PodFailurePolicy == nil || len(job.PodFailurePolicy.Rules) == 0 {
+		t.Errorf("podFailurePolicy lost with shards")
+	}
+
+	timed := envByName(t, cronJob(t, `maxDurationSeconds = 5 * 3600;`).Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env)
+	if got := timed["OFFSITE_MAX_DURATION"].Value; got != "18000s" {
+		t.Errorf("OFFSITE_MAX_DURATION=%q, want 18000s", got)
+	}
+
+	one := cronJob(t, `shards = 1;`).Spec.JobTemplate.Spec
+	if one.CompletionMode != nil || one.Completions != nil || one.Parallelism != nil {
+		t.Errorf("one shard: completionMode=%v completions=%v parallelism=%v, want none", one.CompletionMode, one.Completions, one.Parallelism)
+	}
+	if _, ok := envByName(t, one.Template.Spec.Containers[0].Env)["OFFSITE_SHARDS"]; ok {
+		t.Errorf("one shard sets OFFSITE_SHARDS")
+	}
+}
+
 // The Secret shapes the function documents are the ones the job reads.
 func TestSecretShapes(t *testing.T) {
 	var shapes []struct {
@@ -351,6 +383,10 @@ func TestCronJobRejects(t *testing.T) {
 		{"empty bucket list", `buckets = [ ];`, "RGW_BUCKETS=*"},
 		{"every bucket in a list", `buckets = [ "*" "photos" ];`, "buckets is required"},
 		{"bucket string", `buckets = "photos";`, "buckets is required"},
+		{"no shards", `shards = 0;`, "shards 0 is not a whole number"},
+		{"shards a string", `shards = "3";`, "is not a whole number"},
+		{"max duration past the deadline", `maxDurationSeconds = 6 * 3600;`, "under activeDeadlineSeconds"},
+		{"max duration a string", `maxDurationSeconds = "5h";`, "is not a whole number of seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -416,6 +452,16 @@ in
 	}
 	if !bytes.Equal(a, b) {
 		t.Errorf("kubenix module's CronJob:\n%s\nthe function's:\n%s", a, b)
+	}
+
+	var sharded batchv1.CronJob
+	decodeStrict(t, mustEval(t, `{ apiVersion = "batch/v1"; kind = "CronJob"; } // (`+
+		kubenixResources(`{ offsite.rgwMirror = { enable = true; shards = 4; settings = {`+required+`}; }; }`)+`).cronJobs.rgw-mirror`), &sharded)
+	if job := sharded.Spec.JobTemplate.Spec; job.CompletionMode == nil || *job.CompletionMode != batchv1.IndexedCompletion || job.Completions == nil || *job.Completions != 4 || job.Parallelism == nil || *job.Parallelism != 4 {
+		t.Errorf("kubenix shards = 4: completionMode=%v completions=%v parallelism=%v", job.CompletionMode, job.Completions, job.Parallelism)
+	}
+	if _, err := nixEval(t, kubenixResources(`{ offsite.rgwMirror = { enable = true; shards = 0; settings = {`+required+`}; }; }`)); err == nil {
+		t.Errorf("kubenix shards = 0 accepted")
 	}
 
 	disabled := mustEval(t, kubenixResources(""))

@@ -6,7 +6,7 @@
 let
   cfg = config.offsite.rgwMirror;
   inherit (lib) mkOption types;
-  built = import ./cronjob.nix cfg.settings;
+  built = import ./cronjob.nix (cfg.settings // { inherit (cfg) shards; });
 in
 {
   options.offsite.rgwMirror = {
@@ -29,7 +29,19 @@ in
         Arguments of nix/k8s/cronjob.nix (the flake's lib.mkRgwMirrorCronJob):
         image (pinned by digest), rgwEndpoint, minioEndpoint and buckets (a
         list of names, or "*" for every bucket the credentials list) are
-        required.
+        required. Sharding is the shards option, not a setting.
+      '';
+    };
+
+    shards = mkOption {
+      type = types.ints.positive;
+      default = 1;
+      example = 3;
+      description = ''
+        Pods that share the buckets, for when one is not enough. Above 1 the
+        Job is Indexed (completions = parallelism = shards) and each pod
+        mirrors the buckets that hash to its index, writing its own report;
+        verify rgw reads every shard's.
       '';
     };
   };
