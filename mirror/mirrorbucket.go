@@ -59,8 +59,10 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	}
 
 	var res passResult
+	defer func() { res.planned.discard() }()
 	for attempt := 1; ; attempt++ {
 		br.Attempts = attempt
+		res.planned.discard()
 		res = runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
 		br.Errors += max(stats.GetErrors(), int64(len(res.errs)))
 		for _, err := range res.errs {
@@ -89,8 +91,8 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
 	}
 	if len(res.errs) > 0 {
-		if n := len(res.mirrorOnly); n > 0 {
-			log.Warn("not deleting after errors", zap.Int("planned_deletions", n))
+		if n := res.planned.count(); n > 0 {
+			log.Warn("not deleting after errors", zap.Int64("planned_deletions", n))
 		}
 		return fail(fmt.Errorf("%d errors in the last of %d tries, nothing deleted; last error: %w", len(res.errs), br.Attempts, res.errs[len(res.errs)-1]))
 	}
@@ -119,7 +121,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 // a pass without errors, unless a safety rule refuses them: then nothing is
 // deleted at all and the error wraps exitcode.ErrSafetyStop.
 func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res passResult, log *zap.Logger) error {
-	planned := int64(len(res.mirrorOnly))
+	planned := res.planned.count()
 	if planned == 0 {
 		return nil
 	}
@@ -135,24 +137,19 @@ func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res pas
 	}
 	if r.cfg.DryRun {
 		br.Deleted = planned
-		for _, o := range res.mirrorOnly {
-			log.Debug("would delete", zap.String("object", o.Remote()))
-		}
-		return nil
+		return res.planned.each(func(remote string, _ fs.Object) error {
+			log.Debug("would delete", zap.String("object", remote))
+			return nil
+		})
 	}
 	ch := make(fs.ObjectsChan, fs.GetConfig(ctx).Checkers)
-	go func() {
-		defer close(ch)
-		for _, o := range res.mirrorOnly {
-			select {
-			case ch <- o:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	found := make(chan error, 1)
+	go func() { found <- res.planned.objects(ctx, ch) }()
 	err := operations.DeleteFiles(ctx, ch)
 	br.Deleted = accounting.Stats(ctx).GetDeletes()
+	if err == nil {
+		err = <-found
+	}
 	if err == nil {
 		err = ctx.Err()
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/rclone/rclone/fs/accounting"
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/fs/hash"
-	"github.com/rclone/rclone/fs/march"
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 )
@@ -45,9 +44,10 @@ type pass struct {
 
 	unreachable atomic.Int64 // transfers in a row that could not reach a server
 
-	mu         sync.Mutex
-	mirrorOnly []fs.Object
-	errs       []error
+	planned plannedDeletions // mirror-only objects (sync mode)
+
+	mu   sync.Mutex
+	errs []error
 }
 
 // maxUnreachable transfers failing in a row for want of a server end a
@@ -67,7 +67,8 @@ type passResult struct {
 	srcObjects, dstObjects int64
 	sizeOnly, extra        int64
 	wouldCopy, wouldBytes  int64
-	mirrorOnly             []fs.Object
+	mirrorOnly             []fs.Object       // the planned deletions held in memory
+	planned                *plannedDeletions // all of them
 	errs                   []error
 }
 
@@ -79,6 +80,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 		toCheck: make(chan fs.ObjectPair, ci.Checkers*4),
 		toCopy:  make(chan fs.ObjectPair, ci.Transfers*4),
 	}
+	p.planned.f = fdst
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	defer p.cancel()
 	p.checkQ.set = p.stats.SetCheckQueue
@@ -91,8 +93,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 	for range ci.Transfers {
 		transfers.Go(p.transfer)
 	}
-	m := &march.March{Ctx: p.ctx, Fdst: fdst, Fsrc: fsrc, Callback: p}
-	if err := m.Run(p.ctx); err != nil {
+	if err := compare(p.ctx, fsrc, fdst, p); err != nil {
 		p.fail(err)
 	}
 	close(p.toCheck)
@@ -106,7 +107,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *z
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(),
 		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
-		mirrorOnly: p.mirrorOnly, errs: p.errs,
+		mirrorOnly: p.planned.held, planned: &p.planned, errs: p.errs,
 	}
 }
 
@@ -144,9 +145,9 @@ func (p *pass) DstOnly(dst fs.DirEntry) (recurse bool) {
 		p.dstObjects.Add(1)
 		p.extra.Add(1)
 		if p.collect {
-			p.mu.Lock()
-			p.mirrorOnly = append(p.mirrorOnly, x)
-			p.mu.Unlock()
+			if err := p.planned.add(x); err != nil {
+				p.fail(fs.CountError(p.ctx, fserrors.FatalError(err)))
+			}
 		}
 	case fs.Directory:
 		return true

@@ -1,0 +1,208 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fstest/mockobject"
+)
+
+// recorder is a march.Marcher that writes down what it is called with.
+type recorder struct {
+	mu                     sync.Mutex
+	srcOnly, dstOnly, both []string
+}
+
+func (r *recorder) SrcOnly(e fs.DirEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.srcOnly = append(r.srcOnly, e.Remote())
+	return false
+}
+
+func (r *recorder) DstOnly(e fs.DirEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dstOnly = append(r.dstOnly, e.Remote())
+	return false
+}
+
+func (r *recorder) Match(_ context.Context, dst, src fs.DirEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if dst.Remote() != src.Remote() {
+		panic("matched " + dst.Remote() + " with " + src.Remote())
+	}
+	r.both = append(r.both, src.Remote())
+	return false
+}
+
+// pages is a fake flat listing: keys in the given order, in pages of
+// pageSize, through one reused slice as rclone's list helper does.
+func pages(keys []string, pageSize int) fs.ListRFn {
+	return func(ctx context.Context, dir string, callback fs.ListRCallback) error {
+		page := make(fs.DirEntries, 0, pageSize)
+		for i, k := range keys {
+			if strings.HasSuffix(k, "/") {
+				page = append(page, fs.NewDir(strings.TrimSuffix(k, "/"), time.Time{}))
+			} else {
+				page = append(page, mockobject.Object(k))
+			}
+			if len(page) == pageSize || i == len(keys)-1 {
+				if err := callback(page); err != nil {
+					return err
+				}
+				page = page[:0]
+			}
+		}
+		return nil
+	}
+}
+
+func identity(s string) string { return s }
+
+func TestMergeMatchesBothSides(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	var src, dst, wantSrc, wantDst, wantBoth []string
+	for i := range 20_000 {
+		k := fmt.Sprintf("urn:oid:%d", i)
+		switch r.IntN(4) {
+		case 0:
+			src, wantSrc = append(src, k), append(wantSrc, k)
+		case 1:
+			dst, wantDst = append(dst, k), append(wantDst, k)
+		default:
+			src, dst, wantBoth = append(src, k), append(dst, k), append(wantBoth, k)
+		}
+	}
+	// Odd keys: a directory marker, an object under it, a key ending in a
+	// slash that sorts right after its namesake, bytes around '/'.
+	odd := []string{"a", "a-b", "a.b", "a/", "a/b", "a0", "z", "z/"}
+	src, dst = append(src, odd...), append(dst, odd[:5]...)
+	slices.Sort(src)
+	slices.Sort(dst)
+	wantBoth = append(wantBoth, "a", "a-b", "a.b", "a/b")
+	wantSrc = append(wantSrc, "a0", "z")
+	for _, want := range [][]string{wantSrc, wantDst, wantBoth} {
+		slices.Sort(want)
+	}
+
+	var held atomic64Max
+	rec := &recorder{}
+	err := merge(ctx, listing{name: "source", list: pages(src, 100), enc: identity, held: &held},
+		listing{name: "mirror", list: pages(dst, 37), enc: identity, held: &held}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []string
+	}{{"source only", rec.srcOnly, wantSrc}, {"mirror only", rec.dstOnly, wantDst}, {"both", rec.both, wantBoth}} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("%s: got %d keys, want %d", c.name, len(c.got), len(c.want))
+		}
+	}
+	// The memory bound: a page being merged, pagesInFlight queued and one
+	// in the lister's hands, per side, whatever the listing's length.
+	if bound := int64(2 * (pagesInFlight + 2) * 100); held.max > bound {
+		t.Errorf("merge held %d entries at once, more than %d", held.max, bound)
+	}
+	if held.now != 0 {
+		t.Errorf("%d entries still counted as held after the merge", held.now)
+	}
+}
+
+// TestMergeHoldsBoundedEntries lists a million keys per side: the count of
+// entries held never grows with the listing.
+func TestMergeHoldsBoundedEntries(t *testing.T) {
+	keys := make([]string, 1_000_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("urn:oid:%07d", i)
+	}
+	var held atomic64Max
+	rec := &recorder{}
+	err := merge(context.Background(), listing{name: "source", list: pages(keys, 100), enc: identity, held: &held},
+		listing{name: "mirror", list: pages(keys[1:], 100), enc: identity, held: &held}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.both) != len(keys)-1 || len(rec.srcOnly) != 1 || len(rec.dstOnly) != 0 {
+		t.Fatalf("got %d matched, %d source only, %d mirror only", len(rec.both), len(rec.srcOnly), len(rec.dstOnly))
+	}
+	if bound := int64(2 * (pagesInFlight + 2) * 100); held.max > bound {
+		t.Errorf("merge held %d entries at once over a million, more than %d", held.max, bound)
+	}
+}
+
+func TestMergeStopsOnOutOfOrderKeys(t *testing.T) {
+	sorted := make([]string, 1000)
+	for i := range sorted {
+		sorted[i] = fmt.Sprintf("k%04d", i)
+	}
+	backwards := slices.Clone(sorted)
+	backwards[700], backwards[701] = backwards[701], backwards[700]
+	repeated := slices.Clone(sorted)
+	repeated[500] = repeated[499]
+	marker := slices.Clone(sorted)
+	marker[300] = "k0299/" // a marker sorts after its namesake, and k0300 after it...
+	marker[301] = "k0299"  // ...but not the namesake after the marker
+	for _, c := range []struct {
+		name     string
+		src, dst []string
+		side     string
+	}{
+		{"source backwards", backwards, sorted, "source"},
+		{"mirror backwards", sorted, backwards, "mirror"},
+		{"mirror repeats a key", sorted, repeated, "mirror"},
+		{"source marker order", marker, sorted, "source"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			err := merge(context.Background(), listing{name: "source", list: pages(c.src, 100), enc: identity},
+				listing{name: "mirror", list: pages(c.dst, 100), enc: identity}, rec)
+			if !errors.Is(err, errListOrder) {
+				t.Fatalf("merge: %v, want an out-of-order error", err)
+			}
+			if !strings.Contains(err.Error(), "the "+c.side+" listed") {
+				t.Errorf("error %q does not name the %s", err, c.side)
+			}
+		})
+	}
+}
+
+func TestMergeListingErrors(t *testing.T) {
+	boom := errors.New("boom")
+	failing := func(ctx context.Context, dir string, cb fs.ListRCallback) error { return boom }
+	missing := func(ctx context.Context, dir string, cb fs.ListRCallback) error { return fs.ErrorDirNotFound }
+	keys := []string{"a", "b"}
+
+	rec := &recorder{}
+	err := merge(context.Background(), listing{name: "source", list: pages(keys, 1), enc: identity},
+		listing{name: "mirror", list: missing, enc: identity}, rec)
+	if err != nil || len(rec.srcOnly) != 2 {
+		t.Errorf("a mirror not there yet: %v, %d source only; want no error, 2", err, len(rec.srcOnly))
+	}
+	for _, c := range []struct {
+		name     string
+		src, dst fs.ListRFn
+	}{
+		{"source fails", failing, pages(keys, 1)},
+		{"mirror fails", pages(keys, 1), failing},
+		{"source missing", missing, pages(keys, 1)},
+	} {
+		err := merge(context.Background(), listing{name: "source", list: c.src, enc: identity},
+			listing{name: "mirror", list: c.dst, enc: identity}, &recorder{})
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+}
