@@ -4,13 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fstest/mockobject"
 )
@@ -204,5 +212,79 @@ func TestMergeListingErrors(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: no error", c.name)
 		}
+	}
+}
+
+// reorderingProxy passes requests to endpoint, and when swap is set, swaps
+// the first two objects of every page a listing of bucket returns (V1 or
+// V2: rclone lists a Ceph provider with V1): a server whose listing goes
+// backwards.
+func reorderingProxy(t *testing.T, endpoint, bucket string, swap *atomic.Bool) string {
+	t.Helper()
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		if !swap.Load() || r.Method != http.MethodGet || strings.Trim(r.URL.Path, "/") != bucket || !r.URL.Query().Has("max-keys") {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		parts := strings.SplitAfter(string(body), "</Contents>")
+		if len(parts) > 2 {
+			first, second := parts[0], parts[1]
+			i, j := strings.Index(first, "<Contents>"), strings.Index(second, "<Contents>")
+			parts[0], parts[1] = first[:i]+second[j:], second[:j]+first[i:]
+		}
+		out := strings.Join(parts, "")
+		resp.Body = io.NopCloser(strings.NewReader(out))
+		resp.ContentLength = int64(len(out))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestOutOfOrderListingDeletesNothing: a source whose listing goes
+// backwards fails the bucket, names the source, and deletes nothing.
+func TestOutOfOrderListingDeletesNothing(t *testing.T) {
+	src, dst, cfg := servers(t, "alpha")
+	for i := range 10 {
+		src.Put(t, "alpha", fmt.Sprintf("f%02d", i), []byte(fmt.Sprintf("content %02d", i)))
+	}
+	var swap atomic.Bool
+	cfg.Source.Endpoint = reorderingProxy(t, src.Endpoint, "alpha", &swap)
+	cfg.Mode = ModeSync
+	mustRun(t, cfg)
+	src.Delete(t, "alpha", "f09") // the sync would delete alpha/f09
+
+	swap.Store(true)
+	rep, err := run(t, cfg)
+	if err == nil || errors.Is(err, exitcode.ErrSafetyStop) {
+		t.Fatalf("err=%v, want a failed run", err)
+	}
+	b := rep.Bucket("alpha")
+	if b == nil || b.Status != StatusFailed || b.Deleted != 0 || b.Attempts != 1 {
+		t.Fatalf("alpha: %+v", b)
+	}
+	if msg := strings.Join(b.ErrorMessages, "\n"); !strings.Contains(msg, "out of order") || !strings.Contains(msg, "source offsite-test-src") {
+		t.Errorf("error messages do not say which listing went out of order: %q", msg)
+	}
+	if _, ok := dst.Get(t, destBucket, "alpha/f09"); !ok {
+		t.Fatal("a sync over an out-of-order listing deleted alpha/f09")
+	}
+
+	swap.Store(false)
+	rep = mustRun(t, cfg)
+	if b := rep.Bucket("alpha"); b.Deleted != 1 || b.Status != StatusOK {
+		t.Fatalf("in order again: %+v", b)
 	}
 }
