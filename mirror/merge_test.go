@@ -215,18 +215,28 @@ func TestMergeListingErrors(t *testing.T) {
 	}
 }
 
-// reorderingProxy passes requests to endpoint, and when swap is set, swaps
-// the first two objects of every page a listing of bucket returns (V1 or
-// V2: rclone lists a Ceph provider with V1): a server whose listing goes
-// backwards.
-func reorderingProxy(t *testing.T, endpoint, bucket string, swap *atomic.Bool) string {
+// rewritingProxy passes requests to endpoint, and each answer through
+// modify: a server that misbehaves in one precise way.
+func rewritingProxy(t *testing.T, endpoint string, modify func(*http.Response) error) string {
 	t.Helper()
 	target, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ModifyResponse = func(resp *http.Response) error {
+	rp.ModifyResponse = modify
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// reorderingProxy passes requests to endpoint, and when swap is set, swaps
+// the first two objects of every page a listing of bucket returns (V1 or
+// V2: rclone lists a Ceph provider with V1): a server whose listing goes
+// backwards.
+func reorderingProxy(t *testing.T, endpoint, bucket string, swap *atomic.Bool) string {
+	t.Helper()
+	return rewritingProxy(t, endpoint, func(resp *http.Response) error {
 		r := resp.Request
 		if !swap.Load() || r.Method != http.MethodGet || strings.Trim(r.URL.Path, "/") != bucket || !r.URL.Query().Has("max-keys") {
 			return nil
@@ -247,10 +257,7 @@ func reorderingProxy(t *testing.T, endpoint, bucket string, swap *atomic.Bool) s
 		resp.ContentLength = int64(len(out))
 		resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 		return nil
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	})
 }
 
 // TestOutOfOrderListingDeletesNothing: a source whose listing goes
