@@ -8,10 +8,8 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
-	"github.com/rclone/rclone/fs/config"
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/fs/march"
-	"github.com/rclone/rclone/lib/encoder"
 )
 
 // compare walks the source and mirror listings and calls cb for every
@@ -23,8 +21,8 @@ import (
 // (walk.NewDirTree): about 1.2 KiB per object, a gigabyte at a million.
 func compare(ctx context.Context, fsrc, fdst fs.Fs, cb march.Marcher) error {
 	if fs.GetConfig(ctx).UseListR && fsrc.Features().ListR != nil && fdst.Features().ListR != nil {
-		return merge(ctx, listing{name: "source " + fsrc.Name(), list: fsrc.Features().ListR, enc: keyEncoder(fsrc)},
-			listing{name: "mirror " + fdst.Name(), list: fdst.Features().ListR, enc: keyEncoder(fdst)}, cb)
+		return merge(ctx, listing{name: "source " + fsrc.Name(), list: fsrc.Features().ListR},
+			listing{name: "mirror " + fdst.Name(), list: fdst.Features().ListR}, cb)
 	}
 	return (&march.March{Ctx: ctx, Fdst: fdst, Fsrc: fsrc, Callback: cb}).Run(ctx)
 }
@@ -33,34 +31,7 @@ func compare(ctx context.Context, fsrc, fdst fs.Fs, cb march.Marcher) error {
 type listing struct {
 	name string       // for errors: "source offsite-src"
 	list fs.ListRFn   // a flat recursive listing, page by page
-	enc  keyEncoding  // turns a remote back into its key, for the order check
 	held *atomic64Max // counts the entries in memory (tests); may be nil
-}
-
-// keyEncoding maps an entry's remote back to the object key the server
-// sorted by: rclone decodes keys (odd bytes, "." segments), and the decoded
-// names need not sort as the keys do.
-type keyEncoding func(remote string) string
-
-// keyEncoder is f's key encoding when f is an S3 remote, the identity
-// otherwise: rclone's s3 backend decodes each key with its "encoding"
-// option (the remote's value, else the backend's default).
-func keyEncoder(f fs.Fs) keyEncoding {
-	identity := func(remote string) string { return remote }
-	ri, err := fs.Find("s3")
-	if err != nil || config.GetValue(f.Name(), "type") != "s3" {
-		return identity
-	}
-	var enc encoder.MultiEncoder
-	value, ok := fs.ConfigMap(ri.Prefix, ri.Options, f.Name(), nil).Get("encoding")
-	if !ok || enc.Set(value) != nil {
-		def, isEnc := ri.Options.Get("encoding").Default.(encoder.MultiEncoder)
-		if !isEnc {
-			return identity
-		}
-		enc = def
-	}
-	return func(remote string) string { return enc.FromStandardPath(remote) }
 }
 
 // pagesInFlight is how many listing pages each side may hold beyond the
@@ -74,10 +45,15 @@ var errListOrder = errors.New("listing out of order")
 
 // merge calls cb for the union of two flat listings, both in ascending key
 // order as S3's ListObjectsV2 without a delimiter returns them, holding a
-// bounded number of entries whatever their length. A key that is not
-// greater than the one before it on its side stops the merge with an error
-// naming that side: the pass then deletes nothing. Directory markers are
-// passed over, as the pass ignores directories under march too.
+// bounded number of entries whatever their length. Both sides are merged
+// by rclone's name for each object, as march matches them, and each side's
+// names are checked to rise strictly: a name that is not greater than the
+// one before it stops the merge with an error naming that side, and the
+// pass then deletes nothing. rclone's names are the keys but for "." and
+// ".." path segments, which it shows as full-width dots (U+FF0E): such a
+// key arrives out of the names' order and fails the bucket loudly rather
+// than be matched wrongly (OFFSITE_FAST_LIST=false mirrors it). Directory
+// markers are passed over, as the pass ignores directories under march.
 func merge(ctx context.Context, src, dst listing, cb march.Marcher) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -156,7 +132,7 @@ func (c *cursor) next(ctx context.Context) error {
 			c.page[0] = nil
 			c.page = c.page[1:]
 			c.held.add(-1)
-			key := c.enc(e.Remote())
+			key := e.Remote()
 			if _, dir := e.(fs.Directory); dir {
 				key += "/" // a directory marker: the key has the slash
 			}

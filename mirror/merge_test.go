@@ -75,8 +75,6 @@ func pages(keys []string, pageSize int) fs.ListRFn {
 	}
 }
 
-func identity(s string) string { return s }
-
 func TestMergeMatchesBothSides(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -106,8 +104,8 @@ func TestMergeMatchesBothSides(t *testing.T) {
 
 	var held atomic64Max
 	rec := &recorder{}
-	err := merge(ctx, listing{name: "source", list: pages(src, 100), enc: identity, held: &held},
-		listing{name: "mirror", list: pages(dst, 37), enc: identity, held: &held}, rec)
+	err := merge(ctx, listing{name: "source", list: pages(src, 100), held: &held},
+		listing{name: "mirror", list: pages(dst, 37), held: &held}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +136,8 @@ func TestMergeHoldsBoundedEntries(t *testing.T) {
 	}
 	var held atomic64Max
 	rec := &recorder{}
-	err := merge(context.Background(), listing{name: "source", list: pages(keys, 100), enc: identity, held: &held},
-		listing{name: "mirror", list: pages(keys[1:], 100), enc: identity, held: &held}, rec)
+	err := merge(context.Background(), listing{name: "source", list: pages(keys, 100), held: &held},
+		listing{name: "mirror", list: pages(keys[1:], 100), held: &held}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +173,8 @@ func TestMergeStopsOnOutOfOrderKeys(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{}
-			err := merge(context.Background(), listing{name: "source", list: pages(c.src, 100), enc: identity},
-				listing{name: "mirror", list: pages(c.dst, 100), enc: identity}, rec)
+			err := merge(context.Background(), listing{name: "source", list: pages(c.src, 100)},
+				listing{name: "mirror", list: pages(c.dst, 100)}, rec)
 			if !errors.Is(err, errListOrder) {
 				t.Fatalf("merge: %v, want an out-of-order error", err)
 			}
@@ -194,8 +192,8 @@ func TestMergeListingErrors(t *testing.T) {
 	keys := []string{"a", "b"}
 
 	rec := &recorder{}
-	err := merge(context.Background(), listing{name: "source", list: pages(keys, 1), enc: identity},
-		listing{name: "mirror", list: missing, enc: identity}, rec)
+	err := merge(context.Background(), listing{name: "source", list: pages(keys, 1)},
+		listing{name: "mirror", list: missing}, rec)
 	if err != nil || len(rec.srcOnly) != 2 {
 		t.Errorf("a mirror not there yet: %v, %d source only; want no error, 2", err, len(rec.srcOnly))
 	}
@@ -207,8 +205,8 @@ func TestMergeListingErrors(t *testing.T) {
 		{"mirror fails", pages(keys, 1), failing},
 		{"source missing", missing, pages(keys, 1)},
 	} {
-		err := merge(context.Background(), listing{name: "source", list: c.src, enc: identity},
-			listing{name: "mirror", list: c.dst, enc: identity}, &recorder{})
+		err := merge(context.Background(), listing{name: "source", list: c.src},
+			listing{name: "mirror", list: c.dst}, &recorder{})
 		if err == nil {
 			t.Errorf("%s: no error", c.name)
 		}
@@ -293,5 +291,19 @@ func TestOutOfOrderListingDeletesNothing(t *testing.T) {
 	rep = mustRun(t, cfg)
 	if b := rep.Bucket("alpha"); b.Deleted != 1 || b.Status != StatusOK {
 		t.Fatalf("in order again: %+v", b)
+	}
+}
+
+// TestDotSegmentsFailLoudly: rclone names a key's "." segment with a
+// full-width dot (U+FF0E), which sorts after every ASCII byte, so such a
+// key arrives out of the names' order; the merge refuses it rather than
+// match a source and a mirror object that sort apart.
+func TestDotSegmentsFailLoudly(t *testing.T) {
+	// As rclone lists keys x/-, x/./y, x/0 in the server's order.
+	names := []string{"x/-", "x/．/y", "x/0"}
+	err := merge(context.Background(), listing{name: "source", list: pages(names, 100)},
+		listing{name: "mirror", list: pages(nil, 100)}, &recorder{})
+	if !errors.Is(err, errListOrder) {
+		t.Errorf("a dot segment out of the names' order: %v, want an out-of-order error", err)
 	}
 }
