@@ -4,13 +4,22 @@
 # `mc mirror`, between two MinIO servers on loopback:
 #   (a) 10,000 objects of 4 KiB, (b) 8 objects of 64 MiB,
 #   (c) a no-change re-run over 100,000 objects of 256 B (copy, then sync),
-#       after a first copy by each tool into its own destination.
-# It reports wall time, objects/s, MB/s and peak RSS (GNU time), and the
-# ratios offsite/rclone and offsite/mc. Not run by CI: `make bench` or
-# bash bench/mirror.sh from the repository root.
+#       after a first copy by each tool into its own destination,
+#   (d) a no-change re-run over a flat bucket of 100,000 objects of 256 B
+#       (keys urn:oid:N), seeded on both sides with the same bytes under the
+#       same keys (bench/flat), beside two plain paged listings of the same
+#       buckets and the rclone CLI with and without --fast-list.
+# It reports wall time, objects/s, MB/s and peak RSS (GNU time), the
+# ratios offsite/rclone and offsite/mc, and for (a) the S3 requests each
+# tool made per object (MinIO's request counters, both servers). Not run
+# by CI: `make bench` or bash bench/mirror.sh from the repository root.
 #
-# Sizes and repetitions can be changed, e.g. for a quick look:
-#   BENCH_SMALL=1000 BENCH_LARGE=2 BENCH_MANY=5000 BENCH_REPS=1 bench/mirror.sh
+# Sizes and repetitions can be changed (0 leaves a scenario out), e.g.:
+#   BENCH_SMALL=1000 BENCH_LARGE=2 BENCH_MANY=5000 BENCH_FLAT=5000 BENCH_REPS=1 bench/mirror.sh
+# BENCH_DATA=DIR keeps the MinIO data there instead of a temp dir, so a
+# seeded flat pair is reused by the next run (seeding writes only missing
+# keys); use it with BENCH_SMALL=0 BENCH_LARGE=0 BENCH_MANY=0, as the first
+# copies of (a) and (b) need empty destinations. BENCH_OFFSITE_BASELINE=PATH adds an older offsite binary to (d).
 # Without mc (if it cannot be built) the script goes on with offsite and rclone.
 # Every external command has a deadline (GNU timeout, SIGKILL 10 s after
 # SIGTERM): a build 20 minutes, a copy, sync or check BENCH_STEP_TIMEOUT
@@ -24,6 +33,9 @@ bin=$cache/bin
 small=${BENCH_SMALL:-10000}
 large=${BENCH_LARGE:-8}
 many=${BENCH_MANY:-100000}
+flat=${BENCH_FLAT:-100000}
+flat_size=${BENCH_FLAT_SIZE:-256}
+baseline=${BENCH_OFFSITE_BASELINE:-}
 reps=${BENCH_REPS:-1} # with more, the table shows medians and the tools take turns going first
 out=${BENCH_OUT:-$cache/bench/mirror.md}
 step=${BENCH_STEP_TIMEOUT:-30m}
@@ -36,6 +48,7 @@ user=bench-user
 secret=bench-secret-key
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/offsite-bench.XXXXXX")
+data=${BENCH_DATA:-$work}
 pids=()
 cleanup() {
 	local pid i
@@ -81,6 +94,7 @@ if ! install_tool mc "github.com/minio/mc@$mc_version"; then
 fi
 log "building offsite"
 limit 20m go build -trimpath -o "$bin/offsite" ./cmd/offsite
+limit 20m go build -tags bench -trimpath -o "$bin/bench-flat" ./bench/flat
 mkdir -p "$(dirname "$out")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -90,7 +104,8 @@ start_minio() { # name -> sets endpoint_<name>
 	port=$(free_port)
 	console=$(free_port)
 	MINIO_ROOT_USER=$user MINIO_ROOT_PASSWORD=$secret MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=on \
-		"$bin/minio" server "$work/$1" --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" --quiet \
+		MINIO_PROMETHEUS_AUTH_TYPE=public \
+		"$bin/minio" server "$data/$1" --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" --quiet \
 		>"$work/$1.log" 2>&1 &
 	pids+=($!)
 	local ready=0
@@ -135,6 +150,7 @@ if [ "$have_mc" = 1 ]; then tools_all+=(mc); fi
 
 # The flags all three runs share, as offsite's defaults set them.
 rclone_flags=(--checksum --transfers 4 --checkers 8 --fast-list --low-level-retries 10 --retries 1)
+rclone_slow_flags=(--checksum --transfers 4 --checkers 8 --low-level-retries 10 --retries 1)
 
 seed() { # bucket count size
 	local dir=$work/seed/$1
@@ -157,11 +173,38 @@ EOF
 	rm -rf "$dir"
 }
 
+# requests: MinIO's S3 request counters of both servers, "api count"
+# lines. MinIO refreshes them every few seconds: wait for that first.
+requests() {
+	local e
+	sleep 6
+	for e in "$endpoint_src" "$endpoint_dst"; do
+		curl -fs --max-time 10 "$e/minio/v2/metrics/cluster" |
+			sed -n 's/^minio_s3_requests_total{api="\([a-z0-9]*\)".*} \([0-9.e+]*\)$/\1 \2/p'
+	done
+}
+# delta before after: the requests between two counter snapshots
+delta() {
+	python3 - "$1" "$2" <<'EOF'
+import sys
+def read(p):
+    c = {}
+    for line in open(p):
+        api, n = line.split()
+        c[api] = c.get(api, 0) + float(n)
+    return c
+b, a = read(sys.argv[1]), read(sys.argv[2])
+print(" ".join("%s=%d" % (k, a[k] - b.get(k, 0)) for k in sorted(a) if a[k] - b.get(k, 0) > 0))
+EOF
+}
+
 rows=()
+reqrows=()
 measure() { # scenario tool objects bytes command...
 	local scenario=$1 tool=$2 objects=$3 bytes=$4
 	shift 4
 	log "$scenario: $tool"
+	requests >"$work/req.before"
 	# timeout outside time: time measures the tool alone
 	local status=0
 	limit "$step" /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/run.log" 2>&1 || status=$?
@@ -174,6 +217,8 @@ measure() { # scenario tool objects bytes command...
 	read -r wall rss <"$work/time" # seconds, KiB
 	log "$scenario: $tool: ${wall} s, $((rss / 1024)) MiB"
 	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss")
+	requests >"$work/req.after"
+	reqrows+=("$scenario|$tool|$objects|$(delta "$work/req.before" "$work/req.after")")
 }
 
 run_all() { # scenario bucket objects bytes copy|sync fresh|same [reps]
@@ -223,17 +268,50 @@ prefill() { # bucket
 	if [ "$have_mc" = 1 ]; then mcx mirror --overwrite "src/$1" "dst/mc-$1-1/$1" >/dev/null; fi
 }
 
-seed small "$small" 4096
-run_all "(a) $small x 4 KiB" small "$small" $((small * 4096)) copy fresh
-check_all small "$small"
-seed large "$large" $((64 << 20))
-run_all "(b) $large x 64 MiB" large "$large" $((large * (64 << 20))) copy fresh
-check_all large "$large"
-seed many "$many" 256
-prefill many
-check_all many "$many" 1
-run_all "(c) no-change re-run, $many objects, copy" many "$many" 0 copy same
-run_all "(c') no-change re-run, $many objects, sync" many "$many" 0 sync same
+if [ "$small" -gt 0 ]; then
+	seed small "$small" 4096
+	run_all "(a) $small x 4 KiB" small "$small" $((small * 4096)) copy fresh
+	check_all small "$small"
+fi
+if [ "$large" -gt 0 ]; then
+	seed large "$large" $((64 << 20))
+	run_all "(b) $large x 64 MiB" large "$large" $((large * (64 << 20))) copy fresh
+	check_all large "$large"
+fi
+if [ "$many" -gt 0 ]; then
+	seed many "$many" 256
+	prefill many
+	check_all many "$many" 1
+	run_all "(c) no-change re-run, $many objects, copy" many "$many" 0 copy same
+	run_all "(c') no-change re-run, $many objects, sync" many "$many" 0 sync same
+fi
+
+# (d): the flat pair. The source bucket "flat" holds urn:oid:N; the mirror
+# holds the same bytes under off-flat/flat/urn:oid:N, where offsite's
+# mirror of "flat" lives; every tool re-runs over it with nothing to do.
+flat_cmd=(env BENCH_ACCESS_KEY=$user BENCH_SECRET_KEY=$secret "$bin/bench-flat")
+if [ "$flat" -gt 0 ]; then
+	log "seeding the flat pair: $flat objects of $flat_size bytes on each side (only missing keys)"
+	limit "$step" "${flat_cmd[@]}" seed "$endpoint_src" flat "" "$flat" "$flat_size" &
+	seeding=$!
+	limit "$step" "${flat_cmd[@]}" seed "$endpoint_dst" off-flat flat/ "$flat" "$flat_size"
+	wait "$seeding"
+	sc="(d) no-change re-run, flat, $flat objects"
+	off_flat=("${offsite_cmd[@]}" MINIO_BUCKET=off-flat RGW_BUCKETS=flat)
+	for rep in $(seq "$reps"); do
+		measure "$sc" "paged listing, source" "$flat" 0 "${flat_cmd[@]}" list "$endpoint_src" flat ""
+		measure "$sc" "paged listing, mirror" "$flat" 0 "${flat_cmd[@]}" list "$endpoint_dst" off-flat flat/
+		measure "$sc" "offsite copy" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy "$bin/offsite" mirror
+		measure "$sc" "offsite sync" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=sync "$bin/offsite" mirror
+		measure "$sc" "offsite copy, OFFSITE_FAST_LIST=false" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy OFFSITE_FAST_LIST=false "$bin/offsite" mirror
+		if [ -n "$baseline" ]; then
+			measure "$sc" "offsite copy, baseline binary" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy "$baseline" mirror
+		fi
+		measure "$sc" "rclone copy --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_flags[@]}"
+		measure "$sc" "rclone copy, no --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_slow_flags[@]}"
+	done
+	check "off-flat/flat" "$flat"
+fi
 
 printf '%s\n' "${rows[@]}" | python3 -c '
 import statistics, sys
@@ -262,4 +340,15 @@ for sc in dict.fromkeys(s for s, _ in rows):
     top = lambda x: max(x["rss"]) if x else None
     print("| %s | %s | %s | %s | %s |" % (sc, ratio(med(o), med(r)), ratio(med(o), med(m)), ratio(top(o), top(r)), ratio(top(o), top(m))))
 ' | tee "$out"
+{
+	echo
+	echo "| scenario | tool | S3 requests (both servers) | per object |"
+	echo "| --- | --- | --- | --- |"
+	for r in "${reqrows[@]}"; do
+		IFS='|' read -r sc tool objects reqs <<<"$r"
+		# shellcheck disable=SC2086 # one argument per API
+		per=$(python3 -c 'import sys; print("%.2f" % (sum(int(x.split("=")[1]) for x in sys.argv[2:]) / int(sys.argv[1])))' "$objects" $reqs)
+		echo "| $sc | $tool | $reqs | $per |"
+	done
+} | tee -a "$out"
 log "table written to $out"

@@ -45,6 +45,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	res := tryPasses(ctx, &br, r.cfg.Retries, r.cfg.RetriesSleep, log, func() passResult {
 		return runPass(ctx, fsrc, fdst, mode == ModeSync, r.cfg.DryRun, log)
 	})
+	defer res.planned.discard() // a spilled list's temp file
 	br.SourceObjects, br.SourceBytes, br.MirrorObjects = res.srcObjects, res.srcBytes, res.dstObjects
 	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
@@ -52,8 +53,8 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
 	}
 	if len(res.errs) > 0 {
-		if n := len(res.mirrorOnly); n > 0 {
-			log.Warn("not deleting after errors", zap.Int("planned_deletions", n))
+		if n := res.planned.count(); n > 0 {
+			log.Warn("not deleting after errors", zap.Int64("planned_deletions", n))
 		}
 		return fail(fmt.Errorf("%d errors in the last of %d tries, nothing deleted; last error: %w", len(res.errs), br.Attempts, res.errs[len(res.errs)-1]))
 	}
@@ -123,6 +124,7 @@ func tryPasses(ctx context.Context, br *BucketReport, tries int, sleep time.Dura
 		if len(res.errs) == 0 || stop.Err() != nil || attempt >= tries || stats.HadFatalError() || (stats.Errored() && !stats.HadRetryError()) {
 			return res
 		}
+		res.planned.discard() // another try plans again
 		wait := sleep
 		if after := time.Until(stats.RetryAfter()); after > wait {
 			wait = after // the server asked for a longer pause
@@ -141,7 +143,7 @@ func tryPasses(ctx context.Context, br *BucketReport, tries int, sleep time.Dura
 // a pass without errors, unless a safety rule refuses them: then nothing is
 // deleted at all and the error wraps exitcode.ErrSafetyStop.
 func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res passResult, log *zap.Logger) error {
-	planned := int64(len(res.mirrorOnly))
+	planned := res.planned.count()
 	if planned == 0 {
 		return nil
 	}
@@ -157,24 +159,19 @@ func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res pas
 	}
 	if r.cfg.DryRun {
 		br.Deleted = planned
-		for _, o := range res.mirrorOnly {
-			log.Debug("would delete", zap.String("object", o.Remote()))
-		}
-		return nil
+		return res.planned.each(func(remote string, _ fs.Object) error {
+			log.Debug("would delete", zap.String("object", remote))
+			return nil
+		})
 	}
 	ch := make(fs.ObjectsChan, fs.GetConfig(ctx).Checkers)
-	go func() {
-		defer close(ch)
-		for _, o := range res.mirrorOnly {
-			select {
-			case ch <- o:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	found := make(chan error, 1)
+	go func() { found <- res.planned.objects(ctx, ch) }()
 	err := operations.DeleteFiles(ctx, ch)
 	br.Deleted = accounting.Stats(ctx).GetDeletes()
+	if err == nil {
+		err = <-found
+	}
 	if err == nil {
 		err = ctx.Err()
 	}

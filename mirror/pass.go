@@ -13,7 +13,6 @@ import (
 	"github.com/rclone/rclone/fs/accounting"
 	"github.com/rclone/rclone/fs/fserrors"
 	"github.com/rclone/rclone/fs/hash"
-	"github.com/rclone/rclone/fs/march"
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 )
@@ -53,11 +52,12 @@ type pass struct {
 
 	unreachable atomic.Int64 // transfers in a row that could not reach a server
 
-	mu         sync.Mutex
-	mirrorOnly []fs.Object
-	differObj  []string // the first maxNamedObjects of the kept differing objects
-	wouldObj   []string // a restore's dry run: the first maxNamedObjects it would copy
-	errs       []error
+	planned plannedDeletions // mirror-only objects (sync mode)
+
+	mu        sync.Mutex
+	differObj []string // the first maxNamedObjects of the kept differing objects
+	wouldObj  []string // a restore's dry run: the first maxNamedObjects it would copy
+	errs      []error
 }
 
 // maxUnreachable transfers failing in a row for want of a server end a
@@ -80,7 +80,8 @@ type passResult struct {
 	wouldCopy, wouldBytes  int64
 	differing              int64
 	differObj, wouldObj    []string
-	mirrorOnly             []fs.Object
+	mirrorOnly             []fs.Object       // the planned deletions held in memory
+	planned                *plannedDeletions // all of them
 	errs                   []error
 }
 
@@ -101,6 +102,7 @@ func (p *pass) run(ctx context.Context) passResult {
 	p.stats = accounting.Stats(ctx)
 	p.toCheck = make(chan fs.ObjectPair, ci.Checkers*4)
 	p.toCopy = make(chan fs.ObjectPair, ci.Transfers*4)
+	p.planned.f = p.fdst
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	defer p.cancel()
 	p.checkQ.set = p.stats.SetCheckQueue
@@ -113,8 +115,7 @@ func (p *pass) run(ctx context.Context) passResult {
 	for range ci.Transfers {
 		transfers.Go(p.transfer)
 	}
-	m := &march.March{Ctx: p.ctx, Fdst: p.fdst, Fsrc: p.fsrc, Callback: p}
-	if err := m.Run(p.ctx); err != nil {
+	if err := compare(p.ctx, p.fsrc, p.fdst, p); err != nil {
 		p.fail(err)
 	}
 	close(p.toCheck)
@@ -131,7 +132,7 @@ func (p *pass) run(ctx context.Context) passResult {
 		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
 		differing: p.differing.Load(), differObj: p.differObj, wouldObj: p.wouldObj,
-		mirrorOnly: p.mirrorOnly, errs: p.errs,
+		mirrorOnly: p.planned.held, planned: &p.planned, errs: p.errs,
 	}
 }
 
@@ -170,9 +171,9 @@ func (p *pass) DstOnly(dst fs.DirEntry) (recurse bool) {
 		p.dstObjects.Add(1)
 		p.extra.Add(1)
 		if p.collect {
-			p.mu.Lock()
-			p.mirrorOnly = append(p.mirrorOnly, x)
-			p.mu.Unlock()
+			if err := p.planned.add(x); err != nil {
+				p.fail(fs.CountError(p.ctx, fserrors.FatalError(err)))
+			}
 		}
 	case fs.Directory:
 		return true

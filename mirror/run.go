@@ -80,7 +80,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	ci.UseListR = cfg.FastList
 	ci.DryRun = cfg.DryRun // a second guard: the pass already skips writes in a dry run
 	ci.DeleteMode = fs.DeleteModeAfter
-	ci.MaxDelete = -1 // the cap is enforced before any deletion, in deleteMirrorOnly
+	ci.MaxDelete = -1      // the cap is enforced before any deletion, in deleteMirrorOnly
+	cfg.Dest.NoHead = true // see rcloneconf.Remote.NoHead: the PUT proves the upload
 	if err := cfg.Limits.Apply(); err != nil {
 		return failRun(err)
 	}

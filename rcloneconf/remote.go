@@ -54,6 +54,10 @@ type Remote struct {
 	// it). Off everywhere but restore --create-bucket: offsite never
 	// creates the buckets it mirrors into.
 	CreateBucket bool
+	// NoHead trusts each upload's answer instead of reading the object back
+	// with a HEAD (rclone's no_head): one request less per object. Safe
+	// where the answer proves the upload, see register.
+	NoHead bool
 }
 
 // String describes the remote without its credentials, for logs and errors.
@@ -125,6 +129,17 @@ func (r Remote) register() {
 	}
 	if r.VersionAt != "" {
 		config.FileSetValue(r.Name, "version_at", r.VersionAt)
+	}
+	if r.NoHead {
+		// What the HEAD after an upload would prove, the upload already has:
+		// a single-part PUT carries Content-MD5, so the server refuses a body
+		// that differs (BadDigest), and rclone compares the ETag it answers
+		// with the source's MD5 ("corrupted on transfer" otherwise). A
+		// multipart upload is checked by rclone against the ETag that
+		// CompleteMultipartUpload answers, the MD5 of the parts' MD5s
+		// (use_multipart_etag); the HEAD would only add the size, which the
+		// parts' MD5s already cover, and the MD5 metadata rclone wrote itself.
+		config.FileSetValue(r.Name, "no_head", "true")
 	}
 	registered.remotes[r.Name] = r
 }

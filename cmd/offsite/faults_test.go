@@ -291,6 +291,18 @@ func TestFaults(t *testing.T) {
 			}
 		}})
 
+	s.mirrorFault(fault{"source lists two keys of a bucket out of order", "mirror sync", "a sync over a listing that goes backwards deletes nothing in that bucket", failed},
+		&mirrorCase{via: s.dstHTTP.Endpoint, buckets: []string{"logs", "docs"}, mode: "sync", retries: 1,
+			before: func(c *mirrorCase) {
+				s.srcHTTP.SetRewrite(func(r *http.Request, body []byte) []byte {
+					if harness.IsListing(r) && strings.HasPrefix(r.URL.Path, "/logs") {
+						return harness.SwapFirstObjects(body)
+					}
+					return body
+				})
+			},
+			after: func() { s.srcHTTP.SetRewrite(nil) }})
+
 	s.mirrorFault(fault{"destination answers 503 SlowDown to every 4th request (transient)", "mirror copy", "retries recover, all say ok", ok},
 		&mirrorCase{via: s.dstHTTP.Endpoint, lowLevelRetries: 5, dstRule: func(c *mirrorCase) harness.Rule {
 			return func(r *http.Request, n int64) harness.Fault {

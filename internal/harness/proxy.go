@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +131,7 @@ type HTTPProxy struct {
 	Endpoint string
 	server   *httptest.Server
 	rule     atomic.Pointer[Rule]
+	rewrite  atomic.Pointer[Rewrite]
 	seen     atomic.Int64
 	closed   chan struct{}
 
@@ -152,6 +155,7 @@ func StartHTTPProxy(t testing.TB, endpoint string) *HTTPProxy {
 	p := &HTTPProxy{closed: make(chan struct{}), injected: map[Fault]int{}}
 	forward := httputil.NewSingleHostReverseProxy(target)
 	forward.ErrorLog = nil
+	forward.ModifyResponse = p.modify
 	p.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := p.seen.Add(1)
 		fault := Pass
@@ -193,6 +197,52 @@ func (p *HTTPProxy) SetRule(rule Rule) {
 		return
 	}
 	p.rule.Store(&rule)
+}
+
+// Rewrite changes the body of an answer the server gave to r; it returns
+// body itself to leave it alone.
+type Rewrite func(r *http.Request, body []byte) []byte
+
+// SetRewrite passes every answer through rewrite; nil passes them as they are.
+func (p *HTTPProxy) SetRewrite(rewrite Rewrite) {
+	if rewrite == nil {
+		p.rewrite.Store(nil)
+		return
+	}
+	p.rewrite.Store(&rewrite)
+}
+
+func (p *HTTPProxy) modify(resp *http.Response) error {
+	rewrite := p.rewrite.Load()
+	if rewrite == nil {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	body = (*rewrite)(resp.Request, body)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
+
+// SwapFirstObjects swaps the first two objects of a listing page
+// (ListObjects V1 or V2 XML): a server whose listing goes backwards.
+func SwapFirstObjects(body []byte) []byte {
+	parts := strings.SplitAfter(string(body), "</Contents>")
+	if len(parts) < 3 {
+		return body
+	}
+	first, second := parts[0], parts[1]
+	i, j := strings.Index(first, "<Contents>"), strings.Index(second, "<Contents>")
+	if i < 0 || j < 0 {
+		return body
+	}
+	parts[0], parts[1] = first[:i]+second[j:], second[:j]+first[i:]
+	return []byte(strings.Join(parts, ""))
 }
 
 // Injected is how many requests got fault f since the proxy started.

@@ -1,0 +1,309 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fstest/mockobject"
+)
+
+// recorder is a march.Marcher that writes down what it is called with.
+type recorder struct {
+	mu                     sync.Mutex
+	srcOnly, dstOnly, both []string
+}
+
+func (r *recorder) SrcOnly(e fs.DirEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.srcOnly = append(r.srcOnly, e.Remote())
+	return false
+}
+
+func (r *recorder) DstOnly(e fs.DirEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dstOnly = append(r.dstOnly, e.Remote())
+	return false
+}
+
+func (r *recorder) Match(_ context.Context, dst, src fs.DirEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if dst.Remote() != src.Remote() {
+		panic("matched " + dst.Remote() + " with " + src.Remote())
+	}
+	r.both = append(r.both, src.Remote())
+	return false
+}
+
+// pages is a fake flat listing: keys in the given order, in pages of
+// pageSize, through one reused slice as rclone's list helper does.
+func pages(keys []string, pageSize int) fs.ListRFn {
+	return func(ctx context.Context, dir string, callback fs.ListRCallback) error {
+		page := make(fs.DirEntries, 0, pageSize)
+		for i, k := range keys {
+			if strings.HasSuffix(k, "/") {
+				page = append(page, fs.NewDir(strings.TrimSuffix(k, "/"), time.Time{}))
+			} else {
+				page = append(page, mockobject.Object(k))
+			}
+			if len(page) == pageSize || i == len(keys)-1 {
+				if err := callback(page); err != nil {
+					return err
+				}
+				page = page[:0]
+			}
+		}
+		return nil
+	}
+}
+
+func TestMergeMatchesBothSides(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	var src, dst, wantSrc, wantDst, wantBoth []string
+	for i := range 20_000 {
+		k := fmt.Sprintf("urn:oid:%d", i)
+		switch r.IntN(4) {
+		case 0:
+			src, wantSrc = append(src, k), append(wantSrc, k)
+		case 1:
+			dst, wantDst = append(dst, k), append(wantDst, k)
+		default:
+			src, dst, wantBoth = append(src, k), append(dst, k), append(wantBoth, k)
+		}
+	}
+	// Odd keys: a directory marker, an object under it, a key ending in a
+	// slash that sorts right after its namesake, bytes around '/'.
+	odd := []string{"a", "a-b", "a.b", "a/", "a/b", "a0", "z", "z/"}
+	src, dst = append(src, odd...), append(dst, odd[:5]...)
+	slices.Sort(src)
+	slices.Sort(dst)
+	wantBoth = append(wantBoth, "a", "a-b", "a.b", "a/b")
+	wantSrc = append(wantSrc, "a0", "z")
+	for _, want := range [][]string{wantSrc, wantDst, wantBoth} {
+		slices.Sort(want)
+	}
+
+	var held atomic64Max
+	rec := &recorder{}
+	err := merge(ctx, listing{name: "source", list: pages(src, 100), held: &held},
+		listing{name: "mirror", list: pages(dst, 37), held: &held}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []string
+	}{{"source only", rec.srcOnly, wantSrc}, {"mirror only", rec.dstOnly, wantDst}, {"both", rec.both, wantBoth}} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("%s: got %d keys, want %d", c.name, len(c.got), len(c.want))
+		}
+	}
+	// The memory bound: a page being merged, pagesInFlight queued and one
+	// in the lister's hands, per side, whatever the listing's length.
+	if bound := int64(2 * (pagesInFlight + 2) * 100); held.max > bound {
+		t.Errorf("merge held %d entries at once, more than %d", held.max, bound)
+	}
+	if held.now != 0 {
+		t.Errorf("%d entries still counted as held after the merge", held.now)
+	}
+}
+
+// TestMergeHoldsBoundedEntries lists a million keys per side: the count of
+// entries held never grows with the listing.
+func TestMergeHoldsBoundedEntries(t *testing.T) {
+	keys := make([]string, 1_000_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("urn:oid:%07d", i)
+	}
+	var held atomic64Max
+	rec := &recorder{}
+	err := merge(context.Background(), listing{name: "source", list: pages(keys, 100), held: &held},
+		listing{name: "mirror", list: pages(keys[1:], 100), held: &held}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.both) != len(keys)-1 || len(rec.srcOnly) != 1 || len(rec.dstOnly) != 0 {
+		t.Fatalf("got %d matched, %d source only, %d mirror only", len(rec.both), len(rec.srcOnly), len(rec.dstOnly))
+	}
+	if bound := int64(2 * (pagesInFlight + 2) * 100); held.max > bound {
+		t.Errorf("merge held %d entries at once over a million, more than %d", held.max, bound)
+	}
+}
+
+func TestMergeStopsOnOutOfOrderKeys(t *testing.T) {
+	sorted := make([]string, 1000)
+	for i := range sorted {
+		sorted[i] = fmt.Sprintf("k%04d", i)
+	}
+	backwards := slices.Clone(sorted)
+	backwards[700], backwards[701] = backwards[701], backwards[700]
+	repeated := slices.Clone(sorted)
+	repeated[500] = repeated[499]
+	marker := slices.Clone(sorted)
+	marker[300] = "k0299/" // a marker sorts after its namesake, and k0300 after it...
+	marker[301] = "k0299"  // ...but not the namesake after the marker
+	for _, c := range []struct {
+		name     string
+		src, dst []string
+		side     string
+	}{
+		{"source backwards", backwards, sorted, "source"},
+		{"mirror backwards", sorted, backwards, "mirror"},
+		{"mirror repeats a key", sorted, repeated, "mirror"},
+		{"source marker order", marker, sorted, "source"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			err := merge(context.Background(), listing{name: "source", list: pages(c.src, 100)},
+				listing{name: "mirror", list: pages(c.dst, 100)}, rec)
+			if !errors.Is(err, errListOrder) {
+				t.Fatalf("merge: %v, want an out-of-order error", err)
+			}
+			if !strings.Contains(err.Error(), "the "+c.side+" listed") {
+				t.Errorf("error %q does not name the %s", err, c.side)
+			}
+		})
+	}
+}
+
+func TestMergeListingErrors(t *testing.T) {
+	boom := errors.New("boom")
+	failing := func(ctx context.Context, dir string, cb fs.ListRCallback) error { return boom }
+	missing := func(ctx context.Context, dir string, cb fs.ListRCallback) error { return fs.ErrorDirNotFound }
+	keys := []string{"a", "b"}
+
+	rec := &recorder{}
+	err := merge(context.Background(), listing{name: "source", list: pages(keys, 1)},
+		listing{name: "mirror", list: missing}, rec)
+	if err != nil || len(rec.srcOnly) != 2 {
+		t.Errorf("a mirror not there yet: %v, %d source only; want no error, 2", err, len(rec.srcOnly))
+	}
+	for _, c := range []struct {
+		name     string
+		src, dst fs.ListRFn
+	}{
+		{"source fails", failing, pages(keys, 1)},
+		{"mirror fails", pages(keys, 1), failing},
+		{"source missing", missing, pages(keys, 1)},
+	} {
+		err := merge(context.Background(), listing{name: "source", list: c.src},
+			listing{name: "mirror", list: c.dst}, &recorder{})
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+}
+
+// rewritingProxy passes requests to endpoint, and each answer through
+// modify: a server that misbehaves in one precise way.
+func rewritingProxy(t *testing.T, endpoint string, modify func(*http.Response) error) string {
+	t.Helper()
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = modify
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// reorderingProxy passes requests to endpoint, and when swap is set, swaps
+// the first two objects of every page a listing of bucket returns (V1 or
+// V2: rclone lists a Ceph provider with V1): a server whose listing goes
+// backwards.
+func reorderingProxy(t *testing.T, endpoint, bucket string, swap *atomic.Bool) string {
+	t.Helper()
+	return rewritingProxy(t, endpoint, func(resp *http.Response) error {
+		r := resp.Request
+		if !swap.Load() || r.Method != http.MethodGet || strings.Trim(r.URL.Path, "/") != bucket || !r.URL.Query().Has("max-keys") {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		parts := strings.SplitAfter(string(body), "</Contents>")
+		if len(parts) > 2 {
+			first, second := parts[0], parts[1]
+			i, j := strings.Index(first, "<Contents>"), strings.Index(second, "<Contents>")
+			parts[0], parts[1] = first[:i]+second[j:], second[:j]+first[i:]
+		}
+		out := strings.Join(parts, "")
+		resp.Body = io.NopCloser(strings.NewReader(out))
+		resp.ContentLength = int64(len(out))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+		return nil
+	})
+}
+
+// TestOutOfOrderListingDeletesNothing: a source whose listing goes
+// backwards fails the bucket, names the source, and deletes nothing.
+func TestOutOfOrderListingDeletesNothing(t *testing.T) {
+	src, dst, cfg := servers(t, "alpha")
+	for i := range 10 {
+		src.Put(t, "alpha", fmt.Sprintf("f%02d", i), []byte(fmt.Sprintf("content %02d", i)))
+	}
+	var swap atomic.Bool
+	cfg.Source.Endpoint = reorderingProxy(t, src.Endpoint, "alpha", &swap)
+	cfg.Mode = ModeSync
+	mustRun(t, cfg)
+	src.Delete(t, "alpha", "f09") // the sync would delete alpha/f09
+
+	swap.Store(true)
+	rep, err := run(t, cfg)
+	if err == nil || errors.Is(err, exitcode.ErrSafetyStop) {
+		t.Fatalf("err=%v, want a failed run", err)
+	}
+	b := rep.Bucket("alpha")
+	if b == nil || b.Status != StatusFailed || b.Deleted != 0 || b.Attempts != 1 {
+		t.Fatalf("alpha: %+v", b)
+	}
+	if msg := strings.Join(b.ErrorMessages, "\n"); !strings.Contains(msg, "out of order") || !strings.Contains(msg, "source offsite-test-src") {
+		t.Errorf("error messages do not say which listing went out of order: %q", msg)
+	}
+	if _, ok := dst.Get(t, destBucket, "alpha/f09"); !ok {
+		t.Fatal("a sync over an out-of-order listing deleted alpha/f09")
+	}
+
+	swap.Store(false)
+	rep = mustRun(t, cfg)
+	if b := rep.Bucket("alpha"); b.Deleted != 1 || b.Status != StatusOK {
+		t.Fatalf("in order again: %+v", b)
+	}
+}
+
+// TestDotSegmentsFailLoudly: rclone names a key's "." segment with a
+// full-width dot (U+FF0E), which sorts after every ASCII byte, so such a
+// key arrives out of the names' order; the merge refuses it rather than
+// match a source and a mirror object that sort apart.
+func TestDotSegmentsFailLoudly(t *testing.T) {
+	// As rclone lists keys x/-, x/./y, x/0 in the server's order.
+	names := []string{"x/-", "x/．/y", "x/0"}
+	err := merge(context.Background(), listing{name: "source", list: pages(names, 100)},
+		listing{name: "mirror", list: pages(nil, 100)}, &recorder{})
+	if !errors.Is(err, errListOrder) {
+		t.Errorf("a dot segment out of the names' order: %v, want an out-of-order error", err)
+	}
+}
