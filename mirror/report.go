@@ -278,6 +278,19 @@ func reportKey(prefix string, start time.Time, mode Mode, shard *Shard) string {
 	return path.Join(prefix, start.Format("2006-01-02"), name+".json")
 }
 
+// writeAtEnd writes the report as a run ends, with a deadline of its own,
+// shorter when the run was cancelled: a SIGTERM's grace period must still
+// see it written, or fail.
+func (r *Report) writeAtEnd(ctx context.Context, fbucket fs.Fs, prefix string) error {
+	timeout := reportWriteTimeout
+	if ctx.Err() != nil {
+		timeout = reportWriteTimeoutCancelled
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	return r.write(wctx, fbucket, prefix)
+}
+
 // write stores the report in fbucket (the destination bucket's root).
 func (r *Report) write(ctx context.Context, fbucket fs.Fs, prefix string) error {
 	data, err := json.MarshalIndent(r, "", "  ")

@@ -232,13 +232,7 @@ func Restore(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*Report, 
 		slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
 		rep.finish(time.Now().UTC())
 		if !rep.DryRun {
-			timeout := reportWriteTimeout
-			if ctx.Err() != nil {
-				timeout = reportWriteTimeoutCancelled
-			}
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-			defer cancel()
-			if err := rep.write(wctx, fbucket, cfg.ReportPrefix); err != nil {
+			if err := rep.writeAtEnd(ctx, fbucket, cfg.ReportPrefix); err != nil {
 				log.Error("could not write the restore report", zap.Error(err))
 				errs = append(errs, err)
 			}

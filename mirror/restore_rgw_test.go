@@ -80,15 +80,15 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 	const bucket = "documents"
 	rgw.MakeBucket(t, bucket)
 	before := map[string][]byte{
-		"taxes/2024/return.pdf":         randomBytes(1, 48<<10),
-		"taxes/2025/deep/receipts.zip":  randomBytes(2, 300<<10),
+		"taxes/2024/return.pdf":         harness.Bytes(1, 48<<10),
+		"taxes/2025/deep/receipts.zip":  harness.Bytes(2, 300<<10),
 		"notes with spaces.txt":         []byte("spaces in keys survive\n"),
 		"unicode-ключ-ü.txt":            []byte("unicode keys survive\n"),
 		"a+b=c.txt":                     []byte("plus signs survive\n"),
 		"empty":                         {},
 		"overwritten.txt":               []byte("the old content\n"),
-		"deleted/photo.jpg":             randomBytes(3, 200<<10),
-		"deleted/nested/deeper/doc.odt": randomBytes(4, 10<<10),
+		"deleted/photo.jpg":             harness.Bytes(3, 200<<10),
+		"deleted/nested/deeper/doc.odt": harness.Bytes(4, 10<<10),
 	}
 	rgw.PutMany(t, bucket, before)
 	// A multipart upload into RGW: its ETag is no MD5. DBStore's RGW may
@@ -96,7 +96,7 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 	// uploaded (its multipart bug): what the mirror keeps, and a restore
 	// must give back, is what the RGW served. The restore writes it with
 	// a single PUT (under rclone's 200 MiB cutoff), which RGW keeps whole.
-	rgw.PutMultipart(t, bucket, "video/holiday.mp4", randomBytes(5, 11<<20), 5<<20)
+	rgw.PutMultipart(t, bucket, "video/holiday.mp4", harness.Bytes(5, 11<<20), 5<<20)
 	before["video/holiday.mp4"], _ = rgw.Get(t, bucket, "video/holiday.mp4")
 
 	if rep, err := runMirror(t, cfg); err != nil || rep.Status != mirror.StatusOK {

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -113,32 +112,22 @@ func assertMirrored(t *testing.T, rgw *harness.RGW, minio *harness.Minio, bucket
 	t.Logf("mirror of %s: %d objects equal (%d compared by download)", bucket, len(src), downloaded)
 }
 
-// randomBytes returns n bytes that do not compress or repeat.
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 func TestRGWMirrorThreeBucketsWithMultipart(t *testing.T) {
 	rgw, minio, cfg := rgwSetup(t)
 	buckets := map[string]map[string][]byte{
 		"documents": {
-			"taxes/2024/return.pdf":   randomBytes(1, 48<<10),
-			"taxes/2025/receipts.zip": randomBytes(2, 300<<10),
+			"taxes/2024/return.pdf":   harness.Bytes(1, 48<<10),
+			"taxes/2025/receipts.zip": harness.Bytes(2, 300<<10),
 			"notes with spaces.txt":   []byte("spaces in keys survive\n"),
 			"empty":                   {},
 		},
 		"photos": {
-			"2024/cat.jpg": randomBytes(3, 2<<20),
-			"2024/dog.jpg": randomBytes(4, 1<<20),
+			"2024/cat.jpg": harness.Bytes(3, 2<<20),
+			"2024/dog.jpg": harness.Bytes(4, 1<<20),
 		},
 		"paperless": {
-			"media/documents/originals/0000001.pdf": randomBytes(5, 64<<10),
-			"data/index.db":                         randomBytes(6, 8<<10),
+			"media/documents/originals/0000001.pdf": harness.Bytes(5, 64<<10),
+			"data/index.db":                         harness.Bytes(6, 8<<10),
 		},
 	}
 	for name, objects := range buckets {
@@ -146,7 +135,7 @@ func TestRGWMirrorThreeBucketsWithMultipart(t *testing.T) {
 		rgw.PutMany(t, name, objects)
 	}
 	// A multipart upload: RGW's ETag is "<hash>-3", not the content's MD5.
-	video := randomBytes(7, 12<<20)
+	video := harness.Bytes(7, 12<<20)
 	if etag := rgw.PutMultipart(t, "photos", "2024/holiday.mp4", video, 5<<20); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
 		t.Fatalf("multipart ETag %s, want a -3 suffix", etag)
 	}
@@ -369,8 +358,8 @@ func TestRGWVerifyDownloadMultipart(t *testing.T) {
 	rgw, minio, cfg := rgwSetup(t)
 	const bucket, key = "photos", "2024/holiday.mp4"
 	rgw.MakeBucket(t, bucket)
-	rgw.Put(t, bucket, "2024/cat.jpg", randomBytes(11, 64<<10))
-	video := randomBytes(12, 11<<20)
+	rgw.Put(t, bucket, "2024/cat.jpg", harness.Bytes(11, 64<<10))
+	video := harness.Bytes(12, 11<<20)
 	if etag := rgw.PutMultipart(t, bucket, key, video, 5<<20); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
 		t.Fatalf("multipart ETag %s, want a -3 suffix", etag)
 	}

@@ -173,13 +173,7 @@ func (r *runner) finish(ctx context.Context, rep *Report, fbucket fs.Fs) error {
 	rep.finish(time.Now().UTC())
 	var err error
 	if !rep.DryRun {
-		timeout := reportWriteTimeout
-		if ctx.Err() != nil {
-			timeout = reportWriteTimeoutCancelled
-		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		defer cancel()
-		if err = rep.write(wctx, fbucket, r.cfg.ReportPrefix); err != nil {
+		if err = rep.writeAtEnd(ctx, fbucket, r.cfg.ReportPrefix); err != nil {
 			r.log.Error("could not write the run report", zap.Error(err))
 		}
 	}

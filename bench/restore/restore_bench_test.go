@@ -7,7 +7,6 @@ package restorebench
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,23 +39,14 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func data(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 // TestBenchRestore seeds the mirror of two buckets (10,000 x 4 KiB and
 // 8 x 64 MiB), notes a time, then overwrites and deletes a tenth of each,
 // so that the mirror holds old versions and delete markers. It then times
 // four restores, each into a fresh target bucket, with offsite and with the
 // rclone CLI (--checksum --transfers 4 --checkers 8 --fast-list, and the
-// source remote's version_at, --s3-version-at, for the point-in-time ones), the tools taking turns going
-// first, after one untimed run of each; it prints the medians and the
-// ratios offsite/rclone.
+// source remote's version_at, --s3-version-at, for the point-in-time
+// ones), the tools taking turns going first, after one untimed run of each;
+// it prints the medians and the ratios offsite/rclone.
 func TestBenchRestore(t *testing.T) {
 	rclone, err := harness.RcloneCLI()
 	if err != nil {
@@ -69,24 +59,24 @@ func TestBenchRestore(t *testing.T) {
 
 	small := map[string][]byte{}
 	for i := range smallObjects {
-		small[fmt.Sprintf("small/d%03d/obj-%05d", i%100, i)] = data(uint64(i), smallSize)
+		small[fmt.Sprintf("small/d%03d/obj-%05d", i%100, i)] = harness.Bytes(uint64(i), smallSize)
 	}
 	mirror.PutMany(t, mirrorBucket, small)
 	for i := range bigObjects {
-		mirror.Put(t, mirrorBucket, fmt.Sprintf("big/%d.bin", i), data(uint64(100000+i), bigSize))
+		mirror.Put(t, mirrorBucket, fmt.Sprintf("big/%d.bin", i), harness.Bytes(uint64(100000+i), bigSize))
 	}
 	time.Sleep(1100 * time.Millisecond) // S3 times have one-second steps
 	at := time.Now().UTC().Truncate(time.Second)
 	time.Sleep(1100 * time.Millisecond)
 	changed := map[string][]byte{}
 	for i := range smallObjects / 10 {
-		changed[fmt.Sprintf("small/d%03d/obj-%05d", i%100, i)] = data(uint64(500000+i), smallSize)
+		changed[fmt.Sprintf("small/d%03d/obj-%05d", i%100, i)] = harness.Bytes(uint64(500000+i), smallSize)
 	}
 	mirror.PutMany(t, mirrorBucket, changed)
 	for i := smallObjects / 10; i < smallObjects/5; i++ {
 		mirror.Delete(t, mirrorBucket, fmt.Sprintf("small/d%03d/obj-%05d", i%100, i))
 	}
-	mirror.Put(t, mirrorBucket, "big/0.bin", data(200000, bigSize))
+	mirror.Put(t, mirrorBucket, "big/0.bin", harness.Bytes(200000, bigSize))
 	mirror.Delete(t, mirrorBucket, "big/1.bin")
 
 	common := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}

@@ -7,7 +7,6 @@ package rgwbench
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"syscall"
 	"testing"
@@ -27,15 +26,6 @@ const (
 	partSize     = 8 << 20
 )
 
-func data(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 // TestBenchRGWMirror seeds 2,000 x 4 KiB and 4 x 64 MiB multipart objects
 // into RGW, then times a copy and a no-change re-run with offsite's library
 // and with the rclone CLI (--checksum --transfers 4 --checkers 8 --fast-list).
@@ -50,11 +40,11 @@ func TestBenchRGWMirror(t *testing.T) {
 	rgw.MakeBucket(t, "bench")
 	small := map[string][]byte{}
 	for i := range smallObjects {
-		small[fmt.Sprintf("small/%02d/%04d", i%20, i)] = data(uint64(i), 4<<10)
+		small[fmt.Sprintf("small/%02d/%04d", i%20, i)] = harness.Bytes(uint64(i), 4<<10)
 	}
 	rgw.PutMany(t, "bench", small)
 	for i := range bigObjects {
-		rgw.PutMultipart(t, "bench", fmt.Sprintf("big/%d.bin", i), data(uint64(10000+i), bigSize), partSize)
+		rgw.PutMultipart(t, "bench", fmt.Sprintf("big/%d.bin", i), harness.Bytes(uint64(10000+i), bigSize), partSize)
 	}
 
 	cfg := mirror.DefaultConfig()

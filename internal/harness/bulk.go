@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -180,4 +181,16 @@ func (s *Server) Objects(t testing.TB, bucket, prefix string) map[string]Object 
 		}
 	}
 	return objects
+}
+
+// Bytes returns n bytes that do not compress or repeat, the same for the
+// same seed: two servers can be seeded alike, and a test can rebuild what
+// it wrote.
+func Bytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }
