@@ -220,6 +220,7 @@ func Restore(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*Report, 
 	// Equal content with another modification time is left alone: setting
 	// the time on S3 is a server-side copy, a write the restore never needs.
 	ci.NoUpdateModTime = true
+	cfg.Source.NoHead = true // as for the mirror: each PUT's answer proves the object restored
 
 	r := newRestorer(cfg, log)
 	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
