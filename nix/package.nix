@@ -29,7 +29,7 @@ buildGo126Module {
   # imports. After a dependency change run nix/vendor-hash.sh --write (it runs
   # `go mod vendor` and `nix hash path`, offline), or build once with
   # lib.fakeHash here and copy the hash Nix reports.
-  vendorHash = "sha256-0FB1gVa0bhUeDQpFecYcOvm/KXsstujoLptCqEl4mcI=";
+  vendorHash = "sha256-CEX+HkicrAUZ1mhtvF3V6G5LSihIJfZcAlKgcjdbdvs=";
 
   subPackages = [ "cmd/offsite" ];
   env.CGO_ENABLED = 0;
