@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,16 +31,8 @@ const (
 func TestBenchBwLimit(t *testing.T) {
 	src := harness.StartMinio(t, bucket)
 	dst := harness.StartMinio(t, dest)
-	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range objects {
-		data := make([]byte, size)
-		for j := 0; j < len(data); j += 8 {
-			v := rng.Uint64()
-			for k := range 8 {
-				data[j+k] = byte(v >> (8 * k))
-			}
-		}
-		src.Put(t, bucket, fmt.Sprintf("obj-%d", i), data)
+		src.Put(t, bucket, fmt.Sprintf("obj-%d", i), harness.Bytes(uint64(i+1), size))
 	}
 
 	// Build this checkout's offsite (the module the bench runs in).
