@@ -136,12 +136,17 @@ func shard(c *cli.Context) (mirror.Shard, error) {
 }
 
 func (e *env) mirror(c *cli.Context) error {
-	instance := ""
-	if sh, err := shard(c); err == nil && sh.Sharded() {
-		// Shards push their metrics side by side, not over each other.
-		instance = fmt.Sprintf("shard-%d-of-%d", sh.Index, sh.Count)
+	// Before the monitor: which shard's check to ping depends on it.
+	sh, err := shard(c)
+	if err != nil {
+		return err
 	}
-	mon, err := e.newJobMonitor(c, "mirror", instance)
+	var part jobPart
+	if sh.Sharded() {
+		// Shards push their metrics side by side and ping their own checks.
+		part = jobPart{instance: fmt.Sprintf("shard-%d-of-%d", sh.Index, sh.Count), shard: sh}
+	}
+	mon, err := e.newJobMonitor(c, "mirror", part)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -22,7 +25,7 @@ const (
 // Flags of every command that calls e.newJobMonitor.
 func monitorFlags() []cli.Flag {
 	return []cli.Flag{
-		stringFlag(envPingURL, "", "healthchecks-style ping URL: <url>/start, then <url> on success or <url>/fail (it holds a secret: prefer the env var or the _FILE form)"),
+		stringFlag(envPingURL, "", "healthchecks-style ping URL: <url>/start, then <url> on success or <url>/fail (it holds a secret: prefer the env var or the _FILE form); a sharded mirror needs one per shard: {shard} in it, or one URL per shard, one per line"),
 		stringFlag(envPingURL+"_FILE", "", "file holding the ping URL (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"),
 		stringFlag(envMetricsFile, "", "write Prometheus metrics to this .prom file for node_exporter's textfile collector (one file per job)"),
 		stringFlag(envPushgatewayURL, "", "push Prometheus metrics to this Pushgateway (http[s]://[user:password@]host:port[/path])"),
@@ -45,11 +48,17 @@ type jobMonitor struct {
 	finished bool
 }
 
+// jobPart tells apart the processes that run one job side by side, so that
+// none overwrites another's metrics or pings. Zero for a job that runs once.
+type jobPart struct {
+	instance string       // the Pushgateway grouping label: offload's host, a mirror shard
+	shard    mirror.Shard // a mirror shard, which pings its own URL
+}
+
 // newJobMonitor checks the monitoring flags of c for job ("mirror", "offload",
 // "verify_rgw", "verify_etcd"); mistakes are configuration errors (exit
-// 2) before any work starts. instance, for jobs that run on several hosts
-// (offload), keeps their pushed metrics apart; "" for the others.
-func (e *env) newJobMonitor(c *cli.Context, job, instance string) (*jobMonitor, error) {
+// 2) before any work starts.
+func (e *env) newJobMonitor(c *cli.Context, job string, part jobPart) (*jobMonitor, error) {
 	log := e.log
 	if log == nil {
 		log = zap.NewNop()
@@ -57,6 +66,9 @@ func (e *env) newJobMonitor(c *cli.Context, job, instance string) (*jobMonitor, 
 	log = log.With(zap.String("job", job))
 	pingURL, err := optionalSecret(c, envPingURL)
 	if err != nil {
+		return nil, err
+	}
+	if pingURL, err = shardPingURL(pingURL, part.shard); err != nil {
 		return nil, err
 	}
 	ping, err := monitor.NewPinger(pingURL, log)
@@ -75,7 +87,7 @@ func (e *env) newJobMonitor(c *cli.Context, job, instance string) (*jobMonitor, 
 	}
 	var gateway *monitor.Pushgateway
 	if pushURL != "" {
-		if gateway, err = monitor.NewPushgateway(pushURL, instance); err != nil {
+		if gateway, err = monitor.NewPushgateway(pushURL, part.instance); err != nil {
 			return nil, exitcode.Configf(envPushgatewayURL, "%v", err)
 		}
 	}
@@ -85,6 +97,35 @@ func (e *env) newJobMonitor(c *cli.Context, job, instance string) (*jobMonitor, 
 		job:     job,
 	}
 	return e.mon, nil
+}
+
+// shardPlaceholder in OFFSITE_PING_URL stands for the shard's index.
+const shardPlaceholder = "{shard}"
+
+// shardPingURL is the ping URL of shard sh. Shards that shared one check
+// would hide each other's failures (a shard's /fail, then another's
+// success, reads as up), so a sharded mirror needs one URL per shard:
+// raw with {shard} in it (https://hc-ping.com/KEY/rgw-mirror-{shard}), or
+// as many URLs as shards, one per line. Errors never quote raw: it is a
+// secret.
+func shardPingURL(raw string, sh mirror.Shard) (string, error) {
+	templated := strings.Contains(raw, shardPlaceholder)
+	switch {
+	case raw == "":
+		return "", nil
+	case !sh.Sharded() && templated:
+		return "", exitcode.Configf(envPingURL, "has %s in it, but this run is not sharded (%s or %s unset)", shardPlaceholder, mirror.EnvShard, mirror.EnvShards)
+	case !sh.Sharded():
+		return raw, nil
+	case templated:
+		return strings.ReplaceAll(raw, shardPlaceholder, strconv.Itoa(sh.Index)), nil
+	}
+	urls := strings.Fields(raw)
+	if len(urls) != sh.Count {
+		return "", exitcode.Configf(envPingURL, "holds %d URL(s) for %d shards: a shard's success would hide another's /fail; give each shard its own check, with %s in the URL or one URL per shard, one per line",
+			len(urls), sh.Count, shardPlaceholder)
+	}
+	return urls[sh.Index], nil
 }
 
 // optionalSecret is the value of env var name or of the file name_FILE

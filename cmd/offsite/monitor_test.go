@@ -62,7 +62,7 @@ func runJob(t *testing.T, args []string, work func() (monitor.Run, error)) error
 			Name:  "job",
 			Flags: monitorFlags(),
 			Action: e.action(func(c *cli.Context) error {
-				mon, err := e.newJobMonitor(c, "mirror", "")
+				mon, err := e.newJobMonitor(c, "mirror", jobPart{})
 				if err != nil {
 					return err
 				}
@@ -195,7 +195,7 @@ func TestJobMonitorWatchPublishesEachUpdate(t *testing.T) {
 			Name:  "watch",
 			Flags: monitorFlags(),
 			Action: func(c *cli.Context) error {
-				mon, err := e.newJobMonitor(c, "offload", "k3s-1")
+				mon, err := e.newJobMonitor(c, "offload", jobPart{instance: "k3s-1"})
 				if err != nil {
 					return err
 				}

@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +136,58 @@ func TestShardsMirrorEachBucketOnce(t *testing.T) {
 	if code != exitcode.Verify || !strings.Contains(stdout+stderr, "shard 1/3") {
 		t.Fatalf("verify rgw without shard 1's report: exit %d, want %d naming shard 1/3\n%s\n%s", code, exitcode.Verify, stdout, stderr)
 	}
+}
+
+// Each shard pings its own check, so that one shard's /fail is not
+// hidden by another's later success: with {shard} in OFFSITE_PING_URL,
+// and with one URL per shard in OFFSITE_PING_URL_FILE. The shard that owns
+// an allow-listed bucket missing from the source fails, and only its check
+// hears /fail.
+func TestShardsPingTheirOwnChecks(t *testing.T) {
+	const shards, missing = 3, "gone"
+	failing := mirror.ShardOf(missing, shards)
+	var buckets []string
+	for i := range 6 {
+		buckets = append(buckets, fmt.Sprintf("bucket-%d", i))
+	}
+	src := harness.StartMinio(t, buckets...)
+	dst := harness.StartMinio(t, mirrorTestBucket)
+	for _, b := range buckets {
+		src.Put(t, b, "a", []byte(b))
+	}
+	args := append([]string{"mirror"}, mirrorArgs(src, dst)...)
+	args = append(args[:len(args)-1], strings.Join(append(buckets, missing), ",")) // the value of --rgw-buckets
+
+	pings := newRecorder(t)
+	check := func(t *testing.T, env func(i int) []string) {
+		for i := range shards {
+			code, output := runProcess(t, append(env(i), fmt.Sprintf("%s=%d/%d", mirror.EnvShard, i, shards)), args...)
+			want, ping := exitcode.OK, fmt.Sprintf("POST /%s/rgw-%d", pingSecret, i)
+			if i == failing {
+				want, ping = exitcode.Failed, ping+"/fail"
+			}
+			if code != want {
+				t.Fatalf("shard %d: exit %d, want %d\n%s", i, code, want, output)
+			}
+			if got, start := pings.got(), fmt.Sprintf("POST /%s/rgw-%d/start", pingSecret, i); !slices.Equal(got[len(got)-2:], []string{start, ping}) {
+				t.Fatalf("shard %d pinged %v, want %s then %s", i, got, start, ping)
+			}
+		}
+	}
+	t.Run("placeholder", func(t *testing.T) {
+		check(t, func(int) []string {
+			return []string{"OFFSITE_PING_URL=" + pings.URL + "/" + pingSecret + "/rgw-{shard}"}
+		})
+	})
+	t.Run("one URL per line", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "ping-urls")
+		var lines string
+		for i := range shards {
+			lines += fmt.Sprintf("%s/%s/rgw-%d\n", pings.URL, pingSecret, i)
+		}
+		if err := os.WriteFile(file, []byte(lines), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check(t, func(int) []string { return []string{"OFFSITE_PING_URL_FILE=" + file} })
+	})
 }

@@ -44,7 +44,7 @@ func outputFormat(c *cli.Context) (string, error) {
 // To have errors in reading the flags reported the same way, pass a
 // validateFunc that reads them and then validates.
 func (e *env) startVerify(c *cli.Context, job string, cfg interface{ Validate() error }) (*jobMonitor, error) {
-	mon, err := e.newJobMonitor(c, job, "")
+	mon, err := e.newJobMonitor(c, job, jobPart{})
 	if err != nil {
 		return nil, err
 	}
