@@ -159,9 +159,9 @@ func TestShardsPingTheirOwnChecks(t *testing.T) {
 	args = append(args[:len(args)-1], strings.Join(append(buckets, missing), ",")) // the value of --rgw-buckets
 
 	pings := newRecorder(t)
-	check := func(t *testing.T, env func(i int) []string) {
+	check := func(t *testing.T, env string) {
 		for i := range shards {
-			code, output := runProcess(t, append(env(i), fmt.Sprintf("%s=%d/%d", mirror.EnvShard, i, shards)), args...)
+			code, output := runProcess(t, []string{env, fmt.Sprintf("%s=%d/%d", mirror.EnvShard, i, shards)}, args...)
 			want, ping := exitcode.OK, fmt.Sprintf("POST /%s/rgw-%d", pingSecret, i)
 			if i == failing {
 				want, ping = exitcode.Failed, ping+"/fail"
@@ -169,15 +169,13 @@ func TestShardsPingTheirOwnChecks(t *testing.T) {
 			if code != want {
 				t.Fatalf("shard %d: exit %d, want %d\n%s", i, code, want, output)
 			}
-			if got, start := pings.got(), fmt.Sprintf("POST /%s/rgw-%d/start", pingSecret, i); !slices.Equal(got[len(got)-2:], []string{start, ping}) {
+			if got, start := pings.got(), fmt.Sprintf("POST /%s/rgw-%d/start", pingSecret, i); len(got) < 2 || !slices.Equal(got[len(got)-2:], []string{start, ping}) {
 				t.Fatalf("shard %d pinged %v, want %s then %s", i, got, start, ping)
 			}
 		}
 	}
 	t.Run("placeholder", func(t *testing.T) {
-		check(t, func(int) []string {
-			return []string{"OFFSITE_PING_URL=" + pings.URL + "/" + pingSecret + "/rgw-{shard}"}
-		})
+		check(t, "OFFSITE_PING_URL="+pings.URL+"/"+pingSecret+"/rgw-{shard}")
 	})
 	t.Run("one URL per line", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "ping-urls")
@@ -188,6 +186,6 @@ func TestShardsPingTheirOwnChecks(t *testing.T) {
 		if err := os.WriteFile(file, []byte(lines), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		check(t, func(int) []string { return []string{"OFFSITE_PING_URL_FILE=" + file} })
+		check(t, "OFFSITE_PING_URL_FILE="+file)
 	})
 }
