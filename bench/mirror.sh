@@ -8,8 +8,9 @@
 #   (d) a no-change re-run over a flat bucket of 100,000 objects of 256 B
 #       (keys urn:oid:N), seeded on both sides with the same bytes under the
 #       same keys (bench/flat), beside two plain paged listings of the same
-#       buckets and the rclone CLI with and without --fast-list.
-# It reports wall time, objects/s, MB/s and peak RSS (GNU time), the
+#       buckets, the rclone CLI with and without --fast-list and mc mirror.
+# It reports wall time, objects/s, MB/s, peak RSS and the tool's own CPU
+# time (user + system; GNU time), the
 # ratios offsite/rclone and offsite/mc, and for (a) the S3 requests each
 # tool made per object (MinIO's request counters, both servers). Not run
 # by CI: `make bench` or bash bench/mirror.sh from the repository root.
@@ -207,16 +208,17 @@ measure() { # scenario tool objects bytes command...
 	requests >"$work/req.before"
 	# timeout outside time: time measures the tool alone
 	local status=0
-	limit "$step" /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/run.log" 2>&1 || status=$?
+	limit "$step" /usr/bin/time -f '%e %M %U %S' -o "$work/time" "$@" >"$work/run.log" 2>&1 || status=$?
 	if [ "$status" != 0 ]; then
 		echo "$scenario/$tool failed (exit status $status; 124 or 137: killed after $step):" >&2
 		tail -20 "$work/run.log" >&2
 		exit 1
 	fi
-	local wall rss
-	read -r wall rss <"$work/time" # seconds, KiB
-	log "$scenario: $tool: ${wall} s, $((rss / 1024)) MiB"
-	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss")
+	local wall rss user sys cpu
+	read -r wall rss user sys <"$work/time" # seconds, KiB, seconds, seconds
+	cpu=$(python3 -c "print('%.2f' % ($user + $sys))")
+	log "$scenario: $tool: ${wall} s, $((rss / 1024)) MiB, ${cpu} s CPU"
+	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss|$cpu")
 	requests >"$work/req.after"
 	reqrows+=("$scenario|$tool|$objects|$(delta "$work/req.before" "$work/req.after")")
 }
@@ -309,6 +311,9 @@ if [ "$flat" -gt 0 ]; then
 		fi
 		measure "$sc" "rclone copy --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_flags[@]}"
 		measure "$sc" "rclone copy, no --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_slow_flags[@]}"
+		if [ "$have_mc" = 1 ]; then # mc compares by size: the pair is equal
+			measure "$sc" "mc mirror" "$flat" 0 "${mc_cmd[@]}" mirror --overwrite src/flat dst/off-flat/flat
+		fi
 	done
 	check "off-flat/flat" "$flat"
 fi
@@ -317,20 +322,21 @@ printf '%s\n' "${rows[@]}" | python3 -c '
 import statistics, sys
 rows = {}
 for line in sys.stdin:
-    sc, tool, wall, obj, nbytes, rss = line.rstrip("\n").split("|")
-    r = rows.setdefault((sc, tool), {"wall": [], "rss": [], "obj": int(obj), "bytes": int(nbytes)})
+    sc, tool, wall, obj, nbytes, rss, cpu = line.rstrip("\n").split("|")
+    r = rows.setdefault((sc, tool), {"wall": [], "rss": [], "cpu": [], "obj": int(obj), "bytes": int(nbytes)})
     r["wall"].append(float(wall))
     r["rss"].append(int(rss))
+    r["cpu"].append(float(cpu))
 def pick(sc, name):
     return next((r for (s, t), r in rows.items() if s == sc and t.startswith(name)), None)
 def ratio(a, b):
     return "%.2f" % (a / b) if a and b else "-"
-print("| scenario | tool | runs | wall | objects/s | MB/s | peak RSS |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+print("| scenario | tool | runs | wall | objects/s | MB/s | peak RSS | CPU (tool) |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for (sc, tool), r in rows.items():
-    wall, rss = statistics.median(r["wall"]), max(r["rss"])
+    wall, rss, cpu = statistics.median(r["wall"]), max(r["rss"]), statistics.median(r["cpu"])
     mbs = "%.1f" % (r["bytes"] / 1e6 / wall) if r["bytes"] else "-"
-    print("| %s | %s | %d | %.2f s | %.0f | %s | %.0f MiB |" % (sc, tool, len(r["wall"]), wall, r["obj"] / wall, mbs, rss / 1024))
+    print("| %s | %s | %d | %.2f s | %.0f | %s | %.0f MiB | %.1f s |" % (sc, tool, len(r["wall"]), wall, r["obj"] / wall, mbs, rss / 1024, cpu))
 print()
 print("| scenario | wall offsite/rclone | wall offsite/mc | RSS offsite/rclone | RSS offsite/mc |")
 print("| --- | --- | --- | --- | --- |")
