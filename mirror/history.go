@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/rclone/rclone/fs"
-	"github.com/rclone/rclone/fs/operations"
 	"github.com/rclone/rclone/fs/walk"
 )
 
@@ -129,14 +129,31 @@ func reportKeys(ctx context.Context, fbucket fs.Fs, prefix string) ([]string, er
 	return keys, nil
 }
 
+// maxReportSize bounds what is read of a report. offsite's own are a few
+// hundred bytes per bucket (at most maxNamedObjects names each); an object
+// much larger under the report prefix is not one of them, and reading it
+// whole could exhaust the pod's memory.
+const maxReportSize = 16 << 20
+
 func readReport(ctx context.Context, fbucket fs.Fs, key string) (*Report, error) {
 	o, err := fbucket.NewObject(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("open report %s: %w", key, err)
 	}
-	data, err := operations.ReadFile(ctx, o)
+	if o.Size() > maxReportSize {
+		return nil, fmt.Errorf("report %s is %d bytes, over the %d a report can be: not one offsite wrote; move it out of the report prefix", key, o.Size(), maxReportSize)
+	}
+	in, err := o.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read report %s: %w", key, err)
+	}
+	defer in.Close()
+	data, err := io.ReadAll(io.LimitReader(in, maxReportSize+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read report %s: %w", key, err)
+	case len(data) > maxReportSize:
+		return nil, fmt.Errorf("report %s is over the %d bytes a report can be: not one offsite wrote; move it out of the report prefix", key, maxReportSize)
 	}
 	var r Report
 	if err := json.Unmarshal(data, &r); err != nil {

@@ -428,6 +428,24 @@ func TestAutoModeCopiesThenSyncs(t *testing.T) {
 	}
 }
 
+// An object under the report prefix too big to be a report is refused by
+// its size, before it is read: verify and auto mode fail loudly, naming it,
+// instead of reading it whole into memory.
+func TestOversizedReportIsRefused(t *testing.T) {
+	src, dst, cfg := servers(t, "alpha")
+	src.Put(t, "alpha", "a", []byte("a"))
+	mustRun(t, cfg)
+	key := cfg.ReportPrefix + "/2999-01-01/2999-01-01T00:00:00.000Z-copy.json"
+	dst.Put(t, destBucket, key, bytes.Repeat([]byte(" "), maxReportSize+1))
+	fbucket, _, err := openDestination(context.Background(), cfg.Dest, destBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := latestReport(context.Background(), fbucket, cfg.ReportPrefix); err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "not one offsite wrote") {
+		t.Fatalf("latestReport with an oversized report: %v, want an error naming %s", err, key)
+	}
+}
+
 func TestDryRunChangesNothing(t *testing.T) {
 	src, dst, cfg := servers(t, "alpha")
 	for i := range 10 {
