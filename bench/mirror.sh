@@ -9,8 +9,8 @@
 #       (keys urn:oid:N), seeded on both sides with the same bytes under the
 #       same keys (bench/flat), beside two plain paged listings of the same
 #       buckets, the rclone CLI with and without --fast-list and mc mirror.
-# It reports wall time, objects/s, MB/s, peak RSS and the tool's own CPU
-# time (user + system; GNU time), the
+# It reports wall time, objects/s, MB/s, peak RSS, the tool's own CPU
+# time (user + system; GNU time) and the CPU time both MinIOs spent on it, the
 # ratios offsite/rclone and offsite/mc, and for (a) the S3 requests each
 # tool made per object (MinIO's request counters, both servers). Not run
 # by CI: `make bench` or bash bench/mirror.sh from the repository root.
@@ -199,6 +199,16 @@ print(" ".join("%s=%d" % (k, a[k] - b.get(k, 0)) for k in sorted(a) if a[k] - b.
 EOF
 }
 
+# servers_cpu: the CPU seconds (user + system) both MinIO servers have used
+servers_cpu() {
+	local pid total=0 ticks
+	ticks=$(getconf CLK_TCK)
+	for pid in "${pids[@]:0:2}"; do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+	done
+	python3 -c "print('%.2f' % ($total / $ticks))"
+}
+
 rows=()
 reqrows=()
 measure() { # scenario tool objects bytes command...
@@ -206,6 +216,8 @@ measure() { # scenario tool objects bytes command...
 	shift 4
 	log "$scenario: $tool"
 	requests >"$work/req.before"
+	local servers_before
+	servers_before=$(servers_cpu)
 	# timeout outside time: time measures the tool alone
 	local status=0
 	limit "$step" /usr/bin/time -f '%e %M %U %S' -o "$work/time" "$@" >"$work/run.log" 2>&1 || status=$?
@@ -214,11 +226,12 @@ measure() { # scenario tool objects bytes command...
 		tail -20 "$work/run.log" >&2
 		exit 1
 	fi
-	local wall rss user sys cpu
+	local wall rss user sys cpu scpu
 	read -r wall rss user sys <"$work/time" # seconds, KiB, seconds, seconds
 	cpu=$(python3 -c "print('%.2f' % ($user + $sys))")
-	log "$scenario: $tool: ${wall} s, $((rss / 1024)) MiB, ${cpu} s CPU"
-	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss|$cpu")
+	scpu=$(python3 -c "print('%.2f' % ($(servers_cpu) - $servers_before))")
+	log "$scenario: $tool: ${wall} s, $((rss / 1024)) MiB, CPU ${cpu} s (servers ${scpu} s)"
+	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss|$cpu|$scpu")
 	requests >"$work/req.after"
 	reqrows+=("$scenario|$tool|$objects|$(delta "$work/req.before" "$work/req.after")")
 }
@@ -322,21 +335,23 @@ printf '%s\n' "${rows[@]}" | python3 -c '
 import statistics, sys
 rows = {}
 for line in sys.stdin:
-    sc, tool, wall, obj, nbytes, rss, cpu = line.rstrip("\n").split("|")
-    r = rows.setdefault((sc, tool), {"wall": [], "rss": [], "cpu": [], "obj": int(obj), "bytes": int(nbytes)})
+    sc, tool, wall, obj, nbytes, rss, cpu, scpu = line.rstrip("\n").split("|")
+    r = rows.setdefault((sc, tool), {"wall": [], "rss": [], "cpu": [], "scpu": [], "obj": int(obj), "bytes": int(nbytes)})
     r["wall"].append(float(wall))
     r["rss"].append(int(rss))
     r["cpu"].append(float(cpu))
+    r["scpu"].append(float(scpu))
 def pick(sc, name):
     return next((r for (s, t), r in rows.items() if s == sc and t.startswith(name)), None)
 def ratio(a, b):
     return "%.2f" % (a / b) if a and b else "-"
-print("| scenario | tool | runs | wall | objects/s | MB/s | peak RSS | CPU (tool) |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| scenario | tool | runs | wall | objects/s | MB/s | peak RSS | CPU, tool | CPU, servers |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for (sc, tool), r in rows.items():
-    wall, rss, cpu = statistics.median(r["wall"]), max(r["rss"]), statistics.median(r["cpu"])
+    wall, rss = statistics.median(r["wall"]), max(r["rss"])
+    cpu, scpu = statistics.median(r["cpu"]), statistics.median(r["scpu"])
     mbs = "%.1f" % (r["bytes"] / 1e6 / wall) if r["bytes"] else "-"
-    print("| %s | %s | %d | %.2f s | %.0f | %s | %.0f MiB | %.1f s |" % (sc, tool, len(r["wall"]), wall, r["obj"] / wall, mbs, rss / 1024, cpu))
+    print("| %s | %s | %d | %.2f s | %.0f | %s | %.0f MiB | %.1f s | %.1f s |" % (sc, tool, len(r["wall"]), wall, r["obj"] / wall, mbs, rss / 1024, cpu, scpu))
 print()
 print("| scenario | wall offsite/rclone | wall offsite/mc | RSS offsite/rclone | RSS offsite/mc |")
 print("| --- | --- | --- | --- | --- |")
