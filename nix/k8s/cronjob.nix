@@ -42,7 +42,8 @@
   },
   # Pods that share the buckets, for when one is not enough: above 1 the
   # Job is Indexed, one pod per shard at once, and each mirrors the
-  # buckets that hash to its JOB_COMPLETION_INDEX (OFFSITE_SHARDS).
+  # buckets that hash to its JOB_COMPLETION_INDEX (OFFSITE_SHARDS). An
+  # OFFSITE_PING_URL then needs {shard} in it: a check per shard.
   shards ? 1,
   # Seconds after which the run starts no new transfer, lets the running
   # ones finish and writes its report, unfinished buckets incomplete

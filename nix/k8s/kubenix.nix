@@ -41,7 +41,9 @@ in
         Pods that share the buckets, for when one is not enough. Above 1 the
         Job is Indexed (completions = parallelism = shards) and each pod
         mirrors the buckets that hash to its index, writing its own report;
-        verify rgw reads every shard's.
+        verify rgw reads every shard's. A ping URL (OFFSITE_PING_URL) then
+        needs {shard} in it, or one URL per shard: each shard pings its
+        own check.
       '';
     };
   };
