@@ -21,14 +21,14 @@ import (
 func openDestination(ctx context.Context, dest rcloneconf.Remote, bucket string) (fs.Fs, []string, error) {
 	fbucket, err := dest.Fs(ctx, bucket)
 	if err != nil {
-		return nil, nil, classify("MINIO", err)
+		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, err)
 	}
 	entries, err := fbucket.List(ctx, "")
-	if isNotFound(err) {
+	if rcloneconf.IsNotFound(err) {
 		return nil, nil, exitcode.Configf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", bucket, dest.Endpoint)
 	}
 	if err != nil {
-		return nil, nil, classify("MINIO", fmt.Errorf("list destination bucket %s: %w", bucket, err))
+		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list destination bucket %s: %w", bucket, err))
 	}
 	var dirs []string
 	for _, e := range entries {
@@ -43,11 +43,11 @@ func openDestination(ctx context.Context, dest rcloneconf.Remote, bucket string)
 func listBuckets(ctx context.Context, src rcloneconf.Remote) ([]string, error) {
 	froot, err := src.Fs(ctx, "")
 	if err != nil {
-		return nil, classify("RGW", err)
+		return nil, rcloneconf.Classify(rcloneconf.RGW, err)
 	}
 	entries, err := froot.List(ctx, "")
 	if err != nil {
-		return nil, classify("RGW", fmt.Errorf("list source buckets: %w", err))
+		return nil, rcloneconf.Classify(rcloneconf.RGW, fmt.Errorf("list source buckets: %w", err))
 	}
 	var buckets []string
 	for _, e := range entries {

@@ -52,7 +52,7 @@ func canaryBody(c Canary, now time.Time) []byte {
 func PutCanary(ctx context.Context, src rcloneconf.Remote, c Canary, now time.Time) (size int64, err error) {
 	fsrc, err := src.Fs(ctx, c.Bucket)
 	if err != nil {
-		return 0, classify("RGW", err)
+		return 0, rcloneconf.Classify(rcloneconf.RGW, err)
 	}
 	body := canaryBody(c, now)
 	_, err = operations.RcatSize(ctx, fsrc, c.Key, io.NopCloser(bytes.NewReader(body)), int64(len(body)), now, nil)
@@ -70,7 +70,7 @@ func CheckCanary(ctx context.Context, scope Scope, c Canary) (string, error) {
 	where := scope.DestBucket + "/" + c.Bucket + "/" + c.Key
 	fsrc, err := scope.Source.Fs(ctx, c.Bucket)
 	if err != nil {
-		return where, classify("RGW", err)
+		return where, rcloneconf.Classify(rcloneconf.RGW, err)
 	}
 	src, err := fsrc.NewObject(ctx, c.Key)
 	if errors.Is(err, fs.ErrorObjectNotFound) {
@@ -88,7 +88,7 @@ func CheckCanary(ctx context.Context, scope Scope, c Canary) (string, error) {
 		return where, fmt.Errorf("%w: test object %s/%s is not in the mirror at %s", exitcode.ErrVerifyFailed, c.Bucket, c.Key, where)
 	}
 	if err != nil {
-		return where, classify("MINIO", fmt.Errorf("mirror %s: %w", where, err))
+		return where, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("mirror %s: %w", where, err))
 	}
 	if src.Size() != dst.Size() {
 		return where, fmt.Errorf("%w: %s is %d bytes, its source %d", exitcode.ErrVerifyFailed, where, dst.Size(), src.Size())
@@ -115,7 +115,7 @@ func CheckCanary(ctx context.Context, scope Scope, c Canary) (string, error) {
 func RemoveCanary(ctx context.Context, src rcloneconf.Remote, c Canary) (existed bool, err error) {
 	fsrc, err := src.Fs(ctx, c.Bucket)
 	if err != nil {
-		return false, classify("RGW", err)
+		return false, rcloneconf.Classify(rcloneconf.RGW, err)
 	}
 	obj, err := fsrc.NewObject(ctx, c.Key)
 	if errors.Is(err, fs.ErrorObjectNotFound) {
@@ -133,8 +133,8 @@ func RemoveCanary(ctx context.Context, src rcloneconf.Remote, c Canary) (existed
 // canaryError names a missing bucket as the operator's mistake (exit 2)
 // and classifies the rest like any source error.
 func canaryError(src rcloneconf.Remote, bucket string, err error) error {
-	if isNotFound(err) || strings.Contains(err.Error(), "NoSuchBucket") {
+	if rcloneconf.IsNotFound(err) {
 		return exitcode.Configf("--bucket", "bucket %q does not exist on %s: %v", bucket, src.Endpoint, err)
 	}
-	return classify("RGW", err)
+	return rcloneconf.Classify(rcloneconf.RGW, err)
 }

@@ -281,7 +281,7 @@ func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([
 		at = cfg.At.UTC().Format(time.RFC3339)
 		status, err := VersioningStatus(ctx, fbucket)
 		if err != nil {
-			return nil, classify("MINIO", fmt.Errorf("read the versioning status of %s: %w", cfg.DestBucket, err))
+			return nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("read the versioning status of %s: %w", cfg.DestBucket, err))
 		}
 		if status != VersioningEnabled {
 			return nil, exitcode.Configf(flagVar(FlagAt), "needs versioning on the mirror's bucket %s, whose versioning is %s: without it the mirror keeps no old versions to restore (enable it: mc version enable ALIAS/%s)", cfg.DestBucket, status, cfg.DestBucket)
@@ -292,11 +292,11 @@ func (r *restorer) plan(ctx context.Context, fbucket fs.Fs, mirrors []string) ([
 		names = nil
 		fat, err := r.mirror.Fs(ctx, cfg.DestBucket)
 		if err != nil {
-			return nil, classify("MINIO", err)
+			return nil, rcloneconf.Classify(rcloneconf.MinIO, err)
 		}
 		entries, err := fat.List(ctx, "")
-		if err != nil && !isNotFound(err) {
-			return nil, classify("MINIO", fmt.Errorf("list the mirrors in %s: %w", cfg.DestBucket, err))
+		if err != nil && !rcloneconf.IsNotFound(err) {
+			return nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list the mirrors in %s: %w", cfg.DestBucket, err))
 		}
 		for _, e := range entries {
 			if _, ok := e.(fs.Directory); ok && e.Remote() != reportRoot(cfg.ReportPrefix) {
@@ -356,7 +356,7 @@ var errFound = errors.New("found an object")
 func (r *restorer) hasObjects(ctx context.Context, name string) (bool, error) {
 	f, err := r.mirror.Fs(ctx, r.cfg.DestBucket+"/"+name)
 	if err != nil {
-		return false, classify("MINIO", err)
+		return false, rcloneconf.Classify(rcloneconf.MinIO, err)
 	}
 	err = walk.ListR(ctx, f, "", true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
 		if len(entries) > 0 {
@@ -367,10 +367,10 @@ func (r *restorer) hasObjects(ctx context.Context, name string) (bool, error) {
 	switch {
 	case errors.Is(err, errFound):
 		return true, nil
-	case err == nil || isNotFound(err):
+	case err == nil || rcloneconf.IsNotFound(err):
 		return false, nil
 	}
-	return false, classify("MINIO", fmt.Errorf("list the mirror of %s: %w", name, err))
+	return false, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list the mirror of %s: %w", name, err))
 }
 
 // restoreBucket copies one bucket's mirror into its RGW bucket, trying it
@@ -394,11 +394,11 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (BucketRe
 	}
 	fsrc, err := r.mirror.Fs(ctx, r.cfg.DestBucket+"/"+t.name)
 	if err != nil {
-		return fail(classify("MINIO", err))
+		return fail(rcloneconf.Classify(rcloneconf.MinIO, err))
 	}
 	fdst, err := r.cfg.Source.Fs(ctx, t.target)
 	if err != nil {
-		return fail(classify("RGW", err))
+		return fail(rcloneconf.Classify(rcloneconf.RGW, err))
 	}
 	res := tryPasses(ctx, &br, r.cfg.Retries, r.cfg.RetriesSleep, log, func() passResult {
 		return runRestorePass(ctx, fsrc, fdst, !r.cfg.Overwrite, r.cfg.DryRun, log)
@@ -411,7 +411,7 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (BucketRe
 		br.Transferred, br.Bytes, br.WouldRestore = res.wouldCopy, res.wouldBytes, res.wouldObj
 	}
 	if len(res.errs) > 0 {
-		return fail(fmt.Errorf("%d errors in the last of %d tries; last error: %w", len(res.errs), br.Attempts, classify("RGW", res.errs[len(res.errs)-1])))
+		return fail(fmt.Errorf("%d errors in the last of %d tries; last error: %w", len(res.errs), br.Attempts, rcloneconf.Classify(rcloneconf.RGW, res.errs[len(res.errs)-1])))
 	}
 	if r.cfg.Verify && !r.cfg.DryRun {
 		vb, err := verifyPair(ctx, fsrc, fdst, t.name, "the restored bucket", true, log)
@@ -443,7 +443,7 @@ func (r *restorer) createBucket(ctx context.Context, name string) error {
 		err = f.Mkdir(ctx, "")
 	}
 	if err != nil {
-		return classify("RGW", fmt.Errorf("create bucket %s: %w", name, err))
+		return rcloneconf.Classify(rcloneconf.RGW, fmt.Errorf("create bucket %s: %w", name, err))
 	}
 	r.log.Info("created the RGW bucket", zap.String("bucket", name))
 	return nil
@@ -513,11 +513,11 @@ func VerifyRestored(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*V
 func (r *restorer) verifyTarget(ctx context.Context, t restoreTarget, log *zap.Logger) (VerifyBucket, error) {
 	fsrc, err := r.mirror.Fs(ctx, r.cfg.DestBucket+"/"+t.name)
 	if err != nil {
-		return VerifyBucket{Name: t.target}, classify("MINIO", err)
+		return VerifyBucket{Name: t.target}, rcloneconf.Classify(rcloneconf.MinIO, err)
 	}
 	fdst, err := r.cfg.Source.Fs(ctx, t.target)
 	if err != nil {
-		return VerifyBucket{Name: t.target}, classify("RGW", err)
+		return VerifyBucket{Name: t.target}, rcloneconf.Classify(rcloneconf.RGW, err)
 	}
 	return verifyPair(ctx, fsrc, fdst, t.target, "the restored bucket", true, log)
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // EnvVerifyDownload turns on verify rgw's content comparison by download.
@@ -235,7 +236,7 @@ func versioning(ctx context.Context, fbucket fs.Fs, bucket string, rep *VerifyRe
 	status, err := VersioningStatus(ctx, fbucket)
 	if err != nil {
 		status = "unknown"
-		err = classify("MINIO", err)
+		err = rcloneconf.Classify(rcloneconf.MinIO, err)
 	}
 	if status != VersioningEnabled {
 		msg := fmt.Sprintf("versioning on the destination bucket %s is %s: without it there is no point-in-time restore (restore rgw --at), and a bad sync's deletions are final", bucket, status)

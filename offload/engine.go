@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // verdict is what one upload attempt came to.
@@ -283,6 +284,7 @@ func (e *engine) record(r result, attempt int, now time.Time) Upload {
 }
 
 func (e *engine) alert(err error) {
+	err = rcloneconf.Classify(rcloneconf.MinIO, err) // refused keys name the variable
 	e.alerted = true
 	if e.cfg.OnFailure != nil {
 		e.cfg.OnFailure(err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	rfs "github.com/rclone/rclone/fs"
+
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // remoteCtx sets rclone's options for offload's remote: few low-level
@@ -37,7 +39,7 @@ func listHost(ctx context.Context, bucketFs rfs.Fs, host string) (hostObjects, e
 		return h, nil
 	}
 	if err != nil {
-		return h, fmt.Errorf("list %s/: %w", host, err)
+		return h, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list %s/: %w", host, err))
 	}
 	for _, e := range entries {
 		o, ok := e.(rfs.Object)
@@ -58,7 +60,7 @@ func listHost(ctx context.Context, bucketFs rfs.Fs, host string) (hostObjects, e
 func listHosts(ctx context.Context, bucketFs rfs.Fs) ([]string, error) {
 	entries, err := bucketFs.List(ctx, "")
 	if err != nil {
-		return nil, fmt.Errorf("list hosts: %w", err)
+		return nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list hosts: %w", err))
 	}
 	var hosts []string
 	for _, e := range entries {

@@ -54,8 +54,9 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 	}
 	if len(r.Failed) > 0 {
 		for _, f := range r.Failed {
-			if err := rcloneconf.TLSError("MINIO", f.Err); err != nil {
-				return r, err // a CA that does not fit: a configuration error
+			var cfgErr *exitcode.ConfigError
+			if err := rcloneconf.Classify(rcloneconf.MinIO, f.Err); errors.As(err, &cfgErr) {
+				return r, err // refused keys or a CA that does not fit: the operator's mistake
 			}
 		}
 		errs := make([]error, len(r.Failed))

@@ -6,7 +6,6 @@ package rcloneconf
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -177,9 +176,9 @@ func (r Remote) Fs(ctx context.Context, path string) (fs.Fs, error) {
 }
 
 // Settings are one remote's raw values as given by env vars or flags.
-// Prefix names the env vars: "RGW" -> RGW_ENDPOINT, RGW_SECRET_ACCESS_KEY_FILE...
+// End names the env vars: RGW -> RGW_ENDPOINT, RGW_SECRET_ACCESS_KEY_FILE...
 type Settings struct {
-	Prefix              string
+	End                 End
 	Endpoint            string
 	Region              string
 	AccessKeyID         string
@@ -194,16 +193,16 @@ type Settings struct {
 func (s Settings) Remote(name, provider string) (Remote, error) {
 	r := Remote{Name: name, Provider: provider, Region: strings.TrimSpace(s.Region)}
 	var err error
-	if r.Endpoint, err = endpoint(s.Prefix+"_ENDPOINT", s.Endpoint); err != nil {
+	if r.Endpoint, err = endpoint(s.End.Var("ENDPOINT"), s.Endpoint); err != nil {
 		return Remote{}, err
 	}
-	if r.AccessKeyID, err = Secret(s.Prefix+"_ACCESS_KEY_ID", s.AccessKeyID, s.AccessKeyIDFile); err != nil {
+	if r.AccessKeyID, err = Secret(s.End.Var("ACCESS_KEY_ID"), s.AccessKeyID, s.AccessKeyIDFile); err != nil {
 		return Remote{}, err
 	}
-	if r.SecretAccessKey, err = Secret(s.Prefix+"_SECRET_ACCESS_KEY", s.SecretAccessKey, s.SecretAccessKeyFile); err != nil {
+	if r.SecretAccessKey, err = Secret(s.End.Var("SECRET_ACCESS_KEY"), s.SecretAccessKey, s.SecretAccessKeyFile); err != nil {
 		return Remote{}, err
 	}
-	if r.CAFile, err = caFile(s.Prefix, s.CAFile, r.Endpoint); err != nil {
+	if r.CAFile, err = caFile(s.End, s.CAFile, r.Endpoint); err != nil {
 		return Remote{}, err
 	}
 	return r, nil
@@ -211,13 +210,13 @@ func (s Settings) Remote(name, provider string) (Remote, error) {
 
 // caFile checks a CA bundle now: rclone would read it only when it first
 // connects, and end the process if it could not.
-func caFile(prefix, path, endpoint string) (string, error) {
+func caFile(end End, path, endpoint string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	name := prefix + "_CA_FILE"
+	name := end.Var("CA_FILE")
 	if !strings.HasPrefix(endpoint, "https://") {
-		return "", exitcode.Configf(name, "is set, but %s_ENDPOINT %q is not https://", prefix, endpoint)
+		return "", exitcode.Configf(name, "is set, but %s %q is not https://", end.Var("ENDPOINT"), endpoint)
 	}
 	b, err := ReadFile(name, path, caFileLimit)
 	if err != nil {
@@ -234,24 +233,6 @@ func caFile(prefix, path, endpoint string) (string, error) {
 
 // caFileLimit bounds a CA bundle: the system's whole bundle is ~200 KiB.
 const caFileLimit = 1 << 20
-
-// TLSError is a configuration error naming prefix's CA file when err is a
-// failure to verify the server's certificate (an unknown CA, a name the
-// certificate does not hold), and nil otherwise.
-func TLSError(prefix string, err error) error {
-	var unknown x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var verify *tls.CertificateVerificationError
-	if err == nil {
-		return nil
-	}
-	if errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &verify) ||
-		// rclone sometimes flattens the error into text.
-		strings.Contains(err.Error(), "tls: failed to verify certificate") || strings.Contains(err.Error(), "x509: ") {
-		return exitcode.Configf(prefix+"_CA_FILE", "the %s endpoint's certificate does not verify: %v (the file names the CA that signs it; the certificate must hold the endpoint's name and be valid now)", prefix, err)
-	}
-	return nil
-}
 
 func endpoint(name, value string) (string, error) {
 	value = strings.TrimSpace(value)

@@ -18,7 +18,7 @@ import (
 const testSecret = "s3cr3t-do-not-print"
 
 func validSettings() Settings {
-	return Settings{Prefix: "MINIO", Endpoint: "http://127.0.0.1:9000", AccessKeyID: "id", SecretAccessKey: testSecret}
+	return Settings{End: MinIO, Endpoint: "http://127.0.0.1:9000", AccessKeyID: "id", SecretAccessKey: testSecret}
 }
 
 func TestSettingsRemoteErrors(t *testing.T) {
@@ -95,7 +95,7 @@ func TestSettingsRemoteFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("CREDENTIALS_DIRECTORY", dir)
-	s := Settings{Prefix: "RGW", Endpoint: "https://rgw.example:443/", Region: " eu ",
+	s := Settings{End: RGW, Endpoint: "https://rgw.example:443/", Region: " eu ",
 		AccessKeyIDFile: filepath.Join(dir, "key"), SecretAccessKeyFile: "%d/secret"}
 	r, err := s.Remote("offsite-src", ProviderCeph)
 	if err != nil {
@@ -173,7 +173,7 @@ func TestFsRegistersOnceAndReplacesChangedValues(t *testing.T) {
 // A directory is opened where it is asked for, even when the server cannot
 // be reached: rclone must not guess "file" and root the Fs at the parent.
 func TestFsOpensTheDirectoryEvenWhenTheServerFails(t *testing.T) {
-	r, err := Settings{Prefix: "MINIO", Endpoint: "http://127.0.0.1:1", AccessKeyID: "id", SecretAccessKey: testSecret}.Remote("offsite-unreachable", ProviderMinio)
+	r, err := Settings{End: MinIO, Endpoint: "http://127.0.0.1:1", AccessKeyID: "id", SecretAccessKey: testSecret}.Remote("offsite-unreachable", ProviderMinio)
 	if err != nil {
 		t.Fatal(err)
 	}

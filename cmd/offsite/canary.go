@@ -22,7 +22,7 @@ func (e *env) canaryCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Usage: "required: the test object's key, " + mirror.CanaryPrefix + "<name>"},
 		}, flags...)
 	}
-	rgw := remoteFlags("RGW", "source (Ceph RGW)", "")
+	rgw := remoteFlags(rcloneconf.RGW, "source (Ceph RGW)", "")
 	return &cli.Command{
 		Name:  "canary",
 		Usage: "write, check and remove a test object that proves the mirror end to end (make validate)",
@@ -36,7 +36,7 @@ func (e *env) canaryCommand() *cli.Command {
 			Name:      "check",
 			Usage:     "the test object is in the mirror, same size and MD5 as in RGW (exit 4 when not)",
 			UsageText: "offsite canary check --bucket B --key " + mirror.CanaryPrefix + "NAME",
-			Flags: canaryFlags(append(append(rgw, remoteFlags("MINIO", "destination (MinIO)", "us-east-1")...),
+			Flags: canaryFlags(append(append(rgw, remoteFlags(rcloneconf.MinIO, "destination (MinIO)", "us-east-1")...),
 				stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "the mirror's bucket"))...),
 			Action: e.action(e.canaryCheck),
 		}, {
@@ -55,7 +55,7 @@ func canaryArgs(c *cli.Context) (mirror.Canary, rcloneconf.Remote, error) {
 	if err := cn.Validate(); err != nil {
 		return cn, rcloneconf.Remote{}, err
 	}
-	src, err := remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph)
+	src, err := remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph)
 	return cn, src, err
 }
 
@@ -77,7 +77,7 @@ func (e *env) canaryCheck(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dst, err := remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio)
+	dst, err := remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio)
 	if err != nil {
 		return err
 	}

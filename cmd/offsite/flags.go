@@ -42,31 +42,31 @@ func list(s string) []string {
 	return out
 }
 
-// remoteFlags are the flags of one S3 remote; prefix is RGW or MINIO.
-func remoteFlags(prefix, what, region string) []cli.Flag {
+// remoteFlags are the flags of one S3 end.
+func remoteFlags(end rcloneconf.End, what, region string) []cli.Flag {
 	return []cli.Flag{
-		stringFlag(prefix+"_ENDPOINT", "", what+" S3 endpoint URL (http:// or https://)"),
-		stringFlag(prefix+"_REGION", region, what+" region"),
-		stringFlag(prefix+"_ACCESS_KEY_ID", "", what+" access key id"),
-		stringFlag(prefix+"_ACCESS_KEY_ID_FILE", "", "file holding the "+what+" access key id"),
-		stringFlag(prefix+"_SECRET_ACCESS_KEY", "", what+" secret key (prefer the env var or the _FILE form: flags show in ps)"),
-		stringFlag(prefix+"_SECRET_ACCESS_KEY_FILE", "", "file holding the "+what+" secret key (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"),
-		stringFlag(prefix+"_CA_FILE", "", "PEM bundle of the CA that signs the "+what+" endpoint's certificate (https:// with a private CA)"),
+		stringFlag(end.Var("ENDPOINT"), "", what+" S3 endpoint URL (http:// or https://)"),
+		stringFlag(end.Var("REGION"), region, what+" region"),
+		stringFlag(end.Var("ACCESS_KEY_ID"), "", what+" access key id"),
+		stringFlag(end.Var("ACCESS_KEY_ID_FILE"), "", "file holding the "+what+" access key id"),
+		stringFlag(end.Var("SECRET_ACCESS_KEY"), "", what+" secret key (prefer the env var or the _FILE form: flags show in ps)"),
+		stringFlag(end.Var("SECRET_ACCESS_KEY_FILE"), "", "file holding the "+what+" secret key (%d/NAME reads $CREDENTIALS_DIRECTORY/NAME)"),
+		stringFlag(end.Var("CA_FILE"), "", "PEM bundle of the CA that signs the "+what+" endpoint's certificate (https:// with a private CA)"),
 	}
 }
 
-// remote builds the remote described by prefix's flags.
-func remote(c *cli.Context, prefix, name, provider string) (rcloneconf.Remote, error) {
-	get := func(suffix string) string { return c.String(flagName(prefix + suffix)) }
+// remote builds the remote described by end's flags.
+func remote(c *cli.Context, end rcloneconf.End, name, provider string) (rcloneconf.Remote, error) {
+	get := func(suffix string) string { return c.String(flagName(end.Var(suffix))) }
 	return rcloneconf.Settings{
-		Prefix:              prefix,
-		Endpoint:            get("_ENDPOINT"),
-		Region:              get("_REGION"),
-		AccessKeyID:         get("_ACCESS_KEY_ID"),
-		AccessKeyIDFile:     get("_ACCESS_KEY_ID_FILE"),
-		SecretAccessKey:     get("_SECRET_ACCESS_KEY"),
-		SecretAccessKeyFile: get("_SECRET_ACCESS_KEY_FILE"),
-		CAFile:              get("_CA_FILE"),
+		End:                 end,
+		Endpoint:            get("ENDPOINT"),
+		Region:              get("REGION"),
+		AccessKeyID:         get("ACCESS_KEY_ID"),
+		AccessKeyIDFile:     get("ACCESS_KEY_ID_FILE"),
+		SecretAccessKey:     get("SECRET_ACCESS_KEY"),
+		SecretAccessKeyFile: get("SECRET_ACCESS_KEY_FILE"),
+		CAFile:              get("CA_FILE"),
 	}.Remote(name, provider)
 }
 

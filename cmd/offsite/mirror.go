@@ -24,7 +24,7 @@ const (
 // the bucket selection.
 func rgwMirrorFlags() []cli.Flag {
 	d := mirror.DefaultConfig()
-	flags := append(remoteFlags("RGW", "source (Ceph RGW)", ""), remoteFlags("MINIO", "destination (MinIO)", "us-east-1")...)
+	flags := append(remoteFlags(rcloneconf.RGW, "source (Ceph RGW)", ""), remoteFlags(rcloneconf.MinIO, "destination (MinIO)", "us-east-1")...)
 	return append(flags,
 		stringFlag(mirror.EnvBuckets, "", "required: comma-separated allow-list of source buckets (a,b), or "+mirror.AllBuckets+" for every bucket the credentials list"),
 		stringFlag(mirror.EnvExcludeBuckets, "", "comma-separated deny-list of source buckets"),
@@ -70,10 +70,10 @@ const terminalProgressInterval = 10 * time.Second
 func rgwScope(c *cli.Context) (mirror.Scope, error) {
 	var s mirror.Scope
 	var err error
-	if s.Source, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+	if s.Source, err = remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph); err != nil {
 		return s, err
 	}
-	if s.Dest, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio); err != nil {
+	if s.Dest, err = remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio); err != nil {
 		return s, err
 	}
 	s.Buckets = list(c.String(flagName(mirror.EnvBuckets)))

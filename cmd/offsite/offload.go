@@ -47,7 +47,7 @@ func (e *env) offloadCommand() *cli.Command {
 
 // etcdDestFlags are the destination flags every etcd command shares.
 func etcdDestFlags() []cli.Flag {
-	return append(remoteFlags("MINIO", "destination", "us-east-1"),
+	return append(remoteFlags(rcloneconf.MinIO, "destination", "us-east-1"),
 		stringFlag(offload.EnvBucket, offload.DefaultBucket, "destination bucket (must exist; offsite never creates buckets)"),
 		&cli.StringFlag{Name: flagName(offload.EnvHostname), Aliases: []string{"host"}, EnvVars: []string{offload.EnvHostname},
 			Value: offload.ShortHostname(), Usage: "host prefix: snapshots go to <bucket>/<hostname>/"},
@@ -84,7 +84,7 @@ func identityFlag() cli.Flag {
 // etcdReader is what fetch and verify etcd read snapshots with: the
 // destination, and the age identities of --identity, if given.
 func etcdReader(c *cli.Context) (rcloneconf.Remote, []age.Identity, error) {
-	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	dest, err := remote(c, rcloneconf.MinIO, etcdRemote, rcloneconf.ProviderMinio)
 	path := c.String("identity")
 	if err != nil || path == "" {
 		return dest, nil, err
@@ -120,7 +120,7 @@ func lookupEnv(environ []string, key string) string {
 
 // offloadConfig turns the flags into an offload.Config.
 func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
-	dest, err := remote(c, "MINIO", etcdRemote, rcloneconf.ProviderMinio)
+	dest, err := remote(c, rcloneconf.MinIO, etcdRemote, rcloneconf.ProviderMinio)
 	if err != nil {
 		return offload.Config{}, err
 	}

@@ -23,7 +23,7 @@ func (e *env) restoreRGWCommand() *cli.Command {
 	d := mirror.DefaultRestoreConfig()
 	// Both ends keep their roles in the configuration: RGW_* is the
 	// cluster (restored to), MINIO_* the offsite store (read from).
-	flags := append(remoteFlags("RGW", "RGW (restored to)", ""), remoteFlags("MINIO", "MinIO (the mirror, read from)", "us-east-1")...)
+	flags := append(remoteFlags(rcloneconf.RGW, "RGW (restored to)", ""), remoteFlags(rcloneconf.MinIO, "MinIO (the mirror, read from)", "us-east-1")...)
 	flags = append(flags,
 		&cli.StringSliceFlag{Name: "bucket", EnvVars: []string{mirror.EnvRestoreBuckets}, Usage: "a mirrored bucket to restore (repeat it, or a,b in the env var)"},
 		&cli.BoolFlag{Name: "all", EnvVars: []string{mirror.EnvRestoreAll}, Usage: "restore every bucket the mirror holds (at --at)"},
@@ -102,10 +102,10 @@ func (e *env) restoreRGW(c *cli.Context) error {
 // ends, the mirror's bucket, the buckets, --at and --to-bucket.
 func restoreScope(c *cli.Context, cfg *mirror.RestoreConfig) error {
 	var err error
-	if cfg.Source, err = remote(c, "RGW", rgwRemote, rcloneconf.ProviderCeph); err != nil {
+	if cfg.Source, err = remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph); err != nil {
 		return err
 	}
-	if cfg.Dest, err = remote(c, "MINIO", minioRemote, rcloneconf.ProviderMinio); err != nil {
+	if cfg.Dest, err = remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio); err != nil {
 		return err
 	}
 	cfg.DestBucket = c.String(flagName(mirror.EnvDestBucket))
