@@ -146,7 +146,7 @@ func (e *env) mirror(c *cli.Context) error {
 		// Shards push their metrics side by side and ping their own checks.
 		part = jobPart{instance: fmt.Sprintf("shard-%d-of-%d", sh.Index, sh.Count), shard: sh}
 	}
-	mon, err := e.newJobMonitor(c, "mirror", part)
+	mon, err := e.newJobMonitor(c, monitor.JobMirror, part)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -36,14 +34,14 @@ func monitorFlags() []cli.Flag {
 // jobMonitor sends one job's pings and metrics. A command wires it in three
 // lines:
 //
-//	mon, err := e.newJobMonitor(c, "mirror", "")
+//	mon, err := e.newJobMonitor(c, monitor.JobMirror, jobPart{})
 //	if err != nil { return err }
 //	mon.start(c.Context)
 //	... do the work: run, err := ...
 //	return mon.finish(c.Context, run, err)
 type jobMonitor struct {
 	*monitor.Outputs
-	job      string
+	job      monitor.Job
 	started  time.Time
 	finished bool
 }
@@ -55,21 +53,24 @@ type jobPart struct {
 	shard    mirror.Shard // a mirror shard, which pings its own URL
 }
 
-// newJobMonitor checks the monitoring flags of c for job ("mirror", "offload",
-// "verify_rgw", "verify_etcd"); mistakes are configuration errors (exit
-// 2) before any work starts.
-func (e *env) newJobMonitor(c *cli.Context, job string, part jobPart) (*jobMonitor, error) {
+// newJobMonitor checks the monitoring flags of c for job; mistakes are
+// configuration errors (exit 2) before any work starts.
+func (e *env) newJobMonitor(c *cli.Context, job monitor.Job, part jobPart) (*jobMonitor, error) {
 	log := e.log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("job", job))
+	log = log.With(zap.String("job", string(job)))
 	pingURL, err := optionalSecret(c, envPingURL)
 	if err != nil {
 		return nil, err
 	}
-	if pingURL, err = shardPingURL(pingURL, part.shard); err != nil {
-		return nil, err
+	if part.shard.Sharded() {
+		if pingURL, err = monitor.ShardPingURL(pingURL, part.shard.Index, part.shard.Count); err != nil {
+			return nil, exitcode.Configf(envPingURL, "%v", err)
+		}
+	} else if monitor.HasShardPlaceholder(pingURL) {
+		return nil, exitcode.Configf(envPingURL, "has %s in it, but this run is not sharded (%s or %s unset)", monitor.ShardPlaceholder, mirror.EnvShard, mirror.EnvShards)
 	}
 	ping, err := monitor.NewPinger(pingURL, log)
 	if err != nil {
@@ -97,35 +98,6 @@ func (e *env) newJobMonitor(c *cli.Context, job string, part jobPart) (*jobMonit
 		job:     job,
 	}
 	return e.mon, nil
-}
-
-// shardPlaceholder in OFFSITE_PING_URL stands for the shard's index.
-const shardPlaceholder = "{shard}"
-
-// shardPingURL is the ping URL of shard sh. Shards that shared one check
-// would hide each other's failures (a shard's /fail, then another's
-// success, reads as up), so a sharded mirror needs one URL per shard:
-// raw with {shard} in it (https://hc-ping.com/KEY/rgw-mirror-{shard}), or
-// as many URLs as shards, one per line. Errors never quote raw: it is a
-// secret.
-func shardPingURL(raw string, sh mirror.Shard) (string, error) {
-	templated := strings.Contains(raw, shardPlaceholder)
-	switch {
-	case raw == "":
-		return "", nil
-	case !sh.Sharded() && templated:
-		return "", exitcode.Configf(envPingURL, "has %s in it, but this run is not sharded (%s or %s unset)", shardPlaceholder, mirror.EnvShard, mirror.EnvShards)
-	case !sh.Sharded():
-		return raw, nil
-	case templated:
-		return strings.ReplaceAll(raw, shardPlaceholder, strconv.Itoa(sh.Index)), nil
-	}
-	urls := strings.Fields(raw)
-	if len(urls) != sh.Count {
-		return "", exitcode.Configf(envPingURL, "holds %d URL(s) for %d shards: a shard's success would hide another's /fail; give each shard its own check, with %s in the URL or one URL per shard, one per line",
-			len(urls), sh.Count, shardPlaceholder)
-	}
-	return urls[sh.Index], nil
 }
 
 // optionalSecret is the value of env var name or of the file name_FILE

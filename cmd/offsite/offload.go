@@ -153,7 +153,7 @@ func offloadRun(host string, v offload.CounterValues, ok bool) monitor.Run {
 // offloadMonitor makes the offload job's monitor before anything else is
 // read, so that a configuration or start-up error is pinged and counted too.
 func (e *env) offloadMonitor(c *cli.Context) (*jobMonitor, error) {
-	return e.newJobMonitor(c, "offload", jobPart{instance: c.String(flagName(offload.EnvHostname))})
+	return e.newJobMonitor(c, monitor.JobOffload, jobPart{instance: c.String(flagName(offload.EnvHostname))})
 }
 
 func (e *env) offloadWatch(c *cli.Context) error {

@@ -78,7 +78,7 @@ func (e *env) restoreConfig(c *cli.Context) (mirror.RestoreConfig, error) {
 }
 
 func (e *env) restoreRGW(c *cli.Context) error {
-	mon, err := e.newJobMonitor(c, "restore", jobPart{})
+	mon, err := e.newJobMonitor(c, monitor.JobRestore, jobPart{})
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func outputFormat(c *cli.Context) (string, error) {
 // it; only a mistake in the monitoring settings themselves cannot.
 // To have errors in reading the flags reported the same way, pass a
 // validateFunc that reads them and then validates.
-func (e *env) startVerify(c *cli.Context, job string, cfg interface{ Validate() error }) (*jobMonitor, error) {
+func (e *env) startVerify(c *cli.Context, job monitor.Job, cfg interface{ Validate() error }) (*jobMonitor, error) {
 	mon, err := e.newJobMonitor(c, job, jobPart{})
 	if err != nil {
 		return nil, err

@@ -33,7 +33,7 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	var output string
 	cfg := mirror.DefaultVerifyConfig()
-	mon, err := e.startVerify(c, "verify_rgw", validateFunc(func() error {
+	mon, err := e.startVerify(c, monitor.JobVerifyRGW, validateFunc(func() error {
 		var err error
 		if output, err = outputFormat(c); err != nil {
 			return err
@@ -74,7 +74,7 @@ func verifyRGWRun(rep *mirror.VerifyReport, dest string) monitor.Run {
 func (e *env) verifyRestored(c *cli.Context) error {
 	var output string
 	cfg := mirror.DefaultRestoreConfig()
-	mon, err := e.startVerify(c, "verify_rgw", validateFunc(func() error {
+	mon, err := e.startVerify(c, monitor.JobVerifyRGW, validateFunc(func() error {
 		var err error
 		if output, err = outputFormat(c); err != nil {
 			return err

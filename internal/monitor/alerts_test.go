@@ -82,7 +82,7 @@ func pushedSeries(t *testing.T, instance string, runs ...Run) []series {
 			held[name] = mf
 		}
 	}
-	grouping := map[string]string{"job": runs[0].Job}
+	grouping := map[string]string{"job": string(runs[0].Job)}
 	if instance != "" {
 		grouping["instance"] = instance
 	}
@@ -179,7 +179,7 @@ func TestAlertRules(t *testing.T) {
 	offload := func(end time.Time, ok bool) Run {
 		return Run{Job: "offload", Start: end, End: end, OK: ok, Items: []Item{{Name: "node1", OK: ok}}}
 	}
-	verify := func(job string, end time.Time, ok bool) Run {
+	verify := func(job Job, end time.Time, ok bool) Run {
 		r := Run{Job: job, Start: end.Add(-time.Minute), End: end, OK: ok, Items: []Item{{Name: "photos", OK: ok}}}
 		if job == "verify_etcd" {
 			r.Items[0].Name = "node1"

@@ -67,29 +67,27 @@ func carry(run Run, prev lastSuccess) lastSuccess {
 // are left out.
 func registry(run Run, last *lastSuccess) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
+	job := string(run.Job)
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append([]string{JobLabel}, labels...))
 		reg.MustRegister(g)
 		return g
 	}
-	gauge(MetricRunSuccess, "1 if the last run of the job succeeded, else 0.").WithLabelValues(run.Job).Set(boolValue(run.OK))
-	gauge(MetricRunExitCode, "Exit code of the last run of the job (0 ok, 1 failed, 2 configuration, 3 safety stop, 4 verification).").WithLabelValues(run.Job).Set(float64(run.ExitCode))
-	gauge(MetricRunStart, "When the last run of the job started, in Unix seconds.").WithLabelValues(run.Job).Set(seconds(run.Start))
-	gauge(MetricRunEnd, "When the last run of the job ended (or was last recorded, for offload watch), in Unix seconds.").WithLabelValues(run.Job).Set(seconds(run.End))
-	gauge(MetricRunDuration, "How long the last run of the job took, in seconds.").WithLabelValues(run.Job).Set(run.End.Sub(run.Start).Seconds())
+	gauge(MetricRunSuccess, "1 if the last run of the job succeeded, else 0.").WithLabelValues(job).Set(boolValue(run.OK))
+	gauge(MetricRunExitCode, "Exit code of the last run of the job (0 ok, 1 failed, 2 configuration, 3 safety stop, 4 verification).").WithLabelValues(job).Set(float64(run.ExitCode))
+	gauge(MetricRunStart, "When the last run of the job started, in Unix seconds.").WithLabelValues(job).Set(seconds(run.Start))
+	gauge(MetricRunEnd, "When the last run of the job ended (or was last recorded, for offload watch), in Unix seconds.").WithLabelValues(job).Set(seconds(run.End))
+	gauge(MetricRunDuration, "How long the last run of the job took, in seconds.").WithLabelValues(job).Set(run.End.Sub(run.Start).Seconds())
 	if last != nil {
-		gauge(MetricRunLastSuccess, "When the job last succeeded, in Unix seconds; 0 if it never did.").WithLabelValues(run.Job).Set(last.run)
+		gauge(MetricRunLastSuccess, "When the job last succeeded, in Unix seconds; 0 if it never did.").WithLabelValues(job).Set(last.run)
 	}
 	if len(run.Versioning) > 0 {
 		v := gauge(MetricVersioning, "1 if versioning is on in the destination bucket, else 0: without it no point-in-time restore, and a bad sync's deletions are final.", "destination_bucket")
 		for name, on := range run.Versioning {
-			v.WithLabelValues(run.Job, name).Set(boolValue(on))
+			v.WithLabelValues(job, name).Set(boolValue(on))
 		}
 	}
-	if run.Kind == "" {
-		return reg
-	}
-	per := func(name, help string) *prometheus.GaugeVec { return gauge(name, help, run.Kind) }
+	per := func(name, help string) *prometheus.GaugeVec { return gauge(name, help, run.Job.Kind()) }
 	success := per(MetricSuccess, "1 if the bucket or host succeeded in the last run, else 0.")
 	objects := per(MetricObjectsTransferred, "Objects transferred (checked, for verify) per bucket or host in the last run; offload watch: since it started.")
 	bytes := per(MetricBytesTransferred, "Bytes transferred (checked, for verify) per bucket or host in the last run; offload watch: since it started.")
@@ -97,17 +95,17 @@ func registry(run Run, last *lastSuccess) *prometheus.Registry {
 	errs := per(MetricErrors, "Errors per bucket or host in the last run; offload watch: since it started.")
 	pending := per(MetricObjectsPending, "Objects waiting to be transferred per bucket or host.")
 	for _, it := range run.Items {
-		success.WithLabelValues(run.Job, it.Name).Set(boolValue(it.OK))
-		objects.WithLabelValues(run.Job, it.Name).Set(float64(it.Objects))
-		bytes.WithLabelValues(run.Job, it.Name).Set(float64(it.Bytes))
-		deleted.WithLabelValues(run.Job, it.Name).Set(float64(it.Deletions))
-		errs.WithLabelValues(run.Job, it.Name).Set(float64(it.Errors))
-		pending.WithLabelValues(run.Job, it.Name).Set(float64(it.Pending))
+		success.WithLabelValues(job, it.Name).Set(boolValue(it.OK))
+		objects.WithLabelValues(job, it.Name).Set(float64(it.Objects))
+		bytes.WithLabelValues(job, it.Name).Set(float64(it.Bytes))
+		deleted.WithLabelValues(job, it.Name).Set(float64(it.Deletions))
+		errs.WithLabelValues(job, it.Name).Set(float64(it.Errors))
+		pending.WithLabelValues(job, it.Name).Set(float64(it.Pending))
 	}
 	if last != nil {
 		lastItem := per(MetricLastSuccess, "When the bucket or host last succeeded, in Unix seconds; 0 if it never did.")
 		for name, v := range last.items {
-			lastItem.WithLabelValues(run.Job, name).Set(v)
+			lastItem.WithLabelValues(job, name).Set(v)
 		}
 	}
 	return reg

@@ -50,6 +50,23 @@ func TestOutputsFinishPublishesThenPings(t *testing.T) {
 	}
 }
 
+// TestOutputsDeliverAfterACancel: a run stopped by SIGTERM (its context
+// cancelled) still pushes its metrics and pings /fail.
+func TestOutputsDeliverAfterACancel(t *testing.T) {
+	pings := newPingServer(t)
+	gateway := newGatewayServer(t)
+	s := &Outputs{Ping: fastPinger(t, pings.URL+"/"+secretUUID, nil), Push: newTestGateway(t, gateway.URL, "")}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Finish(ctx, mirrorRun(t0, false), context.Canceled)
+	if got := pings.received(); len(got) != 1 || got[0].path != "/"+secretUUID+"/fail" {
+		t.Errorf("pings after a cancel: %+v, want one /fail", got)
+	}
+	if got, want := len(gateway.received()), 1; got != want {
+		t.Errorf("pushes after a cancel = %d, want %d", got, want)
+	}
+}
+
 func TestOutputsFailuresAreLoggedNotFatal(t *testing.T) {
 	log, logs := observedLogger()
 	s := &Outputs{

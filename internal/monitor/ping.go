@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/internal/retry"
 )
 
 // maxPingBody caps a ping's body: a summary, not a log (healthchecks
@@ -67,14 +70,12 @@ func (p *Pinger) Success(ctx context.Context, body string) { p.send(ctx, "", bod
 // Fail signals a failed run, with a short summary as body.
 func (p *Pinger) Fail(ctx context.Context, body string) { p.send(ctx, "fail", body) }
 
-// send delivers one ping, retrying transient failures. It ignores ctx's
-// cancellation (keeping its values) so that a run stopped by SIGTERM
-// still reports its failure; Timeout and Attempts bound the wait.
+// send delivers one ping, retrying transient failures, until ctx ends:
+// Outputs gives it a context of its own, which a SIGTERM does not cancel.
 func (p *Pinger) send(ctx context.Context, suffix, body string) {
 	if !p.Enabled() {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
 	target := p.url
 	if suffix != "" {
 		target = p.url.JoinPath(suffix)
@@ -86,7 +87,7 @@ func (p *Pinger) send(ctx context.Context, suffix, body string) {
 	if kind == "" {
 		kind = "success"
 	}
-	err := retry(ctx, p.Attempts, p.Backoff, func() (bool, error) {
+	err := retry.Do(ctx, p.Attempts, p.Backoff, func() (bool, error) {
 		return p.post(ctx, target.String(), body)
 	})
 	if err != nil {
@@ -120,23 +121,29 @@ func (p *Pinger) post(ctx context.Context, target, body string) (retryable bool,
 	return false, fmt.Errorf("status %s", resp.Status)
 }
 
-// retry runs fn up to attempts times, sleeping backoff (doubled each
-// time) between attempts, while fn says its failure is worth retrying.
-func retry(ctx context.Context, attempts int, backoff time.Duration, fn func() (bool, error)) error {
-	var err error
-	for i := 0; i < max(attempts, 1); i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(backoff):
-			}
-			backoff *= 2
-		}
-		var again bool
-		if again, err = fn(); err == nil || !again {
-			return err
-		}
+// ShardPlaceholder in a ping URL stands for the shard's index.
+const ShardPlaceholder = "{shard}"
+
+// HasShardPlaceholder reports whether raw, a ping URL, has ShardPlaceholder.
+func HasShardPlaceholder(raw string) bool { return strings.Contains(raw, ShardPlaceholder) }
+
+// ShardPingURL is the ping URL of shard index of count. Shards that shared
+// one check would hide each other's failures (a shard's /fail, then
+// another's success, reads as up), so each needs its own: raw with
+// ShardPlaceholder in it (https://hc-ping.com/KEY/rgw-mirror-{shard}), or
+// as many URLs as shards, one per line. Errors never quote raw: it is a
+// secret.
+func ShardPingURL(raw string, index, count int) (string, error) {
+	switch {
+	case raw == "":
+		return "", nil
+	case HasShardPlaceholder(raw):
+		return strings.ReplaceAll(raw, ShardPlaceholder, strconv.Itoa(index)), nil
 	}
-	return err
+	urls := strings.Fields(raw)
+	if len(urls) != count {
+		return "", fmt.Errorf("holds %d URL(s) for %d shards: a shard's success would hide another's /fail; give each shard its own check, with %s in the URL or one URL per shard, one per line",
+			len(urls), count, ShardPlaceholder)
+	}
+	return urls[index], nil
 }

@@ -193,17 +193,6 @@ func TestPingerUnreachableIsLoggedWithoutSecrets(t *testing.T) {
 	}
 }
 
-func TestPingerSendsFailEvenWhenCanceled(t *testing.T) {
-	srv := newPingServer(t)
-	p := fastPinger(t, srv.URL+"/"+secretUUID, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // as after SIGTERM
-	p.Fail(ctx, "stopped")
-	if got, want := len(srv.received()), 1; got != want {
-		t.Fatalf("pings = %d, want %d", got, want)
-	}
-}
-
 func TestDisabledPingerDoesNothing(t *testing.T) {
 	p, err := NewPinger("", nil)
 	if err != nil {

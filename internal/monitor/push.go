@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/push"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/offsite-backup/offsite/internal/retry"
 )
 
 // Pushgateway pushes a run's metrics to a Prometheus Pushgateway, the
@@ -69,8 +71,7 @@ func (g *Pushgateway) String() string {
 // that succeeded within a failed run does not get a newer last success:
 // the gateway may under-state freshness, never over-state it.
 func (g *Pushgateway) Push(ctx context.Context, run Run) error {
-	run, err := run.normalize()
-	if err != nil {
+	if err := run.validate(); err != nil {
 		return err
 	}
 	var last *lastSuccess
@@ -78,7 +79,7 @@ func (g *Pushgateway) Push(ctx context.Context, run Run) error {
 		l := carry(run, lastSuccess{})
 		last = &l
 	}
-	pusher := push.New(g.url, run.Job).
+	pusher := push.New(g.url, string(run.Job)).
 		Gatherer(registry(run, last)).
 		Client(g.Client)
 	if g.instance != "" {
@@ -91,7 +92,7 @@ func (g *Pushgateway) Push(ctx context.Context, run Run) error {
 	if run.OK {
 		send = pusher.PushContext
 	}
-	err = retry(ctx, g.Attempts, g.Backoff, func() (bool, error) {
+	err := retry.Do(ctx, g.Attempts, g.Backoff, func() (bool, error) {
 		if err := send(ctx); err != nil {
 			return ctx.Err() == nil, redactError(err)
 		}

@@ -18,10 +18,35 @@ const (
 	KindHost   = "host"
 )
 
+// Job is one of offsite's jobs, as the offsite_job label, the Pushgateway
+// grouping and the pings name it.
+type Job string
+
+// offsite's jobs.
+const (
+	JobMirror     Job = "mirror"
+	JobRestore    Job = "restore"
+	JobVerifyRGW  Job = "verify_rgw"
+	JobOffload    Job = "offload"
+	JobVerifyEtcd Job = "verify_etcd"
+)
+
+// jobKinds are the item kinds of offsite's jobs: each job's items are
+// buckets or hosts.
+var jobKinds = map[Job]string{
+	JobMirror:     KindBucket,
+	JobVerifyRGW:  KindBucket,
+	JobRestore:    KindBucket,
+	JobOffload:    KindHost,
+	JobVerifyEtcd: KindHost,
+}
+
+// Kind is the label of the job's items, KindBucket or KindHost.
+func (j Job) Kind() string { return jobKinds[j] }
+
 // Run is what one run of a job did, as the metrics and pings show it.
 type Run struct {
-	Job        string // "mirror", "offload", "verify_rgw", "verify_etcd", "restore"
-	Kind       string // KindBucket or KindHost, the label of Items; empty: the job's usual one
+	Job        Job
 	Start, End time.Time
 	OK         bool
 	ExitCode   int
@@ -43,39 +68,16 @@ type Item struct {
 	OK        bool
 }
 
-// jobKinds are the item kinds of offsite's jobs, for runs that leave
-// Kind empty.
-var jobKinds = map[string]string{
-	"mirror":      KindBucket,
-	"verify_rgw":  KindBucket,
-	"restore":     KindBucket,
-	"offload":     KindHost,
-	"verify_etcd": KindHost,
-}
-
-// normalize fills in Kind for offsite's own jobs and checks what the
-// metrics depend on.
-func (r Run) normalize() (Run, error) {
-	if r.Job == "" {
-		return r, fmt.Errorf("run has no job name")
-	}
-	if r.Kind == "" {
-		r.Kind = jobKinds[r.Job]
-	}
-	if err := r.validate(); err != nil {
-		return r, err
-	}
-	return r, nil
-}
-
+// validate checks what the metrics depend on: a job of offsite's, and
+// each item once.
 func (r Run) validate() error {
-	if (len(r.Items) > 0 || r.Kind != "") && r.Kind != KindBucket && r.Kind != KindHost {
-		return fmt.Errorf("run %s: item kind %q is not %q or %q", r.Job, r.Kind, KindBucket, KindHost)
+	if r.Job.Kind() == "" {
+		return fmt.Errorf("run of %q: not one of offsite's jobs", r.Job)
 	}
 	seen := make(map[string]bool, len(r.Items))
 	for _, it := range r.Items {
 		if seen[it.Name] {
-			return fmt.Errorf("run %s: %s %q listed twice", r.Job, r.Kind, it.Name)
+			return fmt.Errorf("run %s: %s %q listed twice", r.Job, r.Job.Kind(), it.Name)
 		}
 		seen[it.Name] = true
 	}
@@ -88,9 +90,6 @@ const maxSummaryFailures = 10
 // Summary is a short plain-text account of the run, the body of its
 // success or fail ping; err, if not nil, is the run's error.
 func (r Run) Summary(err error) string {
-	if r.Kind == "" {
-		r.Kind = jobKinds[r.Job]
-	}
 	var b strings.Builder
 	status := "ok"
 	if !r.OK {
@@ -114,7 +113,7 @@ func (r Run) Summary(err error) string {
 		}
 	}
 	if len(r.Items) > 0 {
-		fmt.Fprintf(&b, "%ss: %d, failed: %d\n", r.Kind, len(r.Items), len(failed))
+		fmt.Fprintf(&b, "%ss: %d, failed: %d\n", r.Job.Kind(), len(r.Items), len(failed))
 		fmt.Fprintf(&b, "objects: %d, bytes: %d, deletions: %d, errors: %d, pending: %d\n",
 			total.Objects, total.Bytes, total.Deletions, total.Errors, total.Pending)
 	}

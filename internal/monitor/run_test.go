@@ -7,31 +7,28 @@ import (
 	"testing"
 )
 
-func TestRunNormalize(t *testing.T) {
+func TestRunValidate(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		run      Run
 		wantKind string
 		ok       bool
 	}{
-		{"mirror is per bucket", Run{Job: "mirror"}, KindBucket, true},
-		{"verify rgw is per bucket", Run{Job: "verify_rgw"}, KindBucket, true},
-		{"offload is per host", Run{Job: "offload"}, KindHost, true},
-		{"verify etcd is per host", Run{Job: "verify_etcd"}, KindHost, true},
-		{"explicit kind wins", Run{Job: "mirror", Kind: KindHost}, KindHost, true},
-		{"other job without items", Run{Job: "other"}, "", true},
-		{"other job with items needs a kind", Run{Job: "other", Items: []Item{{Name: "a"}}}, "", false},
-		{"unknown kind", Run{Job: "mirror", Kind: "rack"}, "", false},
+		{"mirror is per bucket", Run{Job: JobMirror}, KindBucket, true},
+		{"verify rgw is per bucket", Run{Job: JobVerifyRGW}, KindBucket, true},
+		{"restore is per bucket", Run{Job: JobRestore}, KindBucket, true},
+		{"offload is per host", Run{Job: JobOffload}, KindHost, true},
+		{"verify etcd is per host", Run{Job: JobVerifyEtcd}, KindHost, true},
+		{"not a job of offsite's", Run{Job: "other"}, "", false},
 		{"no job", Run{}, "", false},
-		{"duplicate item", Run{Job: "mirror", Items: []Item{{Name: "a"}, {Name: "a"}}}, "", false},
+		{"duplicate item", Run{Job: JobMirror, Items: []Item{{Name: "a"}, {Name: "a"}}}, KindBucket, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := c.run.normalize()
-			if (err == nil) != c.ok {
+			if err := c.run.validate(); (err == nil) != c.ok {
 				t.Fatalf("err = %v, want ok=%v", err, c.ok)
 			}
-			if c.ok && got.Kind != c.wantKind {
-				t.Errorf("kind = %q, want %q", got.Kind, c.wantKind)
+			if got := c.run.Job.Kind(); got != c.wantKind {
+				t.Errorf("kind = %q, want %q", got, c.wantKind)
 			}
 		})
 	}

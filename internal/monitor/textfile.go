@@ -40,8 +40,7 @@ func CheckTextfile(path string) error {
 // the last-success values back from the file it replaces; with no
 // readable earlier file they are 0, which a freshness alert catches.
 func WriteTextfile(path string, run Run) error {
-	run, err := run.normalize()
-	if err != nil {
+	if err := run.validate(); err != nil {
 		return err
 	}
 	last := carry(run, readLastSuccess(path, run))
@@ -75,15 +74,15 @@ func readLastSuccess(path string, run Run) lastSuccess {
 	}
 	if mf := families[MetricRunLastSuccess]; mf != nil {
 		for _, m := range mf.GetMetric() {
-			if labelValue(m.GetLabel(), JobLabel) == run.Job {
+			if labelValue(m.GetLabel(), JobLabel) == string(run.Job) {
 				last.run = m.GetGauge().GetValue()
 			}
 		}
 	}
-	if mf := families[MetricLastSuccess]; mf != nil && run.Kind != "" {
+	if mf := families[MetricLastSuccess]; mf != nil {
 		for _, m := range mf.GetMetric() {
-			name := labelValue(m.GetLabel(), run.Kind)
-			if labelValue(m.GetLabel(), JobLabel) == run.Job && name != "" {
+			name := labelValue(m.GetLabel(), run.Job.Kind())
+			if labelValue(m.GetLabel(), JobLabel) == string(run.Job) && name != "" {
 				last.items[name] = m.GetGauge().GetValue()
 			}
 		}

@@ -242,8 +242,8 @@ func TestWriteTextfileFailureLeavesOldFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)
-	if err := WriteTextfile(path, Run{Job: "mirror", Kind: "rack"}); err == nil {
-		t.Fatal("a run with a bad kind was written")
+	if err := WriteTextfile(path, Run{Job: "rack"}); err == nil {
+		t.Fatal("a run of an unknown job was written")
 	}
 	after, _ := os.ReadFile(path)
 	if string(after) != string(before) {
