@@ -114,6 +114,9 @@ func ParseAt(s string, now time.Time) (time.Time, error) {
 	switch {
 	case err != nil:
 		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%q is not an RFC 3339 time (2026-12-01T04:00:00Z), a date (2026-12-01) or a duration ago (36h, 2d)", s)
+	case at.Before(time.Unix(0, 0)):
+		// The zero time would read as no --at at all: the current mirror.
+		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%q is before 1970: no backup is from then", s)
 	case at.After(now):
 		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%s is in the future", at.UTC().Format(time.RFC3339))
 	}
