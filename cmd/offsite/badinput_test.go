@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +120,7 @@ func TestBadInput(t *testing.T) {
 		{"restore to a bad bucket name", []string{"restore", "rgw", "--bucket", "photos", "--to-bucket", "x"}, nil, "--to-bucket"},
 		{"restore at not a time", []string{"restore", "rgw", "--bucket", "photos", "--at", "last tuesday"}, nil, "--at"},
 		{"restore at in the future", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"OFFSITE_RESTORE_AT": "2999-01-01T00:00:00Z"}, "OFFSITE_RESTORE_AT"},
+		{"restore at the zero time", []string{"restore", "rgw", "--bucket", "photos", "--at", "0001-01-01"}, nil, "--at"},
 		{"restore at a negative duration", []string{"restore", "rgw", "--bucket", "photos", "--at", "-36h"}, nil, "--at"},
 		{"restore transfers zero", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"OFFSITE_TRANSFERS": "0"}, "OFFSITE_TRANSFERS"},
 		{"restore mirror bucket name", []string{"restore", "rgw", "--bucket", "photos"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
@@ -138,7 +140,13 @@ func TestBadInput(t *testing.T) {
 		{"flag without its value", []string{"mirror", "--transfers"}, nil, "--transfers: needs a value"},
 		{"unknown global flag", []string{"--verbose", "mirror"}, nil, "--verbose: no such flag"},
 		{"unknown command", []string{"mirrror"}, nil, "mirrror"},
-		{"unknown subcommand", []string{"verify", "minio"}, nil, "minio"},
+		{"unknown subcommand", []string{"verify", "postgres"}, nil, "postgres"},
+		{"stray word stops the flags", []string{"mirror", "--mode", "sync", "stray", "--dry-run"}, nil, `"stray"`},
+		{"boolean flag given a value", []string{"restore", "rgw", "--bucket", "photos", "--overwrite", "false", "--dry-run"}, nil, "--overwrite"},
+		{"time with a space", []string{"restore", "rgw", "--bucket", "photos", "--at", "2026-12-01", "04:00", "--overwrite", "--dry-run"}, nil, `"04:00"`},
+		{"stray word in offload once", []string{"offload", "once", "now"}, nil, `"now"`},
+		{"stray word in verify etcd", []string{"verify", "etcd", "all", "--all-hosts"}, nil, `"all"`},
+		{"stray word in fetch", []string{"offload", "fetch", "--to", "/tmp", "latest"}, nil, `"latest"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {
@@ -191,8 +199,14 @@ func usageCommand(args []string) string {
 	switch {
 	case len(words) == 1 && words[0] == "mirrror":
 		return "offsite"
-	case len(words) == 2 && words[1] == "minio":
+	case len(words) == 2 && words[1] == "postgres":
 		return "offsite verify"
+	}
+	for i, w := range words {
+		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "restore", "canary", "put", "check", "remove"}, w) {
+			words = words[:i] // a stray word
+			break
+		}
 	}
 	return strings.Join(append([]string{"offsite"}, words...), " ")
 }

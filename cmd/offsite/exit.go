@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
@@ -81,7 +83,9 @@ func (e *env) showCommands(c *cli.Context) error {
 // parse as one usage error naming the flag or env var, instead of urfave's
 // "Incorrect Usage" and the whole help. A command with subcommands given
 // none lists them and fails as a usage error (urfave would show the help
-// and exit 0).
+// and exit 0). A command that takes no arguments refuses a stray word: urfave
+// stops reading flags at the first one, so every flag after it, --dry-run
+// included, would be silently ignored.
 func (e *env) oneLineUsage(parent string, cmds []*cli.Command) []*cli.Command {
 	for _, cmd := range cmds {
 		name := strings.TrimSpace(parent + " " + cmd.Name)
@@ -91,14 +95,20 @@ func (e *env) oneLineUsage(parent string, cmds []*cli.Command) []*cli.Command {
 		if act == nil {
 			act = noCommand(e.showCommands)
 		}
+		leaf := len(cmd.Subcommands) == 0
 		cmd.Action = func(c *cli.Context) error {
 			e.command = name
+			if leaf && c.Args().Present() {
+				return strayWord(cmd.Flags, e.commandArgs(name))
+			}
 			return act(c)
 		}
 	}
 	return cmds
 }
 
+// onUsageError is urfave's hook for a flag or env var it could not parse:
+// the error is a usage error, and checkFlags names the flag.
 func (e *env) onUsageError(command string) cli.OnUsageErrorFunc {
 	return func(c *cli.Context, err error, _ bool) error {
 		e.command = command
@@ -106,46 +116,103 @@ func (e *env) onUsageError(command string) cli.OnUsageErrorFunc {
 		if c.Command != nil {
 			flags = c.Command.Flags
 		}
-		return parseError(err, flags)
+		if command == "" {
+			flags = c.App.Flags
+		}
+		if named := checkFlags(flags, e.commandArgs(command)); named != nil {
+			return named
+		}
+		return usageError(err)
 	}
 }
 
-// urfave's messages for a flag or env var it cannot parse.
-var (
-	envParseError  = regexp.MustCompile(`^could not parse "(.*)" as (\w+) value from environment variable "(\w+)" for flag [\w-]+: (.*)$`)
-	flagParseError = regexp.MustCompile(`^invalid value "(.*)" for flag -([\w-]+): (.*)$`)
-	boolParseError = regexp.MustCompile(`^invalid boolean value "(.*)" for -([\w-]+): .*$`)
-	flagNoValue    = regexp.MustCompile(`^flag needs an argument: -+([\w-]+)$`)
-	unknownFlag    = regexp.MustCompile(`^flag provided but not defined: -+([\w-]+)$`)
-)
-
-// parseError turns urfave's parse errors into a *exitcode.ConfigError
-// naming the env var or the flag; flags are the command's, to name the
-// kind of value a flag wants.
-func parseError(err error, flags []cli.Flag) error {
-	msg := err.Error()
-	if m := envParseError.FindStringSubmatch(msg); m != nil {
-		return exitcode.Configf(m[3], "%q is not %s", m[1], kind(m[2], m[4]))
+// commandArgs are the words of the command line after command's name.
+func (e *env) commandArgs(command string) []string {
+	args := e.args
+	if len(args) > 0 {
+		args = args[1:] // the program
 	}
-	if m := flagParseError.FindStringSubmatch(msg); m != nil {
-		want := kind("", m[3])
-		for _, f := range flags {
-			if slices.Contains(f.Names(), m[2]) {
-				want = kind(strings.TrimPrefix(strings.TrimPrefix(fmt.Sprintf("%T", f), "*cli."), "*"), m[3])
+	for _, word := range strings.Fields(command) {
+		i := slices.Index(args, word)
+		if i < 0 {
+			return nil
+		}
+		args = args[i+1:]
+	}
+	return args
+}
+
+// checkFlags parses each value given to flags, from their env vars and then
+// from args, the command's words, as the flag's type, and returns a
+// configuration error naming the first that does not parse, the first
+// unknown flag, or a flag missing its value; nil when all are well.
+func checkFlags(flags []cli.Flag, args []string) error {
+	for _, f := range flags {
+		for _, env := range envVars(f) {
+			if value := os.Getenv(env); value != "" {
+				if want := wants(f, value); want != "" {
+					return exitcode.Configf(env, "%q is not %s", value, want)
+				}
 			}
 		}
-		return exitcode.Configf("--"+m[2], "%q is not %s", m[1], want)
 	}
-	if m := boolParseError.FindStringSubmatch(msg); m != nil {
-		return exitcode.Configf("--"+m[2], "%q is not true or false", m[1])
+	_, err := scanArgs(flags, args)
+	return err
+}
+
+// scanArgs reads args as flag.FlagSet does and returns the index of the
+// first word that is not a flag or a flag's value (-1 when there is none),
+// or a configuration error naming a flag that is unknown, lacks its value
+// or has one that does not parse.
+func scanArgs(flags []cli.Flag, args []string) (int, error) {
+	byName := map[string]cli.Flag{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			byName[n] = f
+		}
 	}
-	if m := flagNoValue.FindStringSubmatch(msg); m != nil {
-		return exitcode.Configf(dashes(m[1]), "needs a value")
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			return i + 1, nil
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			return i, nil
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		f, ok := byName[name]
+		switch {
+		case !ok:
+			return -1, exitcode.Configf(dashes(name), "no such flag")
+		case isBool(f) && !hasValue:
+			continue
+		case !hasValue && i+1 == len(args):
+			return -1, exitcode.Configf(dashes(name), "needs a value")
+		case !hasValue:
+			i++
+			value = args[i]
+		}
+		if want := wants(f, value); want != "" {
+			return -1, exitcode.Configf(dashes(name), "%q is not %s", value, want)
+		}
 	}
-	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
-		return exitcode.Configf(dashes(m[1]), "no such flag")
+	return -1, nil
+}
+
+// strayWord is the usage error of a command given an argument it does not
+// take. A true or false after a boolean flag is named as such: --overwrite
+// false turns overwrite on.
+func strayWord(flags []cli.Flag, args []string) error {
+	i, err := scanArgs(flags, args)
+	if err != nil || i < 0 || i >= len(args) {
+		return exitcode.Configf("usage", "this command takes no arguments; the flags after the first one were not read")
 	}
-	return usageError(err)
+	word := args[i]
+	if _, err := strconv.ParseBool(word); err == nil && i > 0 && strings.HasPrefix(args[i-1], "-") && !strings.Contains(args[i-1], "=") {
+		flag := args[i-1]
+		return exitcode.Configf(flag, "takes no separate value: %q was read as an argument, and the flags after it were not; write %s=%s", word, flag, word)
+	}
+	return exitcode.Configf("unexpected argument "+strconv.Quote(word), "this command takes none, and the flags after it were not read (quote a value that has spaces)")
 }
 
 // dashes is how a flag is written: -h, --transfers.
@@ -156,20 +223,40 @@ func dashes(flag string) string {
 	return "--" + flag
 }
 
-// kind names what a value of urfave's type (int, or its flag type
-// IntFlag) must be; detail is the parser's complaint, kept for the rest.
-func kind(typ, detail string) string {
-	switch strings.TrimSuffix(strings.ToLower(typ), "flag") {
-	case "int", "int64", "uint", "uint64":
-		return "a whole number"
-	case "bool":
-		return "true or false"
-	case "duration":
-		return "a duration (like 30s, 5m, 1h)"
-	case "float64":
-		return "a number"
+// isBool reports whether f is a flag that takes no separate value.
+func isBool(f cli.Flag) bool {
+	_, ok := f.(*cli.BoolFlag)
+	return ok
+}
+
+// envVars are the env vars of f.
+func envVars(f cli.Flag) []string {
+	if ev, ok := f.(interface{ GetEnvVars() []string }); ok {
+		return ev.GetEnvVars()
 	}
-	return "a valid value (" + detail + ")"
+	return nil
+}
+
+// wants parses value as f's type, as urfave does, and names what it must
+// be when it does not parse; "" when it does, or f takes any string.
+func wants(f cli.Flag, value string) string {
+	var err error
+	var want string
+	switch f.(type) {
+	case *cli.IntFlag:
+		_, err = strconv.ParseInt(value, 0, 64)
+		want = "a whole number"
+	case *cli.BoolFlag:
+		_, err = strconv.ParseBool(value)
+		want = "true or false"
+	case *cli.DurationFlag:
+		_, err = time.ParseDuration(value)
+		want = "a duration (like 30s, 5m, 1h)"
+	}
+	if err != nil {
+		return want
+	}
+	return ""
 }
 
 // panicked turns a recovered panic into the run's error: logged with the

@@ -39,6 +39,7 @@ func main() {
 
 // env is what one invocation sees of the world; tests give their own.
 type env struct {
+	args           []string // the command line, for naming what in it is wrong
 	stdout, stderr io.Writer
 	environ        []string
 	log            *zap.Logger
@@ -51,7 +52,7 @@ type env struct {
 
 // run runs offsite with args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) (code int) {
-	e := &env{stdout: stdout, stderr: stderr, environ: environ}
+	e := &env{args: args, stdout: stdout, stderr: stderr, environ: environ}
 	defer func() {
 		// A panic outside a command's work (actions recover their own).
 		if r := recover(); r != nil {
