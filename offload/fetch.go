@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/atomicfile"
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
@@ -98,26 +99,12 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 		return "", fmt.Errorf("%s already exists: not overwriting it", dst)
 	}
 	log.Info("fetching snapshot", zap.String("key", obj.Remote()), zap.Int64("bytes", obj.Size()), zap.String("sha256", sum))
-	tmp, err := os.CreateTemp(cfg.Dir, "."+file+".tmp-*") // mode 0600
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	err = copyChecked(ctx, obj, name, sum, tmp, cfg.Identities)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	// Renamed into place only once checked: Dir never holds a bad snapshot.
+	err = atomicfile.Write(dst, 0o600, func(w *os.File) error {
+		return copyChecked(ctx, obj, name, sum, w, cfg.Identities)
+	})
 	if err != nil {
 		return "", verifyErr(err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", err
-	}
-	if err := syncDir(cfg.Dir); err != nil {
-		return "", err
 	}
 	log.Info("snapshot fetched and verified", zap.String("path", dst), zap.String("sha256", sum))
 	return dst, nil

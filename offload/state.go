@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/offsite-backup/offsite/internal/atomicfile"
 	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
@@ -145,42 +146,18 @@ func (s *state) prune(present map[string]bool) error {
 	return s.save()
 }
 
-// save writes the state atomically: temp file, fsync, rename, fsync dir.
+// save writes the state atomically, mode 0600.
 func (s *state) save() error {
 	b, err := json.MarshalIndent(s.data, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.path)
-	f, err := os.CreateTemp(dir, "."+StateFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op once renamed
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	err = atomicfile.Write(s.path, 0o600, func(w *os.File) error {
+		_, err := w.Write(append(b, '\n'))
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
 	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

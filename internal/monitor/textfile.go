@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/offsite-backup/offsite/internal/atomicfile"
 )
 
 // CheckTextfile reports, before a run, whether WriteTextfile can write
@@ -23,7 +23,7 @@ func CheckTextfile(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("%s is a directory", path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".offsite-check-*")
 	if err != nil {
 		return fmt.Errorf("directory not writable: %w", err)
 	}
@@ -48,13 +48,15 @@ func WriteTextfile(path string, run Run) error {
 	if err != nil {
 		return fmt.Errorf("gather metrics: %w", err)
 	}
-	return writeAtomic(path, func(w *bufio.Writer) error {
+	// Readable by all: node_exporter often runs as another user.
+	return atomicfile.Write(path, 0o644, func(f *os.File) error {
+		w := bufio.NewWriter(f)
 		for _, mf := range families {
 			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
 				return err
 			}
 		}
-		return nil
+		return w.Flush()
 	})
 }
 
@@ -88,59 +90,4 @@ func readLastSuccess(path string, run Run) lastSuccess {
 		}
 	}
 	return last
-}
-
-// writeAtomic writes path through a temp file in its directory, fsyncs
-// the file, renames it over path and fsyncs the directory.
-func writeAtomic(path string, write func(w *bufio.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tempPattern(path))
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriter(tmp)
-	if err := write(w); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	// CreateTemp makes 0600 files; node_exporter often runs as another user.
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename to %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// tempPattern names temp files so the textfile collector skips them: a
-// dotfile that does not end in .prom.
-func tempPattern(path string) string {
-	return "." + strings.TrimSuffix(filepath.Base(path), ".prom") + ".tmp-*"
 }
