@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -50,7 +51,7 @@ func Classify(end End, err error) error {
 	if tlsErr := tlsError(end, err); tlsErr != nil {
 		return tlsErr
 	}
-	if code := errorCode(err); credentialErrorCodes[code] {
+	if code := errorCode(err); credentialErrorCodes[code] || httpStatus(err) == http.StatusForbidden {
 		return &exitcode.ConfigError{Var: end.Var("ACCESS_KEY_ID"), Err: err}
 	}
 	return err
@@ -69,6 +70,16 @@ func errorCode(err error) string {
 		}
 	}
 	return ""
+}
+
+// httpStatus is the HTTP status of the S3 answer in err, or 0. A HEAD's
+// answer has no body, so no error code: only its status says 403.
+func httpStatus(err error) int {
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) {
+		return resp.HTTPStatusCode()
+	}
+	return 0
 }
 
 // tlsError is a configuration error naming end's CA file when err is a

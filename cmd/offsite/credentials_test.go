@@ -42,7 +42,7 @@ func TestWrongMinioKeysExitTwoEverywhere(t *testing.T) {
 		{"restore rgw", restore("restore", "rgw", "--bucket", "alpha", "--retries", "1")},
 		{"verify rgw", rgw("verify", "rgw")},
 		{"verify etcd", etcd("verify", "etcd")},
-		{"offload once", etcd("offload", "once", "--snapshot-dir", snapDir, "--state-dir", t.TempDir(), "--quiet-period", "1ms")},
+		{"offload once", etcd("offload", "once", "--snapshot-dir", snapDir, "--state-dir", t.TempDir(), "--quiet-period", "100ms")},
 		{"offload fetch", etcd("offload", "fetch", "--to", t.TempDir())},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
