@@ -39,7 +39,7 @@ func (e *env) mirrorCommand() *cli.Command {
 	d := mirror.DefaultConfig()
 	return &cli.Command{
 		Name:  "mirror",
-		Usage: "copy (or sync) every RGW bucket to <MINIO_BUCKET>/<bucket>/ and write a run report there",
+		Usage: "copy (or sync) the allow-listed RGW buckets (RGW_BUCKETS) to <MINIO_BUCKET>/<bucket>/ and write a run report there",
 		Flags: append(append(rgwMirrorFlags(),
 			stringFlag(mirror.EnvMode, string(d.Mode), "copy (never deletes), sync (deletes after all transfers), or auto (sync a bucket once a report shows a clean copy)"),
 			boolFlag(mirror.EnvDryRun, false, "report what would be copied and deleted; change nothing"),
