@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 

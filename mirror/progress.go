@@ -7,7 +7,7 @@ import (
 	"github.com/rclone/rclone/fs/accounting"
 	"go.uber.org/zap"
 
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 )
 
 // displayInterval is how often a live display is fed.

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 )
 
 // recordingSink records what a live display would be fed.

@@ -15,7 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 

@@ -6,7 +6,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/offsite-backup/offsite/internal/demo"
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/mirror"
 )
 

@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
-	livebar "github.com/offsite-backup/offsite/internal/progress"
+	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/offload"
 )

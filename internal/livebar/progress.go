@@ -1,9 +1,9 @@
-// Package progress is the live display of a run on a terminal: one line
+// Package livebar is the live display of a run on a terminal: one line
 // per running bucket or file, with objects and bytes done of the total
 // known so far, rate and ETA, and a totals line, redrawn in place. It knows
 // nothing of rclone: mirror and offload poll their accounting and feed it
 // Stats through the Sink interface.
-package progress
+package livebar
 
 import (
 	"fmt"
