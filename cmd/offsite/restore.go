@@ -5,8 +5,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/internal/livebar"
+	"github.com/offsite-backup/offsite/internal/monitor"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
