@@ -45,10 +45,10 @@ if [ "$status" -ne 0 ]; then
 	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then echo "drill-rgw: timed out after $STEP_TIMEOUT s (STEP_TIMEOUT)" >&2; fi
 	exit "$status"
 fi
-objects=$(field transferred "$tmp/restore.json")
+objects=$(field restored "$tmp/restore.json")
 bytes=$(field bytes "$tmp/restore.json")
-listed=$(field source_objects "$tmp/restore.json")
-listed_bytes=$(field source_bytes "$tmp/restore.json")
+listed=$(field mirror_objects "$tmp/restore.json")
+listed_bytes=$(field mirror_bytes "$tmp/restore.json")
 seconds=$((end - start))
 [ "$seconds" -gt 0 ] || seconds=1
 
@@ -60,8 +60,8 @@ if [ "$status" -ne 0 ]; then
 	echo "drill-rgw: the restore of $DRILL_BUCKET is verified, but sizing the mirror failed with exit code $status" >&2
 	exit "$status"
 fi
-all_objects=$(field source_objects "$tmp/all.json")
-all_bytes=$(field source_bytes "$tmp/all.json")
+all_objects=$(field mirror_objects "$tmp/all.json")
+all_bytes=$(field mirror_bytes "$tmp/all.json")
 all_buckets=$(field buckets "$tmp/all.json")
 
 awk -v s="$seconds" -v o="$listed" -v b="$listed_bytes" -v n="$objects" -v nb="$bytes" \

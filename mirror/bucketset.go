@@ -59,22 +59,25 @@ func listBuckets(ctx context.Context, src rcloneconf.Remote) ([]string, error) {
 	return buckets, nil
 }
 
-// selectBuckets applies the allow- and deny-lists. It returns the buckets
-// to mirror, report entries for the others (skipped when excluded, failed
-// when allow-listed but missing, or colliding with the report prefix), and
-// the errors of the failed ones.
-func (r *runner) selectBuckets(source []string) (selected []string, entries []BucketReport, errs []error) {
+// selectBuckets applies the allow- and deny-lists and the shard to the
+// source's buckets, and returns the buckets to mirror. The others get their
+// report entries: skipped when excluded, failed when allow-listed but
+// missing or colliding with the report prefix (with their errors). Nothing
+// to mirror at all is a failure too, unless other shards have the buckets:
+// wrong credentials, an emptied RGW or a bad allow-list must not look like
+// a backup.
+func (r *runner) selectBuckets(rep *Report, source []string) (selected []string, errs []error) {
 	selected, missing, excluded, colliding := filterBuckets(source, r.cfg.Buckets, r.cfg.Exclude, reportRoot(r.cfg.ReportPrefix))
-	r.wholeSelection = len(selected)
+	whole := len(selected)
 	// Each shard reports its own buckets only, failures included, so
 	// that every bucket is in exactly one shard's report.
 	sh := r.cfg.Shard
 	selected, missing, excluded, colliding = sh.keep(selected), sh.keep(missing), sh.keep(excluded), sh.keep(colliding)
 	for _, b := range excluded {
-		entries = append(entries, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusSkipped, ErrorMessages: []string{"excluded by " + EnvExcludeBuckets}})
+		rep.Buckets = append(rep.Buckets, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusSkipped, ErrorMessages: []string{"excluded by " + EnvExcludeBuckets}})
 	}
 	failed := func(b, msg string) {
-		entries = append(entries, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusFailed, Errors: 1, ErrorMessages: []string{msg}})
+		rep.Buckets = append(rep.Buckets, BucketReport{Name: b, Mode: r.cfg.Mode, Status: StatusFailed, Errors: 1, ErrorMessages: []string{msg}})
 		errs = append(errs, errors.New("bucket "+b+": "+msg))
 		r.log.Error("bucket failed", zap.String("bucket", b), zap.String("error", msg))
 	}
@@ -84,7 +87,16 @@ func (r *runner) selectBuckets(source []string) (selected []string, entries []Bu
 	for _, b := range colliding {
 		failed(b, fmt.Sprintf("its mirror would overlap the reports under %q; set %s to another prefix", r.cfg.ReportPrefix, EnvReportPrefix))
 	}
-	return selected, entries, errs
+	switch {
+	case len(selected) == 0 && whole > 0:
+		r.log.Info("no bucket falls to this shard", zap.Stringer("shard", sh), zap.Int("buckets_of_all_shards", whole))
+	case len(selected) == 0:
+		err := noBuckets(source, r.cfg.Buckets)
+		rep.Error = joinMessages(rep.Error, err.Error())
+		errs = append(errs, err)
+		r.log.Error("no bucket to mirror", zap.Error(err))
+	}
+	return selected, errs
 }
 
 // noBuckets is the error of a run or verify that selected no bucket.

@@ -1,8 +1,12 @@
-// Package mirror copies every bucket of an S3 source (Ceph RGW) into one
-// destination bucket (MinIO), bucket B under the prefix B/, in copy or sync
-// mode, with whole-bucket retries, a deletion cap and an empty-source guard,
-// and writes a run report into the destination. It also verifies a mirror
-// against its source.
+// Package mirror copies the selected buckets of an S3 source (Ceph RGW) into
+// one destination bucket (MinIO), bucket B under the prefix B/, in copy or
+// sync mode, with whole-bucket retries, a deletion cap and an empty-source
+// guard, and writes a run report into the destination.
+//
+// One bucket copier (pass, merge, deletions, tries) serves three entry
+// points, each with its own config and report: Run (the mirror), Restore
+// (the mirror back into the RGW) and Verify (the mirror against its source,
+// through the same streaming comparison and the same rule of equality).
 package mirror
 
 import (
@@ -14,7 +18,6 @@ import (
 	"time"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
-	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
@@ -35,7 +38,7 @@ const (
 	EnvAllowEmptySource = "OFFSITE_ALLOW_EMPTY_SOURCE"
 	EnvReportPrefix     = "OFFSITE_REPORT_PREFIX"
 	EnvFastList         = "OFFSITE_FAST_LIST"
-	EnvProgress         = "OFFSITE_PROGRESS_INTERVAL"
+	EnvProgressInterval = "OFFSITE_PROGRESS_INTERVAL"
 	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
 	EnvMaxDuration      = "OFFSITE_MAX_DURATION"
 )
@@ -48,8 +51,12 @@ const AllBuckets = "*"
 // bucketsRequired is the configuration error of an empty allow-list.
 var bucketsRequired = exitcode.Configf(EnvBuckets, "is required: name the buckets to mirror (%s=a,b) or take every bucket the credentials list (%s=%s)", EnvBuckets, EnvBuckets, AllBuckets)
 
-// DefaultDestBucket is where the RGW mirror goes unless MINIO_BUCKET says otherwise.
-const DefaultDestBucket = "homelab-backup-rgw"
+// DefaultDestBucket is where the RGW mirror goes unless MINIO_BUCKET says
+// otherwise, and DefaultReportPrefix where the reports go in it.
+const (
+	DefaultDestBucket   = "homelab-backup-rgw"
+	DefaultReportPrefix = "_reports"
+)
 
 // Mode says whether a run may delete mirror objects whose source is gone.
 type Mode string
@@ -84,15 +91,9 @@ type Scope struct {
 // Config is one mirror run.
 type Config struct {
 	Scope
+	Tuning
 	Mode   Mode
 	DryRun bool // plan only: count what would be copied and deleted
-
-	Transfers       int
-	Checkers        int
-	LowLevelRetries int
-	Retries         int           // tries per bucket, the first included
-	RetriesSleep    time.Duration // pause between tries, longer if the server asks
-	FastList        bool          // list whole buckets without a delimiter: RGW's DBStore under-lists with one
 
 	// Limits throttle the link (OFFSITE_BWLIMIT, OFFSITE_TPS_LIMIT).
 	Limits rcloneconf.Limits
@@ -106,29 +107,17 @@ type Config struct {
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
 
-	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
-	// Display, if set, is fed each running bucket's counters for a live
-	// view on a terminal.
-	Display livebar.Sink
 	Version string // offsite's version, for the report
-
-	afterBucket func(BucketReport) // a test's view of each bucket as it ends
 }
 
 // DefaultConfig returns the documented defaults; remotes are left empty.
 func DefaultConfig() Config {
 	return Config{
-		Scope:            Scope{DestBucket: DefaultDestBucket, ReportPrefix: "_reports"},
-		Mode:             ModeCopy,
-		Transfers:        4,
-		Checkers:         8,
-		LowLevelRetries:  10,
-		Retries:          10,
-		RetriesSleep:     5 * time.Second,
-		FastList:         true,
-		MaxDelete:        MaxDelete{Percent: 10, IsPercent: true},
-		ProgressInterval: time.Minute,
-		Version:          "dev",
+		Scope:     Scope{DestBucket: DefaultDestBucket, ReportPrefix: DefaultReportPrefix},
+		Tuning:    DefaultTuning(),
+		Mode:      ModeCopy,
+		MaxDelete: MaxDelete{Percent: 10, IsPercent: true},
+		Version:   "dev",
 	}
 }
 
@@ -141,7 +130,7 @@ func (c *Config) Validate() error {
 	if _, err := ParseMode(string(c.Mode)); err != nil {
 		return err
 	}
-	if err := validateTuning(c.Transfers, c.Checkers, c.LowLevelRetries, c.Retries, c.RetriesSleep, c.ProgressInterval); err != nil {
+	if err := c.Tuning.validate(); err != nil {
 		return err
 	}
 	if c.MaxDuration < 0 || c.MaxDuration > maxDuration {
@@ -161,12 +150,8 @@ func (c *Config) Validate() error {
 	return validateReportPrefix(c.ReportPrefix)
 }
 
-// Upper bounds of the numeric settings.
-const (
-	maxParallel = 256  // transfers, checkers
-	maxRetries  = 1000 // tries of a request, of a bucket
-	maxDuration = 7 * 24 * time.Hour
-)
+// maxDuration bounds the run's deadline.
+const maxDuration = 7 * 24 * time.Hour
 
 // validateBuckets checks both ends, the destination bucket and the source
 // buckets' allow- and deny-lists. The report prefix is checked last, by
@@ -196,13 +181,6 @@ func (s *Scope) validateBuckets() error {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-func validateRange(env string, value, lo, hi int) error {
-	if value < lo || value > hi {
-		return exitcode.Configf(env, "%d is out of range %d..%d", value, lo, hi)
 	}
 	return nil
 }
@@ -285,28 +263,3 @@ func (m MaxDelete) String() string {
 }
 
 func (m Mode) String() string { return string(m) }
-
-// validateTuning checks the settings mirror and restore share.
-func validateTuning(transfers, checkers, lowLevelRetries, retries int, retriesSleep, progress time.Duration) error {
-	for _, n := range []struct {
-		env      string
-		value    int
-		min, max int
-	}{
-		{EnvTransfers, transfers, 1, maxParallel},
-		{EnvCheckers, checkers, 1, maxParallel},
-		{EnvLowLevelRetries, lowLevelRetries, 1, maxRetries},
-		{EnvRetries, retries, 1, maxRetries},
-	} {
-		if err := validateRange(n.env, n.value, n.min, n.max); err != nil {
-			return err
-		}
-	}
-	if retriesSleep < 0 || retriesSleep > time.Hour {
-		return exitcode.Configf(EnvRetriesSleep, "%v is out of range 0..1h", retriesSleep)
-	}
-	if progress != 0 && (progress < time.Second || progress > 24*time.Hour) {
-		return exitcode.Configf(EnvProgress, "%v is out of range 1s..24h (0 turns progress lines off)", progress)
-	}
-	return nil
-}

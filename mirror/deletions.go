@@ -16,14 +16,15 @@ import (
 // maxHeldDeletions is how many planned deletions a pass keeps in memory as
 // objects (a few hundred bytes each); past it, only their keys are kept, in
 // a temp file, so that a mirror whose source was emptied does not need
-// memory in proportion to it. A variable for tests.
-var maxHeldDeletions = 10_000
+// memory in proportion to it.
+const maxHeldDeletions = 10_000
 
 // plannedDeletions are the mirror-only objects of a sync pass, in listing
-// order: the first maxHeldDeletions as objects, the keys of the rest in a
-// temp file. They are counted, and refused or deleted, as a whole.
+// order: the first limit as objects, the keys of the rest in a temp file.
+// They are counted, and refused or deleted, as a whole.
 type plannedDeletions struct {
 	f     fs.Fs // the mirror, to find the spilled objects again
+	limit int   // objects held in memory, then keys in the file
 	mu    sync.Mutex
 	held  []fs.Object
 	n     int64
@@ -31,11 +32,16 @@ type plannedDeletions struct {
 	w     *bufio.Writer
 }
 
+// newPlannedDeletions holds the planned deletions of the mirror f.
+func newPlannedDeletions(f fs.Fs) *plannedDeletions {
+	return &plannedDeletions{f: f, limit: maxHeldDeletions}
+}
+
 // add plans the deletion of o.
 func (d *plannedDeletions) add(o fs.Object) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.held) < maxHeldDeletions {
+	if len(d.held) < d.limit {
 		d.held = append(d.held, o)
 		d.n++
 		return nil
@@ -43,7 +49,7 @@ func (d *plannedDeletions) add(o fs.Object) error {
 	if d.spill == nil {
 		f, err := os.CreateTemp("", "offsite-deletions-")
 		if err != nil {
-			return fmt.Errorf("keep the planned deletions past %d: %w", maxHeldDeletions, err)
+			return fmt.Errorf("keep the planned deletions past %d: %w", d.limit, err)
 		}
 		// Unlinked at once: nothing is left behind, however the run ends.
 		_ = os.Remove(f.Name())

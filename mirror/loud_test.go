@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/internal/livebar"
 )
 
 // A run that backs nothing up is a failed run: credentials that list no
@@ -83,11 +84,7 @@ func TestCancelledRunIsFailed(t *testing.T) {
 	src.Put(t, "beta", "b", []byte("b"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg.afterBucket = func(b BucketReport) {
-		if b.Name == "alpha" {
-			cancel() // SIGTERM
-		}
-	}
+	cfg.Display = cancelAfter("alpha", cancel)
 
 	rep, err := Run(ctx, cfg, zaptest.NewLogger(t))
 	t.Logf("run: %v\n%s", err, rep.Summary())
@@ -107,7 +104,7 @@ func TestCancelledRunIsFailed(t *testing.T) {
 		t.Fatalf("written report says %s", written.Status)
 	}
 
-	cfg.afterBucket = nil
+	cfg.Display = nil
 	vrep, err := verify(t, verifyConfig(cfg))
 	if !errors.Is(err, exitcode.ErrVerifyFailed) || vrep.OK || vrep.LastReport.Status != StatusFailed {
 		t.Fatalf("verify after a cancelled run: err=%v ok=%v last=%+v", err, vrep.OK, vrep.LastReport)
@@ -197,11 +194,7 @@ func TestCancelledVerifyFails(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		vcfg := verifyConfig(cfg)
-		vcfg.afterBucket = func(b VerifyBucket) {
-			if b.Name == "alpha" {
-				cancel() // SIGTERM
-			}
-		}
+		vcfg.Display = cancelAfter("alpha", cancel)
 		rep, err := Verify(ctx, vcfg, zaptest.NewLogger(t))
 		t.Logf("verify: %v; %+v", err, rep)
 		return rep, err
@@ -243,3 +236,19 @@ func TestFailedOutranksSafetyStop(t *testing.T) {
 		t.Fatalf("exit code %d (err %v), report %s; want %d and failed", got, err, rep.Status, want)
 	}
 }
+
+// cancelAfter is a live display that cancels the run (SIGTERM) once the
+// bucket name is done.
+func cancelAfter(name string, cancel context.CancelFunc) livebar.Sink {
+	return doneSink(func(done string) {
+		if done == name {
+			cancel()
+		}
+	})
+}
+
+// doneSink is a display that only hears that a bucket is done.
+type doneSink func(name string)
+
+func (doneSink) Update(livebar.Stat) {}
+func (d doneSink) Done(name string)  { d(name) }

@@ -29,9 +29,8 @@ func compare(ctx context.Context, fsrc, fdst fs.Fs, cb march.Marcher) error {
 
 // listing is one side of a merge.
 type listing struct {
-	name string       // for errors: "source offsite-src"
-	list fs.ListRFn   // a flat recursive listing, page by page
-	held *atomic64Max // counts the entries in memory (tests); may be nil
+	name string     // for errors: "source offsite-src"
+	list fs.ListRFn // a flat recursive listing, page by page
 }
 
 // pagesInFlight is how many listing pages each side may hold beyond the
@@ -110,12 +109,10 @@ func (l listing) start(ctx context.Context, wg *sync.WaitGroup) *cursor {
 			accounting.Stats(ctx).Listed(int64(len(entries)))
 			// The lister reuses its slice once we return.
 			page := append(fs.DirEntries(nil), entries...)
-			l.held.add(int64(len(page)))
 			select {
 			case pages <- page:
 				return nil
 			case <-ctx.Done():
-				l.held.add(-int64(len(page)))
 				return ctx.Err()
 			}
 		})
@@ -131,7 +128,6 @@ func (c *cursor) next(ctx context.Context) error {
 			e := c.page[0]
 			c.page[0] = nil
 			c.page = c.page[1:]
-			c.held.add(-1)
 			key := e.Remote()
 			if _, dir := e.(fs.Directory); dir {
 				key += "/" // a directory marker: the key has the slash
@@ -171,20 +167,4 @@ func counted(ctx context.Context, err error) error {
 		return err
 	}
 	return fs.CountError(ctx, err)
-}
-
-// atomic64Max counts entries held and keeps the highest count.
-type atomic64Max struct {
-	mu       sync.Mutex
-	now, max int64
-}
-
-func (a *atomic64Max) add(n int64) {
-	if a == nil {
-		return
-	}
-	a.mu.Lock()
-	a.now += n
-	a.max = max(a.max, a.now)
-	a.mu.Unlock()
 }

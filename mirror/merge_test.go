@@ -18,21 +18,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fstest/mockobject"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
-// recorder is a march.Marcher that writes down what it is called with.
+// recorder is a march.Marcher that writes down what it is called with,
+// and counts the entries it was handed as no longer held.
 type recorder struct {
 	mu                     sync.Mutex
 	srcOnly, dstOnly, both []string
+	held                   heldCounter
 }
 
 func (r *recorder) SrcOnly(e fs.DirEntry) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.srcOnly = append(r.srcOnly, e.Remote())
+	r.held.add(-1)
 	return false
 }
 
@@ -40,6 +44,7 @@ func (r *recorder) DstOnly(e fs.DirEntry) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dstOnly = append(r.dstOnly, e.Remote())
+	r.held.add(-1)
 	return false
 }
 
@@ -50,7 +55,32 @@ func (r *recorder) Match(_ context.Context, dst, src fs.DirEntry) bool {
 		panic("matched " + dst.Remote() + " with " + src.Remote())
 	}
 	r.both = append(r.both, src.Remote())
+	r.held.add(-2)
 	return false
+}
+
+// heldCounter counts the entries a merge holds: listed, and not yet handed
+// to its callback (directory markers, never handed on, stay counted).
+type heldCounter struct {
+	mu       sync.Mutex
+	now, max int64
+}
+
+func (h *heldCounter) add(n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.now += n
+	h.max = max(h.max, h.now)
+}
+
+// counted is list with every entry it lists counted as held.
+func (h *heldCounter) counted(list fs.ListRFn) fs.ListRFn {
+	return func(ctx context.Context, dir string, callback fs.ListRCallback) error {
+		return list(ctx, dir, func(entries fs.DirEntries) error {
+			h.add(int64(len(entries)))
+			return callback(entries)
+		})
+	}
 }
 
 // pages is a fake flat listing: keys in the given order, in pages of
@@ -102,10 +132,9 @@ func TestMergeMatchesBothSides(t *testing.T) {
 		slices.Sort(want)
 	}
 
-	var held atomic64Max
 	rec := &recorder{}
-	err := merge(ctx, listing{name: "source", list: pages(src, 100), held: &held},
-		listing{name: "mirror", list: pages(dst, 37), held: &held}, rec)
+	err := merge(ctx, listing{name: "source", list: rec.held.counted(pages(src, 100))},
+		listing{name: "mirror", list: rec.held.counted(pages(dst, 37))}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +148,11 @@ func TestMergeMatchesBothSides(t *testing.T) {
 	}
 	// The memory bound: a page being merged, pagesInFlight queued and one
 	// in the lister's hands, per side, whatever the listing's length.
-	if bound := int64(2 * (pagesInFlight + 2) * 100); held.max > bound {
-		t.Errorf("merge held %d entries at once, more than %d", held.max, bound)
+	if bound := int64(2 * (pagesInFlight + 2) * 100); rec.held.max > bound {
+		t.Errorf("merge held %d entries at once, more than %d", rec.held.max, bound)
 	}
-	if held.now != 0 {
-		t.Errorf("%d entries still counted as held after the merge", held.now)
+	if markers := int64(3); rec.held.now != markers { // a/ on both sides, z/
+		t.Errorf("%d entries still counted as held after the merge, want the %d directory markers", rec.held.now, markers)
 	}
 }
 
@@ -134,18 +163,17 @@ func TestMergeHoldsBoundedEntries(t *testing.T) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("urn:oid:%07d", i)
 	}
-	var held atomic64Max
 	rec := &recorder{}
-	err := merge(context.Background(), listing{name: "source", list: pages(keys, 100), held: &held},
-		listing{name: "mirror", list: pages(keys[1:], 100), held: &held}, rec)
+	err := merge(context.Background(), listing{name: "source", list: rec.held.counted(pages(keys, 100))},
+		listing{name: "mirror", list: rec.held.counted(pages(keys[1:], 100))}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.both) != len(keys)-1 || len(rec.srcOnly) != 1 || len(rec.dstOnly) != 0 {
 		t.Fatalf("got %d matched, %d source only, %d mirror only", len(rec.both), len(rec.srcOnly), len(rec.dstOnly))
 	}
-	if bound := int64(2 * (pagesInFlight + 2) * 100); held.max > bound {
-		t.Errorf("merge held %d entries at once over a million, more than %d", held.max, bound)
+	if bound := int64(2 * (pagesInFlight + 2) * 100); rec.held.max > bound {
+		t.Errorf("merge held %d entries at once over a million, more than %d", rec.held.max, bound)
 	}
 }
 

@@ -12,32 +12,41 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
 	"github.com/rclone/rclone/fs/fserrors"
-	"github.com/rclone/rclone/fs/hash"
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 )
 
-// pass is one try at one bucket: a single march over the source and mirror
-// listings that checks and copies as it goes and collects the mirror-only
-// objects. It deletes nothing: deciding on those is the caller's job, once
-// every transfer has finished. This is rclone's sync with delete-after,
-// taken apart so that the planned deletions can be counted, and refused
-// as a whole, before any of them happens (rclone's own --max-delete lets
-// deletions through up to the cap, then fails: a partial deletion).
+// policy is what an entry point decides in a pass; the pass itself only
+// copies what is missing from the destination.
+type policy interface {
+	// extra is told of each object only in the destination: a sync plans
+	// its deletion; a copy or a restore keeps it.
+	extra(o fs.Object) error
+	// differs is told of each object that differs on the two sides, and
+	// says whether to copy it over (a restore without --overwrite keeps it).
+	differs(src fs.Object) (copyIt bool)
+	// would is told, in a dry run, of each object that would be copied.
+	would(src fs.Object)
+}
+
+// pass is one try at one bucket: a single comparison of the source and
+// destination listings that checks and copies as it goes. It deletes
+// nothing: the policy collects what a sync would delete, and the caller
+// decides on it once every transfer has finished. This is rclone's sync
+// with delete-after, taken apart so that the planned deletions can be
+// counted, and refused as a whole, before any of them happens (rclone's
+// own --max-delete lets deletions through up to the cap, then fails: a
+// partial deletion).
 type pass struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	stop       context.Context // once done, no new check or transfer starts (the run's deadline)
 	skipped    atomic.Int64    // objects left unchecked or uncopied because of stop
 	fsrc, fdst fs.Fs
-	collect    bool // keep mirror-only objects for deletion (sync mode)
 	dryRun     bool
-	restore    bool // copies the mirror back: a dry run lists each object
-	// keepDiffering leaves objects that differ on both sides as they are
-	// and lists them (a restore without --overwrite).
-	keepDiffering bool
-	stats         *accounting.StatsInfo
-	log           *zap.Logger
+	policy     policy
+	stats      *accounting.StatsInfo
+	log        *zap.Logger
 
 	toCheck chan fs.ObjectPair
 	toCopy  chan fs.ObjectPair
@@ -48,16 +57,11 @@ type pass struct {
 	srcBytes               atomic.Int64
 	sizeOnly, extra        atomic.Int64
 	wouldCopy, wouldBytes  atomic.Int64 // dry run
-	differing              atomic.Int64 // kept, with keepDiffering
 
 	unreachable atomic.Int64 // transfers in a row that could not reach a server
 
-	planned plannedDeletions // mirror-only objects (sync mode)
-
-	mu        sync.Mutex
-	differObj []string // the first maxNamedObjects of the kept differing objects
-	wouldObj  []string // a restore's dry run: the first maxNamedObjects it would copy
-	errs      []error
+	mu   sync.Mutex
+	errs []error
 }
 
 // maxUnreachable transfers failing in a row for want of a server end a
@@ -78,31 +82,18 @@ type passResult struct {
 	srcBytes               int64
 	sizeOnly, extra        int64
 	wouldCopy, wouldBytes  int64
-	differing              int64
-	differObj, wouldObj    []string
-	mirrorOnly             []fs.Object       // the planned deletions held in memory
-	planned                *plannedDeletions // all of them
 	errs                   []error
 }
 
-func runPass(ctx context.Context, fsrc, fdst fs.Fs, collect, dryRun bool, log *zap.Logger) passResult {
-	return (&pass{fsrc: fsrc, fdst: fdst, collect: collect, dryRun: dryRun, log: log}).run(ctx)
-}
-
-// runRestorePass is a pass that never deletes and, with keepDiffering,
-// never overwrites: what differs is listed instead.
-func runRestorePass(ctx context.Context, fsrc, fdst fs.Fs, keepDiffering, dryRun bool, log *zap.Logger) passResult {
-	return (&pass{fsrc: fsrc, fdst: fdst, restore: true, keepDiffering: keepDiffering, dryRun: dryRun, log: log}).run(ctx)
-}
-
-// run marches once over both listings; p holds the ends and the options.
-func (p *pass) run(ctx context.Context) passResult {
+// runPass compares fsrc with fdst once, copying what is missing or
+// differs as pol decides; in a dry run it only counts.
+func runPass(ctx context.Context, fsrc, fdst fs.Fs, dryRun bool, pol policy, log *zap.Logger) passResult {
+	p := &pass{fsrc: fsrc, fdst: fdst, dryRun: dryRun, policy: pol, log: log}
 	ci := fs.GetConfig(ctx)
 	p.stop = stopContext(ctx)
 	p.stats = accounting.Stats(ctx)
 	p.toCheck = make(chan fs.ObjectPair, ci.Checkers*4)
 	p.toCopy = make(chan fs.ObjectPair, ci.Transfers*4)
-	p.planned.f = p.fdst
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	defer p.cancel()
 	p.checkQ.set = p.stats.SetCheckQueue
@@ -130,9 +121,7 @@ func (p *pass) run(ctx context.Context) passResult {
 	return passResult{
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(), srcBytes: p.srcBytes.Load(),
 		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
-		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(),
-		differing: p.differing.Load(), differObj: p.differObj, wouldObj: p.wouldObj,
-		mirrorOnly: p.planned.held, planned: &p.planned, errs: p.errs,
+		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(), errs: p.errs,
 	}
 }
 
@@ -151,7 +140,7 @@ func (p *pass) fail(err error) {
 	}
 }
 
-// SrcOnly queues an object missing from the mirror for copying.
+// SrcOnly queues an object missing from the destination for copying.
 func (p *pass) SrcOnly(src fs.DirEntry) (recurse bool) {
 	switch x := src.(type) {
 	case fs.Object:
@@ -164,16 +153,14 @@ func (p *pass) SrcOnly(src fs.DirEntry) (recurse bool) {
 	return false
 }
 
-// DstOnly counts an object whose source is gone, and keeps it in sync mode.
+// DstOnly counts an object whose source is gone, and tells the policy.
 func (p *pass) DstOnly(dst fs.DirEntry) (recurse bool) {
 	switch x := dst.(type) {
 	case fs.Object:
 		p.dstObjects.Add(1)
 		p.extra.Add(1)
-		if p.collect {
-			if err := p.planned.add(x); err != nil {
-				p.fail(fs.CountError(p.ctx, fserrors.FatalError(err)))
-			}
+		if err := p.policy.extra(x); err != nil {
+			p.fail(fs.CountError(p.ctx, fserrors.FatalError(err)))
 		}
 	case fs.Directory:
 		return true
@@ -208,9 +195,8 @@ func (p *pass) send(ch chan fs.ObjectPair, q *queue, pair fs.ObjectPair) {
 	}
 }
 
-// checker compares the pairs found on both sides: size and, where both
-// sides have one, hash (--checksum). Equal pairs without a hash were
-// compared by size only, and are counted so the report can say so.
+// checker compares the pairs found on both sides by the one rule of
+// equality (equal.go), and sends on what differs as the policy decides.
 func (p *pass) checker() {
 	for pair := range p.toCheck {
 		p.checkQ.done(pair.Src.Size())
@@ -218,23 +204,21 @@ func (p *pass) checker() {
 			continue
 		}
 		tr := p.stats.NewCheckingTransfer(pair.Src, "checking")
-		need := operations.NeedTransfer(p.ctx, pair.Dst, pair.Src)
-		if !need {
-			if _, ht, err := operations.CheckHashes(p.ctx, pair.Src, pair.Dst); err != nil || ht == hash.None {
-				p.sizeOnly.Add(1)
-			}
-		}
+		v, why, err := compareObjects(p.ctx, pair.Src, pair.Dst)
 		tr.Done(p.ctx, nil)
 		switch {
-		case need && p.keepDiffering:
-			p.differing.Add(1)
-			p.mu.Lock()
-			if len(p.differObj) < maxNamedObjects {
-				p.differObj = append(p.differObj, pair.Src.Remote())
-			}
-			p.mu.Unlock()
-			p.log.Warn("differs; kept as it is (--overwrite replaces it)", zap.String("object", pair.Src.Remote()))
-		case need:
+		case err != nil:
+			// Copying again is the safe answer to a pair that cannot be compared.
+			p.log.Debug("could not compare; copying", zap.String("object", pair.Src.Remote()), zap.Error(err))
+		case v == sameSize:
+			p.sizeOnly.Add(1)
+			continue
+		case v == sameHash:
+			continue
+		default:
+			p.log.Debug("differs", zap.String("object", pair.Src.Remote()), zap.String("why", why))
+		}
+		if p.policy.differs(pair.Src) {
 			p.send(p.toCopy, &p.copyQ, pair)
 		}
 	}
@@ -250,17 +234,7 @@ func (p *pass) transfer() {
 		if p.dryRun {
 			p.wouldCopy.Add(1)
 			p.wouldBytes.Add(pair.Src.Size())
-			if !p.restore {
-				p.log.Debug("would copy", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
-				continue
-			}
-			// A restore's dry run is read by a person deciding: every object.
-			p.log.Info("would restore", zap.String("object", pair.Src.Remote()), zap.Int64("size", pair.Src.Size()))
-			p.mu.Lock()
-			if len(p.wouldObj) < maxNamedObjects {
-				p.wouldObj = append(p.wouldObj, pair.Src.Remote())
-			}
-			p.mu.Unlock()
+			p.policy.would(pair.Src)
 			continue
 		}
 		_, err := operations.Copy(p.ctx, p.fdst, pair.Dst, pair.Src.Remote(), pair.Src)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/accounting"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -40,10 +41,12 @@ func TestPassPlansDeletionsWithoutDeleting(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	writeFiles(t, src, map[string]string{"a/one": "1", "a/b/two": "22", "same": "xyz", "changed": "new"})
 	writeFiles(t, dst, map[string]string{"same": "xyz", "changed": "old", "gone/1": "x", "gone/2": "y"})
-	ctx, ci := fs.AddConfig(context.Background())
+	ctx, ci := fs.AddConfig(accounting.WithStatsGroup(context.Background(), t.Name()))
 	ci.CheckSum = true
 
-	res := runPass(ctx, localFs(t, src), localFs(t, dst), true, false, zaptest.NewLogger(t))
+	fdst := localFs(t, dst)
+	pol := &mirrorPolicy{deletions: newPlannedDeletions(fdst), log: zaptest.NewLogger(t)}
+	res := runPass(ctx, localFs(t, src), fdst, false, pol, pol.log)
 	if len(res.errs) > 0 {
 		t.Fatal(res.errs)
 	}
@@ -54,7 +57,7 @@ func TestPassPlansDeletionsWithoutDeleting(t *testing.T) {
 		{"source objects", res.srcObjects, 4},
 		{"mirror objects", res.dstObjects, 4},
 		{"extra", res.extra, 2},
-		{"planned deletions", int64(len(res.mirrorOnly)), 2},
+		{"planned deletions", pol.deletions.count(), 2},
 		{"size only", res.sizeOnly, 0},
 	} {
 		if c.got != c.want {
@@ -73,10 +76,12 @@ func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	writeFiles(t, src, map[string]string{"keep": "k"})
 	writeFiles(t, dst, map[string]string{"keep": "k", "x1": "1", "x2": "2", "x3": "3"})
-	ctx, ci := fs.AddConfig(context.Background())
+	ctx, ci := fs.AddConfig(accounting.WithStatsGroup(context.Background(), t.Name()))
 	ci.CheckSum = true
 	log := zaptest.NewLogger(t)
-	res := runPass(ctx, localFs(t, src), localFs(t, dst), true, false, log)
+	fdst := localFs(t, dst)
+	pol := &mirrorPolicy{deletions: newPlannedDeletions(fdst), log: log}
+	res := runPass(ctx, localFs(t, src), fdst, false, pol, log)
 
 	for _, tt := range []struct {
 		name        string
@@ -94,7 +99,7 @@ func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
 			r.cfg.MaxDelete, _ = ParseMaxDelete(tt.cap)
 			r.cfg.DryRun = !tt.wantSafety && tt.wantDeleted > 0 // count only: the files stay for the next case
 			var br BucketReport
-			err := r.deleteMirrorOnly(ctx, &br, res, log)
+			err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log)
 			if got := errors.Is(err, exitcode.ErrSafetyStop); got != tt.wantSafety {
 				t.Fatalf("err=%v, safety stop %v, want %v", err, got, tt.wantSafety)
 			}
@@ -115,20 +120,22 @@ func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
 func TestEmptySourceGuard(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	writeFiles(t, dst, map[string]string{"x1": "1", "x2": "2"})
-	ctx, ci := fs.AddConfig(context.Background())
+	ctx, ci := fs.AddConfig(accounting.WithStatsGroup(context.Background(), t.Name()))
 	ci.CheckSum = true
 	log := zaptest.NewLogger(t)
-	res := runPass(ctx, localFs(t, src), localFs(t, dst), true, false, log)
+	fdst := localFs(t, dst)
+	pol := &mirrorPolicy{deletions: newPlannedDeletions(fdst), log: log}
+	res := runPass(ctx, localFs(t, src), fdst, false, pol, log)
 
 	r := &runner{cfg: DefaultConfig(), log: log}
 	r.cfg.MaxDelete = MaxDelete{Percent: 100, IsPercent: true}
 	var br BucketReport
-	if err := r.deleteMirrorOnly(ctx, &br, res, log); !errors.Is(err, exitcode.ErrSafetyStop) || br.DeletionsRefused != 2 {
+	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log); !errors.Is(err, exitcode.ErrSafetyStop) || br.DeletionsRefused != 2 {
 		t.Fatalf("err=%v refused=%d, want a safety stop refusing 2", err, br.DeletionsRefused)
 	}
 	r.cfg.AllowEmptySource = true
 	br = BucketReport{}
-	if err := r.deleteMirrorOnly(ctx, &br, res, log); err != nil || br.Deleted != 2 {
+	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log); err != nil || br.Deleted != 2 {
 		t.Fatalf("with the guard lifted: err=%v deleted=%d, want 2 deleted", err, br.Deleted)
 	}
 	if entries, _ := os.ReadDir(dst); len(entries) != 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/rclone/rclone/fs/operations"
 
 	"github.com/offsite-backup/offsite/internal/livebar"
+	"github.com/offsite-backup/offsite/internal/retry"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // Bucket and run statuses.
@@ -30,13 +33,15 @@ const (
 	StatusIncomplete = "incomplete"
 )
 
-// Report is one run, written as JSON into the destination and read back by
-// auto mode, verify rgw and the metrics. Fields are plain and exported.
+// Report is one mirror run, written as JSON into the destination and read
+// back by auto mode, verify rgw and the metrics. Fields are plain and
+// exported.
 type Report struct {
 	Start           time.Time      `json:"start"`
 	End             time.Time      `json:"end"`
 	DurationSeconds float64        `json:"duration_seconds"`
-	Mode            Mode           `json:"mode"` // as asked; each bucket says what it did
+	Mode            Mode           `json:"mode"`        // as asked; each bucket says what it did
+	DeleteMode      string         `json:"delete_mode"` // DeleteMode: when a sync deletes
 	DryRun          bool           `json:"dry_run"`
 	Status          string         `json:"status"` // ok, failed (also: cancelled, no bucket selected) or aborted
 	Error           string         `json:"error,omitempty"`
@@ -48,10 +53,7 @@ type Report struct {
 	Shard           *Shard         `json:"shard,omitempty"` // this run's part of the buckets, when sharded
 	Buckets         []BucketReport `json:"buckets"`
 	Orphaned        []string       `json:"orphaned"` // mirrors whose source bucket is gone; left untouched
-	// At is the time a restore read the mirror as it was; nil for a
-	// restore of the current mirror, and for mirror runs.
-	At     *time.Time `json:"at,omitempty"`
-	Totals Totals     `json:"totals"`
+	Totals          Totals         `json:"totals"`
 	// Location is the report's key in the destination bucket, empty when
 	// it was not written (dry run, or the write failed).
 	Location string `json:"-"`
@@ -77,15 +79,28 @@ type BucketReport struct {
 	ErrorMessages    []string `json:"error_messages,omitempty"`
 	Attempts         int      `json:"attempts"`
 	DurationSeconds  float64  `json:"duration_seconds"`
+}
 
-	// A restore's own fields. It reads the mirror (SourceObjects) and
-	// writes into the RGW bucket Target (MirrorObjects: objects there
-	// before; Extra: objects only there, kept).
-	Target           string        `json:"target,omitempty"`
-	Differing        int64         `json:"differing,omitempty"`         // kept as they are: no --overwrite
-	DifferingObjects []string      `json:"differing_objects,omitempty"` // the first few
-	WouldRestore     []string      `json:"would_restore,omitempty"`     // a dry run: the first few it would copy
-	Verify           *VerifyBucket `json:"verify,omitempty"`            // restore --verify
+// newReport starts the report of a run of cfg.
+func newReport(cfg Config) *Report {
+	rep := &Report{
+		Start: time.Now().UTC(), Mode: cfg.Mode, DeleteMode: DeleteMode, DryRun: cfg.DryRun,
+		OffsiteVersion: cfg.Version, RcloneVersion: rcloneconf.RcloneVersion(),
+		Source: cfg.Source.Endpoint, Destination: cfg.Dest.Endpoint + "/" + cfg.DestBucket,
+		MaxDelete: cfg.MaxDelete.String(), Buckets: []BucketReport{}, Orphaned: []string{},
+	}
+	if cfg.Shard.Sharded() {
+		rep.Shard = &cfg.Shard
+	}
+	return rep
+}
+
+// failed ends a report that cannot be written: the run stopped before it
+// reached the destination.
+func (r *Report) failed(err error) (*Report, error) {
+	r.Error = err.Error()
+	r.finish(time.Now().UTC())
+	return r, err
 }
 
 // Totals add up the buckets.
@@ -109,10 +124,8 @@ type Totals struct {
 
 // Bucket returns the named bucket's entry, or nil.
 func (r *Report) Bucket(name string) *BucketReport {
-	for i := range r.Buckets {
-		if r.Buckets[i].Name == name {
-			return &r.Buckets[i]
-		}
+	if i := slices.IndexFunc(r.Buckets, func(b BucketReport) bool { return b.Name == name }); i >= 0 {
+		return &r.Buckets[i]
 	}
 	return nil
 }
@@ -193,16 +206,15 @@ func (r *Report) Summary() string {
 	t.add("TOTAL", "", "", n(tt.Checked, 10), n(tt.Transferred, 10), humanBytes(tt.Bytes),
 		n(tt.Deleted, 10), n(tt.DeletionsRefused, 10), n(tt.SizeOnly, 10), n(tt.Errors, 10), "", seconds(r.DurationSeconds))
 	t.write(&b)
-	dry := ""
-	if r.DryRun {
-		dry = " (dry run: counts are what would happen)"
+	mode := string(r.Mode) + " mode"
+	if r.DeleteMode != "" && r.Mode != ModeCopy {
+		mode += ", delete-" + r.DeleteMode // when a sync deletes: copy never does
 	}
-	fmt.Fprintf(&b, "%s: %s mode%s, %d buckets (%d ok, %d failed, %d aborted, %d skipped, %d incomplete), %d transferred (%s), %d deleted, %d deletions refused, %d errors\n",
-		r.Status, r.Mode, dry, tt.Buckets, tt.OK, tt.Failed, tt.Aborted, tt.Skipped, tt.Incomplete, tt.Transferred, humanBytes(tt.Bytes), tt.Deleted, tt.DeletionsRefused, tt.Errors)
+	fmt.Fprintf(&b, "%s: %s%s, %s (%d ok, %d failed, %d aborted, %d skipped, %d incomplete), %d transferred (%s), %d deleted, %d deletions refused, %d errors\n",
+		r.Status, mode, dryNote(r.DryRun), plural(tt.Buckets, "bucket"), tt.OK, tt.Failed, tt.Aborted, tt.Skipped, tt.Incomplete,
+		tt.Transferred, humanBytes(tt.Bytes), tt.Deleted, tt.DeletionsRefused, tt.Errors)
 	for _, k := range r.Buckets {
-		if len(k.ErrorMessages) > 0 {
-			fmt.Fprintf(&b, "%s: last error: %s\n", k.Name, k.ErrorMessages[len(k.ErrorMessages)-1])
-		}
+		writeLastError(&b, k.Name, k.ErrorMessages)
 	}
 	if r.Shard != nil {
 		fmt.Fprintf(&b, "shard %s: the buckets whose name hashes to it\n", r.Shard)
@@ -210,13 +222,42 @@ func (r *Report) Summary() string {
 	for _, o := range r.Orphaned {
 		fmt.Fprintf(&b, "orphaned: %s: the source bucket is gone; its mirror is left untouched\n", o)
 	}
-	if r.Error != "" {
-		fmt.Fprintf(&b, "error: %s\n", r.Error)
-	}
-	if r.Location != "" {
-		fmt.Fprintf(&b, "report: %s\n", r.Location)
-	}
+	writeRunEnd(&b, r.Error, r.Location)
 	return b.String()
+}
+
+// dryNote is what a summary adds in a dry run.
+func dryNote(dry bool) string {
+	if dry {
+		return " (dry run: counts are what would happen)"
+	}
+	return ""
+}
+
+// writeLastError writes a bucket's last error, if it had one.
+func writeLastError(w io.Writer, bucket string, msgs []string) {
+	if len(msgs) > 0 {
+		fmt.Fprintf(w, "%s: last error: %s\n", bucket, msgs[len(msgs)-1])
+	}
+}
+
+// writeRunEnd writes what every summary ends with: the run's error and
+// where its report is.
+func writeRunEnd(w io.Writer, runErr, location string) {
+	if runErr != "" {
+		fmt.Fprintf(w, "error: %s\n", runErr)
+	}
+	if location != "" {
+		fmt.Fprintf(w, "report: %s\n", location)
+	}
+}
+
+// plural is n nouns: "1 bucket", "2 buckets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // table aligns columns: the first three (names, words) to the left, the
@@ -278,47 +319,38 @@ func reportKey(prefix string, start time.Time, mode Mode, shard *Shard) string {
 	return path.Join(prefix, start.Format("2006-01-02"), name+".json")
 }
 
-// writeAtEnd writes the report as a run ends, with a deadline of its own,
+// writeAtEnd writes the report as a run ends.
+func (r *Report) writeAtEnd(ctx context.Context, fbucket fs.Fs, prefix string) (err error) {
+	r.Location, err = writeReport(ctx, fbucket, prefix, r, reportKey(prefix, r.Start, r.Mode, r.Shard))
+	return err
+}
+
+// writeReport stores report, a run's, as JSON at key in fbucket (the
+// destination bucket's root) as the run ends, with a deadline of its own,
 // shorter when the run was cancelled: a SIGTERM's grace period must still
-// see it written, or fail.
-func (r *Report) writeAtEnd(ctx context.Context, fbucket fs.Fs, prefix string) error {
+// see it written, or fail. It returns the key.
+func writeReport(ctx context.Context, fbucket fs.Fs, prefix string, report any, key string) (string, error) {
 	timeout := reportWriteTimeout
 	if ctx.Err() != nil {
 		timeout = reportWriteTimeoutCancelled
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	return r.write(wctx, fbucket, prefix)
-}
-
-// write stores the report in fbucket (the destination bucket's root).
-func (r *Report) write(ctx context.Context, fbucket fs.Fs, prefix string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
+		return "", fmt.Errorf("encode report: %w", err)
 	}
-	key := reportKey(prefix, r.Start, r.Mode, r.Shard)
 	// rclone tries a streamed upload once: a single 503 must not lose the
 	// report of a run whose buckets all made it, so the write is retried.
-	for attempt := 1; ; attempt++ {
-		_, err = operations.RcatSize(ctx, fbucket, key, io.NopCloser(bytes.NewReader(data)), int64(len(data)), r.End, nil)
-		if err == nil {
-			break
-		}
-		if attempt == reportWriteTries {
-			return fmt.Errorf("write report %s (%d tries): %w", key, attempt, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("write report %s: %w", key, err)
-		case <-time.After(time.Duration(attempt) * time.Second):
-		}
+	err = retry.Do(ctx, reportWriteTries, time.Second, func() (bool, error) {
+		_, err := operations.RcatSize(ctx, fbucket, key, io.NopCloser(bytes.NewReader(data)), int64(len(data)), time.Now(), nil)
+		return true, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("write report %s: %w", key, err)
 	}
-	r.Location = key
-	return nil
+	return key, nil
 }
 
 // reportWriteTries is how often a report write is tried.
 const reportWriteTries = 5
-
-func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }

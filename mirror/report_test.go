@@ -20,11 +20,11 @@ func TestSummaryGolden(t *testing.T) {
 		name string
 		rep  Report
 	}{
-		{"short", Report{Start: start, Mode: ModeCopy, Buckets: []BucketReport{
+		{"short", Report{Start: start, Mode: ModeCopy, DeleteMode: DeleteMode, Buckets: []BucketReport{
 			{Name: "gitea", Mode: ModeCopy, Status: StatusOK, Transferred: 2, Bytes: 27, Attempts: 1, DurationSeconds: 0.04},
 			{Name: "photos", Mode: ModeCopy, Status: StatusOK, Checked: 3, Transferred: 1, Bytes: 1536, Attempts: 1, DurationSeconds: 0.2},
 		}, Location: "_reports/2026-01-02/2026-01-02T03:04:05.000Z-copy.json"}},
-		{"wide", Report{Start: start, Mode: ModeAuto, Buckets: []BucketReport{
+		{"wide", Report{Start: start, Mode: ModeAuto, DeleteMode: DeleteMode, Buckets: []BucketReport{
 			{Name: "a", Mode: ModeSync, Status: StatusOK, Checked: 1, Attempts: 1, DurationSeconds: 1},
 			{Name: "camera-uploads-from-every-phone-in-the-house-since-2009", Mode: ModeSync, Status: StatusAborted,
 				Checked: 12345678901, Transferred: 987654321, Bytes: 5 << 40, DeletionsRefused: 4200000, SizeOnly: 31337,

@@ -28,8 +28,7 @@ func restoreSetup(t *testing.T) (*harness.RGW, *harness.Minio, mirror.Config, mi
 	rgw, minio, cfg := rgwSetup(t)
 	minio.EnableVersioning(t, mirror.DefaultDestBucket)
 	rcfg := mirror.DefaultRestoreConfig()
-	rcfg.Scope = cfg.Scope
-	rcfg.Buckets = nil
+	rcfg.Mirror, rcfg.MirrorBucket, rcfg.ReportPrefix, rcfg.Target = cfg.Dest, cfg.DestBucket, cfg.ReportPrefix, cfg.Source
 	rcfg.Retries = 2
 	rcfg.RetriesSleep = 100 * time.Millisecond
 	rcfg.ProgressInterval = 0
@@ -38,14 +37,14 @@ func restoreSetup(t *testing.T) (*harness.RGW, *harness.Minio, mirror.Config, mi
 }
 
 // runRestore runs one restore and logs its summary.
-func runRestore(t *testing.T, cfg mirror.RestoreConfig) (*mirror.Report, error) {
+func runRestore(t *testing.T, cfg mirror.RestoreConfig) (*mirror.RestoreReport, error) {
 	t.Helper()
 	rep, err := mirror.Restore(context.Background(), cfg, zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)))
 	if rep == nil {
 		t.Fatalf("mirror.Restore returned no report (error %v)", err)
 	}
 	var diff bytes.Buffer
-	_ = rep.WriteRestoreDetails(&diff)
+	rep.WriteDetails(&diff)
 	t.Logf("restore (error %v):\n%s%s", err, rep.Summary(), diff.String())
 	return rep, err
 }
@@ -126,7 +125,7 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 		rcfg.Buckets, rcfg.At, rcfg.ToBucket = []string{bucket}, at, "documents-restored"
 		rcfg.DryRun, rcfg.CreateBucket = true, true
 		rep, err := runRestore(t, rcfg)
-		if br := bucketReport(t, rep, bucket); err != nil || br.Transferred != int64(len(before)) || len(br.WouldRestore) != len(before) || rep.Location != "" {
+		if br := restoredBucket(t, rep, bucket); err != nil || br.Restored != int64(len(before)) || len(br.WouldRestore) != len(before) || rep.Location != "" {
 			t.Fatalf("dry run: %v; %+v; want all %d listed, no report written", err, br, len(before))
 		}
 		if rgw.BucketExists(t, "documents-restored") {
@@ -143,8 +142,8 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 		if err != nil || rep.Status != mirror.StatusOK {
 			t.Fatalf("restore: %v", err)
 		}
-		br := bucketReport(t, rep, bucket)
-		if br.Transferred != int64(len(before)) || br.Verify == nil || !br.Verify.OK || br.Verify.Downloaded != 0 {
+		br := restoredBucket(t, rep, bucket)
+		if br.Restored != int64(len(before)) || br.Verify == nil || !br.Verify.OK || br.Verify.Downloaded != 0 {
 			t.Fatalf("restore of %s: %+v, verify %+v; want %d restored, verified by hash", bucket, br, br.Verify, len(before))
 		}
 		if !strings.HasSuffix(rep.Location, "-restore.json") || rep.At == nil || !rep.At.Equal(at.UTC()) {
@@ -160,8 +159,8 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 		rcfg := rcfg
 		rcfg.Buckets, rcfg.At = []string{bucket}, at
 		rep, err := runRestore(t, rcfg)
-		br := bucketReport(t, rep, bucket)
-		if err != nil || br.Transferred != 2 || br.Differing != 1 || len(br.DifferingObjects) != 1 || br.DifferingObjects[0] != "overwritten.txt" || br.Extra != 1 {
+		br := restoredBucket(t, rep, bucket)
+		if err != nil || br.Restored != 2 || br.Differing != 1 || len(br.DifferingObjects) != 1 || br.DifferingObjects[0] != "overwritten.txt" || br.Extra != 1 {
 			t.Fatalf("restore: %v; %+v; want 2 restored, overwritten.txt differing, 1 extra", err, br)
 		}
 		want := map[string][]byte{}
@@ -179,7 +178,7 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 
 		rcfg.Overwrite = true
 		rep, err = runRestore(t, rcfg)
-		if br := bucketReport(t, rep, bucket); err != nil || br.Transferred != 1 || br.Differing != 0 || !br.Verify.OK {
+		if br := restoredBucket(t, rep, bucket); err != nil || br.Restored != 1 || br.Differing != 0 || !br.Verify.OK {
 			t.Fatalf("overwrite: %v; %+v", err, br)
 		}
 		want["overwritten.txt"] = before["overwritten.txt"]
@@ -190,7 +189,7 @@ func TestRGWRestoreAtBeforeSync(t *testing.T) {
 		rcfg := rcfg
 		rcfg.All, rcfg.DryRun = true, true
 		rep, err := runRestore(t, rcfg)
-		if br := bucketReport(t, rep, bucket); err != nil || br.Transferred != 0 || br.Differing != 1 || br.DifferingObjects[0] != "overwritten.txt" {
+		if br := restoredBucket(t, rep, bucket); err != nil || br.Restored != 0 || br.Differing != 1 || br.DifferingObjects[0] != "overwritten.txt" {
 			t.Fatalf("dry run of the current mirror: %v; %+v; want nothing to restore and overwritten.txt differing", err, br)
 		}
 	})
@@ -223,7 +222,7 @@ func TestRGWRestoreRefusals(t *testing.T) {
 	}{
 		{"at before the first mirror", func(c *mirror.RestoreConfig) { c.At = beforeFirst }, "before the first mirror"},
 		{"unknown bucket", func(c *mirror.RestoreConfig) { c.Buckets = []string{"videos"} }, "no mirror of bucket videos"},
-		{"at on a mirror without versioning", func(c *mirror.RestoreConfig) { c.DestBucket, c.At = plain, time.Now() }, "versioning"},
+		{"at on a mirror without versioning", func(c *mirror.RestoreConfig) { c.MirrorBucket, c.At = plain, time.Now() }, "versioning"},
 		{"all at before the first mirror", func(c *mirror.RestoreConfig) { c.Buckets, c.All, c.At = nil, true, beforeFirst }, "nothing to restore"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,12 +236,22 @@ func TestRGWRestoreRefusals(t *testing.T) {
 			if exitcode.Of(err) != exitcode.Config || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want a configuration error saying %q", err, tt.want)
 			}
-			if rep.Status != mirror.StatusFailed || rep.Totals.Transferred != 0 {
-				t.Fatalf("report %s, %d transferred; want failed, none", rep.Status, rep.Totals.Transferred)
+			if rep.Status != mirror.StatusFailed || rep.Totals.Restored != 0 {
+				t.Fatalf("report %s, %d restored; want failed, none", rep.Status, rep.Totals.Restored)
 			}
 		})
 	}
 	if got := rgw.Objects(t, bucket, ""); len(got) != 1 {
 		t.Fatalf("the refused restores changed the bucket: %v", got)
 	}
+}
+
+// restoredBucket is the restore report's entry for bucket.
+func restoredBucket(t *testing.T, rep *mirror.RestoreReport, bucket string) *mirror.RestoreBucket {
+	t.Helper()
+	rb := rep.Bucket(bucket)
+	if rb == nil {
+		t.Fatalf("report has no entry for bucket %s: %+v", bucket, rep.Buckets)
+	}
+	return rb
 }

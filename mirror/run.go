@@ -22,11 +22,13 @@ const (
 	reportWriteTimeoutCancelled = 15 * time.Second
 )
 
+// DeleteMode is when a sync deletes: after every transfer of the bucket
+// succeeded, never before or during (rclone's --delete-after).
+const DeleteMode = "after"
+
 type runner struct {
 	cfg Config
 	log *zap.Logger
-	// wholeSelection is how many buckets all shards together mirror.
-	wholeSelection int
 	// stop ends when no new work may start: the run's context, or its
 	// deadline (MaxDuration), whose cause is errDeadline.
 	stop context.Context
@@ -57,33 +59,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	rep := &Report{
-		Start: time.Now().UTC(), Mode: cfg.Mode, DryRun: cfg.DryRun,
-		OffsiteVersion: cfg.Version, RcloneVersion: rcloneconf.RcloneVersion(),
-		Source: cfg.Source.Endpoint, Destination: cfg.Dest.Endpoint + "/" + cfg.DestBucket,
-		MaxDelete: cfg.MaxDelete.String(), Buckets: []BucketReport{}, Orphaned: []string{},
-	}
+	rep := newReport(cfg)
 	if cfg.Shard.Sharded() {
-		rep.Shard = &cfg.Shard
 		log = log.With(zap.Stringer("shard", cfg.Shard))
 	}
-	failRun := func(err error) (*Report, error) {
-		rep.Error = err.Error()
-		rep.finish(time.Now().UTC())
-		return rep, err
-	}
-	ctx, ci := fs.AddConfig(ctx)
-	ci.CheckSum = true
-	ci.Transfers = cfg.Transfers
-	ci.Checkers = cfg.Checkers
-	ci.LowLevelRetries = cfg.LowLevelRetries
-	ci.UseListR = cfg.FastList
+	ctx, ci := cfg.Tuning.rclone(ctx)
 	ci.DryRun = cfg.DryRun // a second guard: the pass already skips writes in a dry run
 	ci.DeleteMode = fs.DeleteModeAfter
 	ci.MaxDelete = -1      // the cap is enforced before any deletion, in deleteMirrorOnly
 	cfg.Dest.NoHead = true // see rcloneconf.Remote.NoHead: the PUT proves the upload
 	if err := cfg.Limits.Apply(); err != nil {
-		return failRun(err)
+		return rep.failed(err)
 	}
 	if cfg.Limits != (rcloneconf.Limits{}) {
 		log.Info("link limits", zap.Stringer("limits", cfg.Limits))
@@ -95,10 +81,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 			fmt.Errorf("%w (%s=%v)", errDeadline, EnvMaxDuration, cfg.MaxDuration))
 		defer cancel()
 	}
-
 	fbucket, mirrors, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
-		return failRun(err) // nowhere to write the report
+		return rep.failed(err) // nowhere to write the report
 	}
 	sourceBuckets, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
@@ -106,57 +91,46 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		return rep, errors.Join(err, r.finish(ctx, rep, fbucket))
 	}
 	rep.Orphaned = cfg.Shard.keep(orphaned(mirrors, sourceBuckets, cfg.ReportPrefix))
-	if rep.Orphaned == nil {
-		rep.Orphaned = []string{}
-	}
 	for _, o := range rep.Orphaned {
 		log.Warn("orphaned mirror: its source bucket is gone; left untouched", zap.String("bucket", o))
 	}
-	selected, entries, errs := r.selectBuckets(sourceBuckets)
-	rep.Buckets = append(rep.Buckets, entries...)
-	if len(selected) == 0 && r.wholeSelection > 0 {
-		log.Info("no bucket falls to this shard", zap.Stringer("shard", cfg.Shard), zap.Int("buckets_of_all_shards", r.wholeSelection))
-	} else if len(selected) == 0 {
-		// Nothing to mirror is never a success: wrong credentials, an
-		// emptied RGW or a bad allow-list must not look like a backup.
-		err := noBuckets(sourceBuckets, cfg.Buckets)
-		rep.Error = joinMessages(rep.Error, err.Error())
-		errs = append(errs, err)
-		log.Error("no bucket to mirror", zap.Error(err))
-	}
+	selected, errs := r.selectBuckets(rep, sourceBuckets)
+	errs = append(errs, r.mirrorBuckets(ctx, rep, fbucket, selected)...)
+	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
+	errs = append(errs, r.finish(ctx, rep, fbucket))
+	return rep, errors.Join(errs...)
+}
+
+// mirrorBuckets mirrors each selected bucket in turn, into rep; a bucket
+// the run was cancelled or reached its deadline before is incomplete.
+func (r *runner) mirrorBuckets(ctx context.Context, rep *Report, fbucket fs.Fs, selected []string) (errs []error) {
 	modes := r.modes(ctx, fbucket, selected)
 	for _, name := range selected {
-		if ctx.Err() != nil {
-			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete, ErrorMessages: []string{errNotStarted}})
-			continue
+		notStarted := func(msg string) {
+			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete, ErrorMessages: []string{msg}})
 		}
-		if r.deadlineReached() {
-			rep.Buckets = append(rep.Buckets, BucketReport{Name: name, Mode: modes[name], Status: StatusIncomplete,
-				ErrorMessages: []string{fmt.Sprintf("not started: %v", context.Cause(r.stop))}})
-			continue
-		}
-		br, err := r.mirrorBucket(ctx, name, modes[name])
-		rep.Buckets = append(rep.Buckets, br)
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			notStarted(errNotStarted)
+		case r.deadlineReached():
+			notStarted(fmt.Sprintf("not started: %v", context.Cause(r.stop)))
+		default:
+			br, err := r.mirrorBucket(ctx, name, modes[name])
+			rep.Buckets = append(rep.Buckets, br)
 			errs = append(errs, err)
-		}
-		if cfg.afterBucket != nil {
-			cfg.afterBucket(br)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		n, err := rep.cancelled(err, "the run", len(selected))
 		errs = append(errs, err)
-		log.Error("mirror run cancelled", zap.Int("incomplete", n))
+		r.log.Error("mirror run cancelled", zap.Int("incomplete", n))
 	} else if n := rep.incomplete(); r.deadlineReached() && n > 0 {
 		err := fmt.Errorf("%w; %d of %d buckets incomplete", context.Cause(r.stop), n, len(selected))
 		rep.Error = joinMessages(rep.Error, err.Error())
 		errs = append(errs, err)
-		log.Error("mirror run reached its deadline", zap.Duration("max_duration", cfg.MaxDuration), zap.Int("incomplete", n))
+		r.log.Error("mirror run reached its deadline", zap.Duration("max_duration", r.cfg.MaxDuration), zap.Int("incomplete", n))
 	}
-	slices.SortStableFunc(rep.Buckets, func(a, b BucketReport) int { return strings.Compare(a.Name, b.Name) })
-	errs = append(errs, r.finish(ctx, rep, fbucket))
-	return rep, errors.Join(errs...)
+	return errs
 }
 
 // joinMessages joins the run's error messages with "; ".
@@ -178,11 +152,12 @@ func (r *runner) finish(ctx context.Context, rep *Report, fbucket fs.Fs) error {
 		}
 	}
 	r.log.Info("mirror run finished", zap.String("status", rep.Status), zap.String("mode", string(rep.Mode)),
-		zap.Bool("dry_run", rep.DryRun), zap.Int("buckets", rep.Totals.Buckets), zap.Int("ok", rep.Totals.OK),
-		zap.Int("failed", rep.Totals.Failed), zap.Int("aborted", rep.Totals.Aborted), zap.Int("incomplete", rep.Totals.Incomplete),
-		zap.Int64("transferred", rep.Totals.Transferred), zap.Int64("bytes", rep.Totals.Bytes),
-		zap.Int64("deleted", rep.Totals.Deleted), zap.Int64("deletions_refused", rep.Totals.DeletionsRefused),
-		zap.Strings("orphaned", rep.Orphaned), zap.String("report", rep.Location))
+		zap.String("delete_mode", rep.DeleteMode), zap.Bool("dry_run", rep.DryRun), zap.Int("buckets", rep.Totals.Buckets),
+		zap.Int("ok", rep.Totals.OK), zap.Int("failed", rep.Totals.Failed), zap.Int("aborted", rep.Totals.Aborted),
+		zap.Int("incomplete", rep.Totals.Incomplete), zap.Int64("transferred", rep.Totals.Transferred),
+		zap.Int64("bytes", rep.Totals.Bytes), zap.Int64("deleted", rep.Totals.Deleted),
+		zap.Int64("deletions_refused", rep.Totals.DeletionsRefused), zap.Strings("orphaned", rep.Orphaned),
+		zap.String("report", rep.Location))
 	return err
 }
 

@@ -95,7 +95,7 @@ func (s Shard) keep(names []string) []string {
 	if !s.Sharded() {
 		return names
 	}
-	var out []string
+	out := []string{}
 	for _, n := range names {
 		if s.Has(n) {
 			out = append(out, n)

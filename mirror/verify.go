@@ -14,8 +14,6 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
-	"github.com/rclone/rclone/fs/hash"
-	"github.com/rclone/rclone/fs/march"
 	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 
@@ -27,30 +25,25 @@ import (
 // It is not OFFSITE_DOWNLOAD: verify etcd reads that as latest|all|none.
 const EnvVerifyDownload = "OFFSITE_VERIFY_DOWNLOAD"
 
-// maxNamedObjects bounds the object names a verify report lists per kind.
-const maxNamedObjects = 20
-
 // maxAgeLimit is the oldest a last run may be and still count as fresh:
 // past that, a freshness check checks nothing.
 const maxAgeLimit = 90 * 24 * time.Hour
 
 // VerifyConfig is one verify rgw run: a one-way check that every source
 // object is in the mirror, plus the newest run report's age and status.
+// Of its Tuning, the checkers, the listing and the progress count.
 type VerifyConfig struct {
 	Scope
-	Download     bool // compare content where a hash is missing on either side
-	Checkers     int
-	FastList     bool
+	Tuning
+	Download     bool          // compare content where a hash is missing on either side
 	MaxReportAge time.Duration // the newest report must have ended within this
 	Now          time.Time     // the time report ages are measured at; zero means the time Verify starts
-
-	afterBucket func(VerifyBucket) // a test's view of each bucket as it ends
 }
 
 // DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
 func DefaultVerifyConfig() VerifyConfig {
 	d := DefaultConfig()
-	return VerifyConfig{Scope: d.Scope, Checkers: d.Checkers, FastList: d.FastList, MaxReportAge: 25 * time.Hour}
+	return VerifyConfig{Scope: d.Scope, Tuning: d.Tuning, MaxReportAge: 25 * time.Hour}
 }
 
 // Validate checks the config; errors are *exitcode.ConfigError.
@@ -58,7 +51,7 @@ func (c *VerifyConfig) Validate() error {
 	if err := c.validateBuckets(); err != nil {
 		return err
 	}
-	if err := validateRange(EnvCheckers, c.Checkers, 1, maxParallel); err != nil {
+	if err := c.Tuning.validate(); err != nil {
 		return err
 	}
 	if err := validateReportPrefix(c.ReportPrefix); err != nil {
@@ -129,11 +122,11 @@ type LastReport struct {
 // Verify checks every selected source bucket against its mirror and the
 // newest run report. cfg must have passed Validate: Verify does not check
 // it again. It always returns the report. The error wraps
-// exitcode.ErrVerifyFailed when an object is missing or differs, or the newest
-// report is missing, stale or not ok; it is a *exitcode.ConfigError for
-// the configuration problems only the servers reveal (a missing destination
-// bucket, refused credentials); otherwise a plain error when something
-// could not be checked.
+// exitcode.ErrVerifyFailed when an object is missing or differs, or the
+// newest report is missing, stale or not ok; it is a *exitcode.ConfigError
+// for the configuration problems only the servers reveal (a missing
+// destination bucket, refused credentials); otherwise a plain error when
+// something could not be checked.
 func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyReport, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -143,50 +136,13 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if cfg.Now.IsZero() {
 		cfg.Now = rep.Start
 	}
-	ctx, ci := fs.AddConfig(ctx)
-	ci.Checkers = cfg.Checkers
-	ci.UseListR = cfg.FastList
-
+	ctx, _ = cfg.Tuning.rclone(ctx)
 	fbucket, _, err := openDestination(ctx, cfg.Dest, cfg.DestBucket)
 	if err != nil {
 		return rep, err
 	}
-	var errs []error
-	problem := func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		rep.Problems = append(rep.Problems, msg)
-		log.Error("verify: " + msg)
-	}
 	rep.Versioning = versioning(ctx, fbucket, cfg.DestBucket, rep, log)
-	last, missingShards, err := lastReports(ctx, fbucket, cfg)
-	switch {
-	case errors.Is(err, ErrNoReport):
-		problem("no run report under %s/%s: the mirror has never reported a run", cfg.DestBucket, cfg.ReportPrefix)
-	case err != nil:
-		errs = append(errs, err)
-	}
-	if len(last) > 0 {
-		rep.LastReport = last[0]
-		if last[0].Shard != nil {
-			rep.ShardReports, rep.MissingShards = last, missingShards
-		}
-	}
-	for _, l := range last {
-		if l.Stale {
-			problem("the newest run report %s is %v old, over %v", l.Location, time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Minute), cfg.MaxReportAge)
-		}
-		if l.Status != StatusOK {
-			problem("the newest run report %s says %s", l.Location, l.Status)
-		} else if len(l.Incomplete) > 0 {
-			problem("the newest run report %s was cancelled before buckets %s were mirrored", l.Location, strings.Join(l.Incomplete, ", "))
-		}
-	}
-	for _, i := range missingShards {
-		// A shard that never reported may never have run: its buckets
-		// are as unmirrored as a failed bucket.
-		problem("no run report of shard %d/%d within %v (%s): its buckets may not be mirrored", i, last[0].Shard.Count, cfg.MaxReportAge, EnvMaxReportAge)
-	}
-
+	errs := []error{rep.judgeLastReports(ctx, fbucket, cfg, log)}
 	source, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
 		return rep, errors.Join(append(errs, err)...)
@@ -201,33 +157,92 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 		errs = append(errs, err)
 	}
 	for _, name := range selected {
-		if ctx.Err() != nil {
-			rep.Buckets = append(rep.Buckets, VerifyBucket{Name: name, ErrorMsgs: []string{"not verified: the verify was cancelled"}})
-			continue
+		errs = append(errs, rep.verifyBucket(ctx, cfg, name, log.With(zap.String("bucket", name))))
+	}
+	return rep, rep.conclude(ctx, errors.Join(errs...), log)
+}
+
+// verifyBucket checks one selected bucket against its mirror, into r; the
+// error says what could not be checked.
+func (r *VerifyReport) verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.Logger) error {
+	if ctx.Err() != nil {
+		r.Buckets = append(r.Buckets, VerifyBucket{Name: name, ErrorMsgs: []string{"not verified: the verify was cancelled"}})
+		return nil
+	}
+	fsrc, err := cfg.Source.Fs(ctx, name)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", name, rcloneconf.Classify(rcloneconf.RGW, err))
+	}
+	fdst, err := cfg.Dest.Fs(ctx, cfg.DestBucket+"/"+name)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", name, rcloneconf.Classify(rcloneconf.MinIO, err))
+	}
+	ctx, _, stop := watchBucket(ctx, "verify/"+name, name, cfg.Tuning, log)
+	vb, err := verifyPair(ctx, fsrc, fdst, name, "the mirror", cfg.Download, log)
+	stop()
+	r.Buckets = append(r.Buckets, vb)
+	if vb.Missing > 0 || vb.Differing > 0 {
+		r.problem(log, "bucket %s: %d objects missing from the mirror, %d differing", name, vb.Missing, vb.Differing)
+	}
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// judgeLastReports judges the newest run report (of each shard), adding
+// its problems to r; the error is one of reading the reports.
+func (r *VerifyReport) judgeLastReports(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig, log *zap.Logger) error {
+	last, missingShards, err := lastReports(ctx, fbucket, cfg)
+	switch {
+	case errors.Is(err, ErrNoReport):
+		r.problem(log, "no run report under %s/%s: the mirror has never reported a run", cfg.DestBucket, cfg.ReportPrefix)
+		return nil
+	case err != nil:
+		return err
+	}
+	r.LastReport = last[0]
+	if last[0].Shard != nil {
+		r.ShardReports, r.MissingShards = last, missingShards
+	}
+	for _, l := range last {
+		if l.Stale {
+			r.problem(log, "the newest run report %s is %v old, over %v", l.Location, time.Duration(l.AgeSeconds*float64(time.Second)).Round(time.Minute), cfg.MaxReportAge)
 		}
-		vb, err := verifyBucket(ctx, cfg, name, log.With(zap.String("bucket", name)))
-		rep.Buckets = append(rep.Buckets, vb)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bucket %s: %w", name, err))
-		}
-		if vb.Missing > 0 || vb.Differing > 0 {
-			problem("bucket %s: %d objects missing from the mirror, %d differing", name, vb.Missing, vb.Differing)
-		}
-		if cfg.afterBucket != nil {
-			cfg.afterBucket(vb)
+		if l.Status != StatusOK {
+			r.problem(log, "the newest run report %s says %s", l.Location, l.Status)
+		} else if len(l.Incomplete) > 0 {
+			r.problem(log, "the newest run report %s was cancelled before buckets %s were mirrored", l.Location, strings.Join(l.Incomplete, ", "))
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		// Whatever was compared, the rest was not: never ok. A difference
-		// already found still makes it a failed verification (exit 4).
-		errs = append(errs, fmt.Errorf("verify cancelled before every object was compared: %w", err))
-		log.Error("verify cancelled: the mirror is not verified")
+	for _, i := range missingShards {
+		// A shard that never reported may never have run: its buckets
+		// are as unmirrored as a failed bucket.
+		r.problem(log, "no run report of shard %d/%d within %v (%s): its buckets may not be mirrored", i, last[0].Shard.Count, cfg.MaxReportAge, EnvMaxReportAge)
 	}
-	rep.OK = len(rep.Problems) == 0 && len(errs) == 0
-	if len(rep.Problems) > 0 {
-		errs = append([]error{fmt.Errorf("%w: %d problems, first: %s", exitcode.ErrVerifyFailed, len(rep.Problems), rep.Problems[0])}, errs...)
+	return nil
+}
+
+// problem records a reason the verify is not ok.
+func (r *VerifyReport) problem(log *zap.Logger, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.Problems = append(r.Problems, msg)
+	log.Error("verify: " + msg)
+}
+
+// conclude decides the verify from its problems and errs, the things it
+// could not check: ok only with neither, and a problem wraps
+// exitcode.ErrVerifyFailed. A cancelled verify checked only part: never ok.
+func (r *VerifyReport) conclude(ctx context.Context, err error, log *zap.Logger) error {
+	if ctx.Err() != nil {
+		err = errors.Join(err, fmt.Errorf("verify cancelled before every object was compared: %w", ctx.Err()))
+		log.Error("verify cancelled: not everything was compared")
 	}
-	return rep, errors.Join(errs...)
+	r.OK = len(r.Problems) == 0 && err == nil
+	if len(r.Problems) > 0 {
+		err = errors.Join(fmt.Errorf("%w: %d problems, first: %s", exitcode.ErrVerifyFailed, len(r.Problems), r.Problems[0]), err)
+	}
+	return err
 }
 
 // versioning reads the destination bucket's versioning status, and adds
@@ -274,35 +289,19 @@ func lastReports(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) ([]*LastR
 	return out, missing, nil
 }
 
-// verifyBucket marches over one bucket and its mirror, comparing sizes and
-// hashes, and content by download where a hash is missing and cfg.Download
-// is set. It returns an error only when something could not be checked.
-func verifyBucket(ctx context.Context, cfg VerifyConfig, name string, log *zap.Logger) (VerifyBucket, error) {
-	fsrc, err := cfg.Source.Fs(ctx, name)
-	if err != nil {
-		return VerifyBucket{Name: name}, err
-	}
-	fdst, err := cfg.Dest.Fs(ctx, cfg.DestBucket+"/"+name)
-	if err != nil {
-		return VerifyBucket{Name: name}, err
-	}
-	return verifyPair(ctx, fsrc, fdst, name, "the mirror", cfg.Download, log)
-}
-
-// verifyPair checks that every object of fsrc is in fdst with the same
-// size and hash (and content, by download, where a hash is missing and
-// download is set). Objects only in fdst are counted as extra. target
-// names fdst in the log: "the mirror".
+// verifyPair checks that every object of fsrc is in fdst and equal by the
+// one rule (compareObjects), through the same streaming comparison as the
+// mirror: memory does not grow with the bucket. Where a hash is missing
+// and download is set, both sides are downloaded and compared. Objects
+// only in fdst are counted as extra. target names fdst in the log: "the
+// mirror". The error says what could not be checked.
 func verifyPair(ctx context.Context, fsrc, fdst fs.Fs, name, target string, download bool, log *zap.Logger) (VerifyBucket, error) {
-	vb := VerifyBucket{Name: name}
-	ctx = accounting.WithStatsGroup(ctx, "verify/"+name)
-	accounting.Stats(ctx).ResetCounters()
 	v := &verifier{log: log, target: target, download: download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
 	var workers sync.WaitGroup
 	for range fs.GetConfig(ctx).Checkers {
 		workers.Go(func() { v.compare(ctx) })
 	}
-	err := (&march.March{Ctx: ctx, Fdst: fdst, Fsrc: fsrc, Callback: v}).Run(ctx)
+	err := compare(ctx, fsrc, fdst, v)
 	close(v.pairs)
 	workers.Wait()
 	if err == nil && ctx.Err() != nil {
@@ -310,10 +309,9 @@ func verifyPair(ctx context.Context, fsrc, fdst fs.Fs, name, target string, down
 		// an error: the objects it never saw are not verified.
 		err = fmt.Errorf("cut short: %w", ctx.Err())
 	}
-
-	vb.Matched, vb.Missing, vb.Differing, vb.Extra = v.matched.Load(), v.missing.Load(), v.differing.Load(), v.extra.Load()
-	vb.SizeOnly, vb.Downloaded, vb.Errors = v.sizeOnly.Load(), v.downloaded.Load(), v.errors.Load()
-	vb.MissingObj, vb.DifferObj, vb.ErrorMsgs = v.missingObj, v.differObj, v.errorMsgs
+	vb := VerifyBucket{Name: name, Matched: v.matched.Load(), Missing: v.missing.count(), Differing: v.differing.count(),
+		Extra: v.extra.Load(), SizeOnly: v.sizeOnly.Load(), Downloaded: v.downloaded.Load(), Errors: v.errors.count(),
+		MissingObj: v.missing.list(), DifferObj: v.differing.list(), ErrorMsgs: v.errors.list()}
 	if err != nil {
 		vb.Errors++
 		vb.ErrorMsgs = append(vb.ErrorMsgs, err.Error())
@@ -327,32 +325,20 @@ func verifyPair(ctx context.Context, fsrc, fdst fs.Fs, name, target string, down
 	return vb, err
 }
 
-// verifier is the march callback of verifyBucket.
+// verifier is the comparison callback of verifyPair.
 type verifier struct {
 	log      *zap.Logger
 	target   string // what fdst is, for the log
 	download bool
 	pairs    chan fs.ObjectPair
 
-	matched, missing, differing, extra atomic.Int64
-	sizeOnly, downloaded, errors       atomic.Int64
-
-	mu                               sync.Mutex
-	missingObj, differObj, errorMsgs []string
-}
-
-func (v *verifier) note(list *[]string, s string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(*list) < maxNamedObjects {
-		*list = append(*list, s)
-	}
+	matched, extra, sizeOnly, downloaded atomic.Int64
+	missing, differing, errors           names
 }
 
 func (v *verifier) SrcOnly(src fs.DirEntry) bool {
 	if _, ok := src.(fs.Object); ok {
-		v.missing.Add(1)
-		v.note(&v.missingObj, src.Remote())
+		v.missing.add(src.Remote())
 		v.log.Error("missing from "+v.target, zap.String("object", src.Remote()))
 		return false
 	}
@@ -385,12 +371,10 @@ func (v *verifier) compare(ctx context.Context) {
 		differ, why, err := v.differ(ctx, p.Src, p.Dst)
 		switch {
 		case err != nil:
-			v.errors.Add(1)
-			v.note(&v.errorMsgs, p.Src.Remote()+": "+err.Error())
+			v.errors.add(p.Src.Remote() + ": " + err.Error())
 			v.log.Error("could not compare", zap.String("object", p.Src.Remote()), zap.Error(err))
 		case differ:
-			v.differing.Add(1)
-			v.note(&v.differObj, p.Src.Remote())
+			v.differing.add(p.Src.Remote())
 			v.log.Error("differs in "+v.target, zap.String("object", p.Src.Remote()), zap.String("why", why))
 		default:
 			v.matched.Add(1)
@@ -398,23 +382,19 @@ func (v *verifier) compare(ctx context.Context) {
 	}
 }
 
-// differ compares sizes, then hashes; where either side has no hash it
-// downloads both when asked to, and otherwise counts a size-only match.
+// differ applies the one rule of equality; where it could only compare
+// sizes, it downloads both sides when asked to.
 func (v *verifier) differ(ctx context.Context, src, dst fs.Object) (bool, string, error) {
 	tr := accounting.Stats(ctx).NewCheckingTransfer(src, "verifying")
 	var err error
 	defer func() { tr.Done(ctx, err) }()
-	if src.Size() != dst.Size() {
-		return true, fmt.Sprintf("size %d in the source, %d in the mirror", src.Size(), dst.Size()), nil
-	}
-	same, ht, err := operations.CheckHashes(ctx, src, dst)
-	if err != nil {
+	verdict, why, err := compareObjects(ctx, src, dst)
+	switch {
+	case err != nil:
 		return false, "", err
-	}
-	if ht != hash.None {
-		return !same, ht.String() + " differs", nil
-	}
-	if !v.download {
+	case verdict != sameSize:
+		return verdict == differs, why, nil
+	case !v.download:
 		v.sizeOnly.Add(1)
 		return false, "", nil
 	}

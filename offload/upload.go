@@ -20,6 +20,7 @@ import (
 	"github.com/rclone/rclone/fs/operations"
 
 	"github.com/offsite-backup/offsite/internal/livebar"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // Upload describes one snapshot uploaded with its sidecar.
@@ -348,9 +349,6 @@ func (g *guardedReader) finish() error {
 	return nil
 }
 
-// displayInterval is how often a live display is fed.
-const displayInterval = 250 * time.Millisecond
-
 // show feeds the display the counters of the upload run with the returned
 // context, read from rclone's accounting, until stop is called.
 func (u *remoteUploader) show(ctx context.Context, object string, size int64) (_ context.Context, stop func()) {
@@ -358,35 +356,9 @@ func (u *remoteUploader) show(ctx context.Context, object string, size int64) (_
 		return ctx, func() {}
 	}
 	ctx = accounting.WithStatsGroup(ctx, "offload/"+object) // the upload's own counters
-	stats := accounting.Stats(ctx)
-	stats.ResetCounters()
-	update := func() {
-		st := livebar.Stat{Name: object, Objects: stats.GetTransfers(), TotalObjects: 1, Bytes: stats.GetBytes(), TotalBytes: size, ETA: -1}
-		if s, err := stats.RemoteStats(true); err == nil {
-			if speed, ok := s["speed"].(float64); ok {
-				st.Rate = speed
-			}
-			if eta, ok := s["eta"].(float64); ok {
-				st.ETA = time.Duration(eta * float64(time.Second))
-			}
-		}
-		u.display.Update(st)
-	}
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(displayInterval)
-		defer t.Stop()
-		for {
-			update()
-			select {
-			case <-done:
-				update()
-				u.display.Done(object)
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return ctx, func() { close(done); <-finished }
+	accounting.Stats(ctx).ResetCounters()
+	return ctx, rcloneconf.ShowProgress(ctx, object, u.display, nil, 0, func(st *livebar.Stat) {
+		st.TotalObjects, st.TotalBytes = 1, size // one file, whose size is known
+		st.Checks, st.TotalChecks = 0, 0
+	})
 }

@@ -59,6 +59,9 @@ func Classify(end End, err error) error {
 
 // errorCode is the S3 error code in err ("NoSuchBucket"), or "".
 func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		return api.ErrorCode()
@@ -99,6 +102,6 @@ func tlsError(end End, err error) error {
 
 // IsNotFound reports whether err says a bucket or directory does not exist.
 func IsNotFound(err error) bool {
-	return errors.Is(err, fs.ErrorDirNotFound) || errorCode(err) == "NoSuchBucket" ||
-		err != nil && strings.Contains(err.Error(), "NoSuchBucket")
+	return err != nil && (errors.Is(err, fs.ErrorDirNotFound) || errorCode(err) == "NoSuchBucket" ||
+		strings.Contains(err.Error(), "NoSuchBucket"))
 }

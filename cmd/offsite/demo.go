@@ -20,24 +20,17 @@ func (e *env) demoCommand() *cli.Command {
 			progressFlag(),
 		},
 		Action: e.action(func(c *cli.Context) error {
-			mode, err := livebar.ParseMode(c.String(flagName(livebar.EnvProgress)))
+			live, err := e.liveDisplay(c)
 			if err != nil {
 				return err
 			}
-			cfg := demo.Config{Out: e.stdout, Log: e.log, Version: Version, Dir: c.String("dir")}
+			cfg := demo.Config{Out: e.stdout, Log: e.log, Version: Version, Dir: c.String("dir"), Live: live}
 			if livebar.IsTerminal(e.stdout) {
 				// A person reads the steps and the tables; the logs at
 				// info would say each thing twice.
 				if !c.Bool("verbose") {
 					cfg.Log = e.log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 					rcloneconf.Init(cfg.Log) // rclone's own notices too
-				}
-			}
-			if mode.On(e.stdout) {
-				force := mode == livebar.Always && !livebar.IsTerminal(e.stdout)
-				cfg.Live = func() (livebar.Sink, func()) {
-					d := livebar.New(c.Context, e.stdout, e.logs, force)
-					return d, d.Close
 				}
 			}
 			return demo.Run(c.Context, cfg)

@@ -11,12 +11,11 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/zap"
+	"github.com/urfave/cli/v2"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/harness"
 	"github.com/offsite-backup/offsite/internal/monitor"
-	"github.com/offsite-backup/offsite/mirror"
 )
 
 // loud is what a failed run must show, four ways that agree: the exit
@@ -98,14 +97,26 @@ func TestNoCommandIsUsageError(t *testing.T) {
 }
 
 // A panic is a failed run, not a configuration error: exit 1, logged with
-// its stack, and the job that pinged its start pings /fail.
+// its stack, and the job that pinged its start pings /fail. The panic
+// comes from a command of the test's, wired as every command is.
 func TestPanicExitsOneLoudly(t *testing.T) {
-	runMirror = func(context.Context, mirror.Config, *zap.Logger) (*mirror.Report, error) {
-		panic("index out of range in a bucket's report")
-	}
-	t.Cleanup(func() { runMirror = mirror.Run })
 	l := newLoud(t)
-	code, _, stderr := runOffsite(context.Background(), append(append([]string{"mirror"}, unreachableEnds...), l.args()...)...)
+	var out, errs syncBuffer
+	e := &env{args: append([]string{"offsite", "--log-format=console", "explode"}, l.args()...), stdout: &out, stderr: &errs}
+	app := e.app()
+	app.Commands = append(app.Commands, &cli.Command{
+		Name:  "explode",
+		Flags: monitorFlags(),
+		Action: e.action(func(c *cli.Context) error {
+			mon, err := e.newJobMonitor(c, monitor.JobMirror, jobPart{})
+			if err != nil {
+				return err
+			}
+			mon.start(c.Context)
+			panic("index out of range in a bucket's report")
+		}),
+	})
+	code, stderr := e.run(context.Background(), app), errs.String()
 	if code != exitcode.Failed {
 		t.Fatalf("exit %d, want %d\n%s", code, exitcode.Failed, stderr)
 	}

@@ -51,17 +51,23 @@ type env struct {
 }
 
 // run runs offsite with args and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) (code int) {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
 	e := &env{args: args, stdout: stdout, stderr: stderr, environ: environ}
+	return e.run(ctx, e.app())
+}
+
+// run runs app, offsite's commands, with e's args, and returns the exit
+// code.
+func (e *env) run(ctx context.Context, app *cli.App) (code int) {
 	defer func() {
 		// A panic outside a command's work (actions recover their own).
 		if r := recover(); r != nil {
 			err := e.panicked(ctx, r)
-			fmt.Fprintf(stderr, "offsite: %v\n", err)
+			fmt.Fprintf(e.stderr, "offsite: %v\n", err)
 			code = exitcode.Of(err)
 		}
 	}()
-	err := e.app().RunContext(ctx, args)
+	err := app.RunContext(ctx, e.args)
 	if !e.acted {
 		err = usageError(err) // urfave refused the arguments
 	}
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		// One line a person can act on, not the command's whole help.
 		e.printUsageError(err)
 	case e.log == nil: // flags could not even be parsed
-		fmt.Fprintf(stderr, "offsite: %v\n", err)
+		fmt.Fprintf(e.stderr, "offsite: %v\n", err)
 	default:
 		e.log.Error("offsite failed", zap.Error(err), zap.Int("exit_code", code))
 	}

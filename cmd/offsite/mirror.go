@@ -35,18 +35,55 @@ func rgwMirrorFlags() []cli.Flag {
 	)
 }
 
+// tuningFlags are the flags of how hard mirror and restore work, beyond
+// the checkers and the listing of rgwMirrorFlags, and how they show it.
+func tuningFlags() []cli.Flag {
+	d := mirror.DefaultTuning()
+	return []cli.Flag{
+		intFlag(mirror.EnvTransfers, d.Transfers, "parallel transfers"),
+		intFlag(mirror.EnvLowLevelRetries, d.LowLevelRetries, "retries of one request"),
+		intFlag(mirror.EnvRetries, d.Retries, "tries of a whole bucket after errors"),
+		durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
+		durationFlag(mirror.EnvProgressInterval, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set, none under the live display)"),
+		progressFlag(),
+	}
+}
+
+// terminalProgressInterval is how often a bucket's progress line comes
+// when a person watches; the CronJob's JSON logs get one a minute.
+const terminalProgressInterval = 10 * time.Second
+
+// tuning reads the flags of tuningFlags and rgwMirrorFlags' checkers and
+// listing. Under a live display there are no progress lines, unless asked.
+func (e *env) tuning(c *cli.Context, sink livebar.Sink) mirror.Tuning {
+	t := mirror.Tuning{
+		Transfers:        c.Int(flagName(mirror.EnvTransfers)),
+		Checkers:         c.Int(flagName(mirror.EnvCheckers)),
+		LowLevelRetries:  c.Int(flagName(mirror.EnvLowLevelRetries)),
+		Retries:          c.Int(flagName(mirror.EnvRetries)),
+		RetriesSleep:     c.Duration(flagName(mirror.EnvRetriesSleep)),
+		FastList:         c.Bool(flagName(mirror.EnvFastList)),
+		ProgressInterval: c.Duration(flagName(mirror.EnvProgressInterval)),
+		Display:          sink,
+	}
+	switch {
+	case c.IsSet(flagName(mirror.EnvProgressInterval)):
+	case sink != nil:
+		t.ProgressInterval = 0 // the display shows it
+	case livebar.IsTerminal(e.stderr):
+		t.ProgressInterval = terminalProgressInterval // someone is watching
+	}
+	return t
+}
+
 func (e *env) mirrorCommand() *cli.Command {
 	d := mirror.DefaultConfig()
 	return &cli.Command{
 		Name:  "mirror",
 		Usage: "copy (or sync) the allow-listed RGW buckets (RGW_BUCKETS) to <MINIO_BUCKET>/<bucket>/ and write a run report there",
-		Flags: append(append(rgwMirrorFlags(),
+		Flags: append(append(append(rgwMirrorFlags(), tuningFlags()...),
 			stringFlag(mirror.EnvMode, string(d.Mode), "copy (never deletes), sync (deletes after all transfers), or auto (sync a bucket once a report shows a clean copy)"),
 			boolFlag(mirror.EnvDryRun, false, "report what would be copied and deleted; change nothing"),
-			intFlag(mirror.EnvTransfers, d.Transfers, "parallel transfers"),
-			intFlag(mirror.EnvLowLevelRetries, d.LowLevelRetries, "retries of one request"),
-			intFlag(mirror.EnvRetries, d.Retries, "tries of a whole bucket after errors"),
-			durationFlag(mirror.EnvRetriesSleep, d.RetriesSleep, "pause between tries of a bucket (longer when the server asks)"),
 			stringFlag(mirror.EnvMaxDelete, d.MaxDelete.String(), "per-bucket cap on deletions in sync mode: a count (500) or a share of the mirror (10%)"),
 			boolFlag(mirror.EnvAllowEmptySource, false, "let a source bucket that lists empty empty its mirror"),
 			bwLimitFlag(), tpsLimitFlag(),
@@ -54,16 +91,10 @@ func (e *env) mirrorCommand() *cli.Command {
 			intFlag(mirror.EnvShards, 0, "the shard count in an Indexed Job, whose "+mirror.EnvJobCompletionIndex+" is the shard index"),
 			stringFlag(mirror.EnvJobCompletionIndex, "", "the pod's index in an Indexed Job (Kubernetes sets it); used with "+mirror.EnvShards),
 			durationFlag(mirror.EnvMaxDuration, 0, "deadline of the run (5h): then no new transfer starts, running ones finish, unfinished buckets are incomplete (exit 1); 0 for none"),
-			durationFlag(mirror.EnvProgress, d.ProgressInterval, "how often each bucket logs its progress (0: never; 10s on a terminal unless set, none under the live display)"),
-			progressFlag(),
 		), monitorFlags()...),
 		Action: e.action(e.mirror),
 	}
 }
-
-// terminalProgressInterval is how often a bucket's progress line comes
-// when a person watches; the CronJob's JSON logs get one a minute.
-const terminalProgressInterval = 10 * time.Second
 
 // rgwScope reads the scope flags of rgwMirrorFlags: both remotes, the
 // bucket selection and where the reports are.
@@ -83,7 +114,8 @@ func rgwScope(c *cli.Context) (mirror.Scope, error) {
 	return s, nil
 }
 
-func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
+// mirrorConfig reads the flags of a run of shard sh, fed to sink.
+func (e *env) mirrorConfig(c *cli.Context, sh mirror.Shard, sink livebar.Sink) (mirror.Config, error) {
 	cfg := mirror.DefaultConfig()
 	var err error
 	if cfg.Scope, err = rgwScope(c); err != nil {
@@ -95,31 +127,17 @@ func (e *env) mirrorConfig(c *cli.Context) (mirror.Config, error) {
 	if cfg.MaxDelete, err = mirror.ParseMaxDelete(c.String(flagName(mirror.EnvMaxDelete))); err != nil {
 		return cfg, err
 	}
-	cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
-	cfg.DryRun = c.Bool(flagName(mirror.EnvDryRun))
-	cfg.Transfers = c.Int(flagName(mirror.EnvTransfers))
-	cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
-	cfg.LowLevelRetries = c.Int(flagName(mirror.EnvLowLevelRetries))
-	cfg.Retries = c.Int(flagName(mirror.EnvRetries))
-	cfg.RetriesSleep = c.Duration(flagName(mirror.EnvRetriesSleep))
-	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
-	cfg.MaxDuration = c.Duration(flagName(mirror.EnvMaxDuration))
-	if cfg.Shard, err = shard(c); err != nil {
-		return cfg, err
-	}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err
 	}
-	cfg.ProgressInterval = c.Duration(flagName(mirror.EnvProgress))
-	if !c.IsSet(flagName(mirror.EnvProgress)) && livebar.IsTerminal(e.stderr) {
-		cfg.ProgressInterval = terminalProgressInterval // someone is watching
-	}
+	cfg.Tuning = e.tuning(c, sink)
+	cfg.DryRun = c.Bool(flagName(mirror.EnvDryRun))
+	cfg.AllowEmptySource = c.Bool(flagName(mirror.EnvAllowEmptySource))
+	cfg.MaxDuration = c.Duration(flagName(mirror.EnvMaxDuration))
+	cfg.Shard = sh
 	cfg.Version = Version
 	return cfg, cfg.Validate()
 }
-
-// runMirror is mirror.Run; tests replace it.
-var runMirror = mirror.Run
 
 // shard reads OFFSITE_SHARD, or OFFSITE_SHARDS with JOB_COMPLETION_INDEX.
 func shard(c *cli.Context) (mirror.Shard, error) {
@@ -151,32 +169,32 @@ func (e *env) mirror(c *cli.Context) error {
 		return err
 	}
 	mon.start(c.Context)
-	cfg, err := e.mirrorConfig(c)
-	if err != nil {
-		return mon.finish(c.Context, monitor.Run{}, err)
-	}
 	var rep *mirror.Report
-	if derr := e.underDisplay(c, &cfg.Display, &cfg.ProgressInterval, func() { rep, err = runMirror(c.Context, cfg, e.log) }); derr != nil {
+	derr := e.underDisplay(c, func(sink livebar.Sink) {
+		var cfg mirror.Config
+		if cfg, err = e.mirrorConfig(c, sh, sink); err == nil {
+			rep, err = mirror.Run(c.Context, cfg, e.log)
+		}
+	})
+	if derr != nil {
 		return mon.finish(c.Context, monitor.Run{}, derr)
 	}
-	e.printReport(rep)
+	if rep != nil {
+		e.printSummary(rep, rep.Summary())
+	}
 	return mon.finish(c.Context, mirrorRun(rep), err)
 }
 
-// printReport prints a run's summary: a table for people, or, with
-// --log-format json, the report as one JSON object. Every command that
-// ends with a mirror.Report prints it here.
-func (e *env) printReport(rep *mirror.Report) {
-	if rep == nil {
-		return
-	}
+// printSummary prints a run's summary: for people, or, with --log-format
+// json, rep as one JSON object.
+func (e *env) printSummary(rep any, summary string) {
 	if e.jsonLogs {
 		if data, err := json.Marshal(rep); err == nil {
 			fmt.Fprintf(e.stdout, "%s\n", data)
 			return
 		}
 	}
-	fmt.Fprint(e.stdout, rep.Summary())
+	fmt.Fprint(e.stdout, summary)
 }
 
 // mirrorRun is the monitoring view of a report: one item per bucket the

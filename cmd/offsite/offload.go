@@ -55,10 +55,7 @@ func etcdDestFlags() []cli.Flag {
 }
 
 func (e *env) offloadFlags() []cli.Flag {
-	stateDir := offload.DefaultStateDir
-	if dir := lookupEnv(e.environ, "STATE_DIRECTORY"); dir != "" {
-		stateDir, _, _ = strings.Cut(dir, ":")
-	}
+	stateDir := offload.DefaultConfig().StateDir // $STATE_DIRECTORY under systemd
 	return append(etcdDestFlags(),
 		stringFlag(offload.EnvSnapshotDir, offload.DefaultSnapshotDir, "k3s etcd snapshot directory (only ever read)"),
 		stringFlag(offload.EnvStateDir, stateDir, "where offload remembers what it uploaded (default $STATE_DIRECTORY, else "+offload.DefaultStateDir+")"),
@@ -107,15 +104,6 @@ func recipients(c *cli.Context) ([]age.Recipient, error) {
 		return offload.ParseRecipients(env, strings.ReplaceAll(value, ",", "\n"))
 	}
 	return nil, nil
-}
-
-func lookupEnv(environ []string, key string) string {
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }
 
 // offloadConfig turns the flags into an offload.Config.
@@ -187,17 +175,13 @@ func (e *env) offloadOnce(c *cli.Context) error {
 	}
 	mon.start(c.Context)
 	cfg, err := e.offloadConfig(c)
-	var d *livebar.Display
 	if err == nil {
-		d, err = e.display(c)
-	}
-	if err == nil {
-		defer stopDisplay(d) // also on a panic
-		if d != nil {
-			cfg.Display = d
+		if derr := e.underDisplay(c, func(sink livebar.Sink) {
+			cfg.Display = sink
+			_, err = offload.Once(c.Context, cfg, e.log)
+		}); derr != nil {
+			err = derr
 		}
-		_, err = offload.Once(c.Context, cfg, e.log)
-		stopDisplay(d)
 	}
 	var counts offload.CounterValues
 	if cfg.Counters != nil {

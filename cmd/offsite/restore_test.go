@@ -52,7 +52,7 @@ func TestRestoreCommandIsLoud(t *testing.T) {
 	at := time.Now().UTC().Format(time.RFC3339Nano)
 
 	// newestReport is the newest restore report and its bucket's entry.
-	newestReport := func(t *testing.T) (*mirror.Report, mirror.BucketReport) {
+	newestReport := func(t *testing.T) (*mirror.RestoreReport, mirror.RestoreBucket) {
 		t.Helper()
 		var newest string
 		for k := range minio.List(t, mirrorTestBucket, "_reports/") {
@@ -61,14 +61,14 @@ func TestRestoreCommandIsLoud(t *testing.T) {
 			}
 		}
 		data, _ := minio.Get(t, mirrorTestBucket, newest)
-		var rep mirror.Report
+		var rep mirror.RestoreReport
 		if err := json.Unmarshal(data, &rep); err != nil {
 			t.Fatalf("report %q: %v", newest, err)
 		}
 		if b := rep.Bucket(bucket); b != nil {
 			return &rep, *b
 		}
-		return &rep, mirror.BucketReport{Status: "none"}
+		return &rep, mirror.RestoreBucket{Status: "none"}
 	}
 
 	t.Run("unknown bucket", func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestRestoreCommandIsLoud(t *testing.T) {
 			t.Fatalf("re-run: exit %d, want 0\n%s\n%s", code, stdout, stderr)
 		}
 		l.check(t, exitcode.OK)
-		if rep, b := newestReport(t); rep.Status != mirror.StatusOK || b.Status != mirror.StatusOK || b.Transferred != int64(len(objects)-got) || !b.Verify.OK {
+		if rep, b := newestReport(t); rep.Status != mirror.StatusOK || b.Status != mirror.StatusOK || b.Restored != int64(len(objects)-got) || !b.Verify.OK {
 			t.Fatalf("re-run report %s, bucket %+v; want ok, the %d missing objects restored, verified", rep.Status, b, len(objects)-got)
 		}
 		for k, v := range objects {

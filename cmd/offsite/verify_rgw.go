@@ -14,21 +14,17 @@ func (e *env) verifyRGWCommand() *cli.Command {
 		Usage: "every RGW object is in the mirror with the same size and hash; the newest run report is fresh and ok",
 		UsageText: "offsite verify rgw [--rgw-buckets a,b] [--download] [--max-age 25h] [--output table|json]\n" +
 			"   offsite verify rgw --bucket B [--at TIME] [--to-bucket NAME]   # after a restore: the RGW bucket holds its mirror (at TIME)",
-		Flags: verifyFlags(append(rgwMirrorFlags(),
+		Flags: verifyFlags(append(append(rgwMirrorFlags(),
 			&cli.BoolFlag{Name: "download", EnvVars: []string{mirror.EnvVerifyDownload},
 				Usage: "compare content by downloading both sides where a hash is missing (multipart uploads)"},
 			durationFlag(mirror.EnvMaxReportAge, d.MaxReportAge, "fail when the newest run report ended longer ago than this"),
-			&cli.StringSliceFlag{Name: "bucket", EnvVars: []string{mirror.EnvRestoreBuckets},
-				Usage: "check a restore instead: the RGW bucket holds every object of its mirror (download where a hash is missing)"},
-			&cli.StringFlag{Name: "at", EnvVars: []string{mirror.EnvRestoreAt}, Usage: "with --bucket: the mirror as it was then (as restore rgw --at)"},
-			&cli.StringFlag{Name: "to-bucket", EnvVars: []string{mirror.EnvRestoreToBucket}, Usage: "with --bucket: the RGW bucket it was restored to"},
-		)...),
+		), restoreTargetFlags("check a restore instead: the RGW bucket holds every object of its mirror (download where a hash is missing)")...)...),
 		Action: e.action(e.verifyRGW),
 	}
 }
 
 func (e *env) verifyRGW(c *cli.Context) error {
-	if c.IsSet("bucket") || c.IsSet("at") || c.IsSet("to-bucket") {
+	if c.IsSet(mirror.FlagBucket) || c.IsSet(mirror.FlagAt) || c.IsSet(mirror.FlagToBucket) {
 		return e.verifyRestored(c)
 	}
 	var output string
@@ -43,6 +39,7 @@ func (e *env) verifyRGW(c *cli.Context) error {
 		}
 		cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
 		cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
+		cfg.ProgressInterval = 0 // the table shows each bucket
 		cfg.Download = c.Bool("download")
 		cfg.MaxReportAge = c.Duration(flagName(mirror.EnvMaxReportAge))
 		return cfg.Validate()
@@ -84,6 +81,7 @@ func (e *env) verifyRestored(c *cli.Context) error {
 		}
 		cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
 		cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
+		cfg.ProgressInterval = 0
 		return cfg.Validate()
 	}))
 	if err != nil {
@@ -91,5 +89,5 @@ func (e *env) verifyRestored(c *cli.Context) error {
 	}
 	rep, err := mirror.VerifyRestored(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
-	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
+	return mon.finish(c.Context, verifyRGWRun(rep, cfg.MirrorBucket), err)
 }

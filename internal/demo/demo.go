@@ -294,7 +294,7 @@ func (d *demo) restoreRGW(ctx context.Context) error {
 	d.heading("offsite restore rgw --bucket "+bucket+" --to-bucket "+to+" --create-bucket --verify",
 		"copies "+mirrorDest+"/"+bucket+"/ back into a new RGW bucket, then compares the two; a restore never deletes, and keeps what differs unless --overwrite")
 	cfg := mirror.DefaultRestoreConfig()
-	cfg.Source, cfg.Dest = d.rgw.remote, d.minio.remote
+	cfg.Target, cfg.Mirror = d.rgw.remote, d.minio.remote
 	cfg.Buckets, cfg.ToBucket, cfg.CreateBucket, cfg.Verify = []string{bucket}, to, true, true
 	cfg.ProgressInterval, cfg.Version = 0, d.Version
 	if err := cfg.Validate(); err != nil {
@@ -310,7 +310,7 @@ func (d *demo) restoreRGW(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restore rgw: %w", err)
 	}
-	if b := rep.Bucket(bucket); b == nil || b.Transferred == 0 || b.Verify == nil || !b.Verify.OK {
+	if b := rep.Bucket(bucket); b == nil || b.Restored == 0 || b.Verify == nil || !b.Verify.OK {
 		return fmt.Errorf("restore rgw: %+v, want the bucket restored and verified", rep.Buckets)
 	}
 	return nil

@@ -1,0 +1,127 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rclone/rclone/fs"
+	"go.uber.org/zap"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
+)
+
+// restorePolicy is the restore's side of a pass: it deletes nothing, and
+// keeps what differs, naming it, unless asked to overwrite.
+type restorePolicy struct {
+	overwrite     bool
+	kept, wouldDo names
+	log           *zap.Logger
+}
+
+func (p *restorePolicy) extra(fs.Object) error { return nil }
+
+func (p *restorePolicy) differs(src fs.Object) bool {
+	if p.overwrite {
+		return true
+	}
+	p.kept.add(src.Remote())
+	p.log.Warn("differs; kept as it is (--overwrite replaces it)", zap.String("object", src.Remote()))
+	return false
+}
+
+// would names each object, and logs it: a restore's dry run is read by a
+// person deciding.
+func (p *restorePolicy) would(src fs.Object) {
+	p.wouldDo.add(src.Remote())
+	p.log.Info("would restore", zap.String("object", src.Remote()), zap.Int64("size", src.Size()))
+}
+
+// restoreBucket copies one bucket's mirror into its RGW bucket, trying it
+// again on retryable errors, then verifies it when asked.
+func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (RestoreBucket, error) {
+	start := time.Now()
+	log := r.log.With(zap.String("bucket", t.name), zap.String("target", t.target))
+	rb := RestoreBucket{Name: t.name, Target: t.target}
+	ctx, stats, stop := watchBucket(ctx, "restore/"+t.name, t.name, r.cfg.Tuning, log)
+	defer stop()
+	var tl tally
+	fail := func(err error) (RestoreBucket, error) {
+		rb.Status, err = tl.fail(ctx, t.name, err, log)
+		rb.tallied(tl, start)
+		return rb, err
+	}
+	if t.create && r.cfg.DryRun {
+		log.Info("would create the RGW bucket")
+	} else if t.create {
+		if err := r.createBucket(ctx, t.target); err != nil {
+			return fail(err)
+		}
+	}
+	fsrc, fdst, err := r.pair(ctx, t)
+	if err != nil {
+		return fail(err)
+	}
+	c := copier{src: fsrc, dst: fdst, dryRun: r.cfg.DryRun, tries: r.cfg.Retries, sleep: r.cfg.RetriesSleep, log: log}
+	res, pol, tl := copyBucket(ctx, c, func() *restorePolicy { return &restorePolicy{overwrite: r.cfg.Overwrite, log: log} })
+	rb.MirrorObjects, rb.MirrorBytes, rb.TargetObjects = res.srcObjects, res.srcBytes, res.dstObjects
+	rb.SizeOnly, rb.Extra, rb.Differing, rb.DifferingObjects = res.sizeOnly, res.extra, pol.kept.count(), pol.kept.list()
+	rb.Checked, rb.Restored, rb.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
+	if r.cfg.DryRun {
+		rb.Restored, rb.Bytes, rb.WouldRestore = res.wouldCopy, res.wouldBytes, pol.wouldDo.list()
+	}
+	if len(res.errs) > 0 {
+		return fail(fmt.Errorf("%d errors in the last of %d tries; last error: %w", len(res.errs), tl.attempts, rcloneconf.Classify(rcloneconf.RGW, res.errs[len(res.errs)-1])))
+	}
+	if r.cfg.Verify && !r.cfg.DryRun {
+		vb, err := verifyPair(ctx, fsrc, fdst, t.name, "the restored bucket", true, log)
+		rb.Verify = &vb
+		if err == nil && !vb.OK {
+			err = fmt.Errorf("%w: the restored bucket %s differs from its mirror: %d objects missing, %d differing", exitcode.ErrVerifyFailed, t.target, vb.Missing, vb.Differing)
+			tl.note(err.Error())
+		}
+		if err != nil {
+			return fail(fmt.Errorf("verify: %w", err))
+		}
+	}
+	rb.Status = StatusOK
+	rb.tallied(tl, start)
+	log.Info("bucket restored", zap.Int64("checked", rb.Checked), zap.Int64("restored", rb.Restored),
+		zap.Int64("bytes", rb.Bytes), zap.Int64("differing_kept", rb.Differing), zap.Int64("compared_size_only", rb.SizeOnly),
+		zap.Int("attempts", rb.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
+	return rb, nil
+}
+
+// tallied fills in what the tries came to, and the bucket's duration.
+func (b *RestoreBucket) tallied(t tally, start time.Time) {
+	b.Attempts, b.Errors, b.ErrorMessages = t.attempts, t.errors, t.messages
+	b.DurationSeconds = time.Since(start).Seconds()
+}
+
+// pair opens t's mirror (at the restore's time) and its RGW bucket.
+func (r *restorer) pair(ctx context.Context, t restoreTarget) (mirror, target fs.Fs, err error) {
+	if mirror, err = r.mirror.Fs(ctx, r.cfg.MirrorBucket+"/"+t.name); err != nil {
+		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, err)
+	}
+	if target, err = r.cfg.Target.Fs(ctx, t.target); err != nil {
+		return nil, nil, rcloneconf.Classify(rcloneconf.RGW, err)
+	}
+	return mirror, target, nil
+}
+
+// createBucket creates the RGW bucket name (--create-bucket).
+func (r *restorer) createBucket(ctx context.Context, name string) error {
+	rgw := r.cfg.Target
+	rgw.Name += "-create"
+	rgw.CreateBucket = true
+	f, err := rgw.Fs(ctx, name)
+	if err == nil {
+		err = f.Mkdir(ctx, "")
+	}
+	if err != nil {
+		return rcloneconf.Classify(rcloneconf.RGW, fmt.Errorf("create bucket %s: %w", name, err))
+	}
+	r.log.Info("created the RGW bucket", zap.String("bucket", name))
+	return nil
+}
