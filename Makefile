@@ -71,12 +71,17 @@ bench: minio
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ca-certificates git make debootstrap util-linux nix-bin systemd
+		ca-certificates git make debootstrap util-linux nix-bin systemd shellcheck
 
-## lint: gofmt and go vet
+# Shell scripts: *.sh, and tracked files whose first line is a sh or bash shebang.
+SHELL_SCRIPTS = $(sort $(shell git ls-files '*.sh'; git grep -nI -E '^\#!.*[/ ](ba)?sh( |$$)' | sed -n 's/^\([^:]*\):1:.*/\1/p'))
+
+## lint: gofmt, go vet and shellcheck (every shell script)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@command -v shellcheck >/dev/null || { echo "shellcheck is not installed: make deps"; exit 1; }
+	timeout 300 shellcheck $(SHELL_SCRIPTS)
 
 ## clean: remove build output and the test server cache
 clean:

@@ -171,9 +171,9 @@ for mode in watch timer; do
 	# them as [$NAME]); an unknown one would be silently ignored.
 	sub=$([ "$mode" = watch ] && echo watch || echo once)
 	help=$("$offsite" --help && "$offsite" offload "$sub" --help) || fail "offsite offload $sub --help failed: is the command there?"
-	for var in $(sed -n 's/^Environment="\([A-Z_]*\)=.*/\1/p' "$svc"); do
+	while IFS= read -r var; do
 		reads "$var" <<<"$help" || fail "etcd-offload.service sets $var, which offsite offload $sub does not read"
-	done
+	done < <(sed -n 's/^Environment="\([A-Z_]*\)=.*/\1/p' "$svc")
 done
 
 step "disabled module renders nothing"
