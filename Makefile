@@ -50,7 +50,7 @@ promtool:
 rgw:
 	OFFSITE_TEST_REQUIRE_RGW=1 $(GO) test -count=1 -timeout 30m -run '^TestRGWStarts$$' ./internal/harness
 
-## check-nix: offline checks of flake.nix and nix/ (needs nix-bin and systemd: make deps)
+## check-nix: offline checks of flake.nix and nix/, the units run in a container (root; make deps)
 check-nix:
 	nix/check.sh
 
@@ -71,7 +71,7 @@ bench: minio
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ca-certificates git make debootstrap util-linux nix-bin systemd shellcheck
+		ca-certificates git make debootstrap util-linux nix-bin systemd systemd-container busybox-static shellcheck
 
 # Shell scripts: *.sh, and tracked files whose first line is a sh or bash shebang.
 SHELL_SCRIPTS = $(sort $(shell git ls-files '*.sh'; git grep -nI -E '^\#!.*[/ ](ba)?sh( |$$)' | sed -n 's/^\([^:]*\):1:.*/\1/p'))
