@@ -379,7 +379,7 @@ fi
 grep -qF "services.offsite.etcdOffload.quietPeriode' does not exist" "$tmp/typo.err" || fail "misspelt option: unexpected error: $(cat "$tmp/typo.err")"
 
 # --- 4.
-step "CronJob decodes strictly into batch/v1 (go test ./nix/k8s)"
+step "the CronJobs decode strictly into batch/v1 (go test ./nix/k8s)"
 OFFSITE_TEST_REQUIRE_NIX=1 go test -count=1 ./nix/k8s/
 
 # --- 5. the flake, nixpkgs replaced by the stand-in
@@ -398,7 +398,7 @@ standin=(--no-write-lock-file --override-input nixpkgs "path:$repo/nix/check/nix
 }
 "${nixx[@]}" eval --raw "${standin[@]}" "git+file://$repo#lib" --apply 'lib: (lib.mkRgwMirrorCronJob {
 	image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; buckets = "*"; }).cronJob.kind' >/dev/null 2>"$tmp/flake.err" || {
+	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; buckets = "*"; timeZone = "Etc/UTC"; }).cronJob.kind' >/dev/null 2>"$tmp/flake.err" || {
 	cat "$tmp/flake.err" >&2
 	fail "lib.mkRgwMirrorCronJob does not evaluate"
 }
@@ -407,18 +407,33 @@ standin=(--no-write-lock-file --override-input nixpkgs "path:$repo/nix/check/nix
 step "vendorHash"
 nix/vendor-hash.sh --check
 
-# --- 3, for the CronJob (last: it needs the mirror command).
-step "CronJob env vars are ones offsite mirror reads"
-help=$("$offsite" --help && "$offsite" mirror --help) || fail "offsite mirror --help failed: is the command there?"
-cronenv=$("${nixx[@]}" eval --raw --impure --expr '
-	let c = (import ./nix/k8s/cronjob.nix {
-	  image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	  rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio";
-	  buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r"; shards = 3; maxDurationSeconds = 3600;
-	}).cronJob;
-	in builtins.concatStringsSep " " (map (e: e.name) (builtins.head c.spec.jobTemplate.spec.template.spec.containers).env)')
-for var in $cronenv; do
-	reads "$var" <<<"$help" || fail "the CronJob sets $var, which offsite mirror does not read"
-done
+# --- 3, for the CronJobs (last: they need the mirror and verify commands).
+# Each CronJob's env vars are ones its command reads; drill rgw, not in
+# this build yet, is checked against its contract: the mirror's env.
+step "CronJob env vars are ones their offsite commands read"
+# shellcheck disable=SC2016 # ${...} below is Nix's
+while IFS=$'\t' read -r job cmd vars; do
+	# shellcheck disable=SC2086 # $cmd is a command and its subcommand
+	if ! help=$("$offsite" --help && "$offsite" $cmd --help 2>/dev/null); then
+		[ "$cmd" = "drill rgw" ] || fail "offsite $cmd --help failed: is the command there?"
+		step "  offsite $cmd is not in this build: its env vars are checked against offsite mirror's"
+		help=$("$offsite" --help && "$offsite" mirror --help)
+	fi
+	for var in $vars; do
+		reads "$var" <<<"$help" || fail "the CronJob $job sets $var, which offsite $cmd does not read"
+	done
+done < <("${nixx[@]}" eval --raw --impure --expr '
+	let
+	  built = import ./nix/k8s/cronjob.nix {
+	    image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	    rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; timeZone = "Etc/UTC";
+	    buckets = [ "a" ]; excludeBuckets = [ "b" ]; rgwRegion = "r"; shards = 3; backoffLimit = 0; maxDurationSeconds = 3600;
+	    pingUrlSecret = { name = "p"; key = "mirror"; }; pushgatewayUrlSecret = { name = "p"; key = "push"; };
+	    verify.pingUrlSecret = { name = "p"; key = "verify"; };
+	    drill = { enable = true; bucket = "a"; sample = 10; pingUrlSecret = { name = "p"; key = "drill"; }; };
+	  };
+	  line = c: let x = builtins.head c.spec.jobTemplate.spec.template.spec.containers; in
+	    "${c.metadata.name}\t${builtins.elemAt x.args 0} ${if builtins.length x.args > 1 then builtins.elemAt x.args 1 else ""}\t${builtins.concatStringsSep " " (map (e: e.name) x.env)}\n";
+	in builtins.concatStringsSep "" (map line (builtins.attrValues built.cronJobs))' | sed 's/ \t/\t/')
 
 step "OK"
