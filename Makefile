@@ -7,7 +7,7 @@ GO      ?= go
 .DEFAULT_GOAL := build
 include docs/runbook.mk
 
-.PHONY: build demo test test-short fuzz minio promtool rgw check-nix vendor-hash vm-test bench deps lint clean
+.PHONY: build demo test test-short fuzz minio promtool rgw check-nix manifests vendor-hash vm-test bench deps lint clean
 
 ## build: the offsite binary in bin/, version from git
 build:
@@ -53,6 +53,13 @@ rgw:
 ## check-nix: offline checks of flake.nix and nix/, the units run in a container (root; make deps)
 check-nix:
 	nix/check.sh
+
+## manifests: the rgw-mirror CronJobs and their Secrets, a JSON file each, into MANIFESTS_OUT (docs/deploy.md)
+MANIFESTS_CONFIG ?= nix/k8s/examples/cluster.nix
+SOPS_FILE        ?= nix/k8s/examples/secrets.example.json
+MANIFESTS_OUT    ?= manifests
+manifests:
+	nix/k8s/manifests.sh "$(MANIFESTS_CONFIG)" "$(SOPS_FILE)" "$(MANIFESTS_OUT)"
 
 ## vendor-hash: refresh vendorHash in nix/package.nix after go.mod, go.sum or imports change
 vendor-hash:

@@ -43,8 +43,11 @@
               self.packages.${pkgs.stdenv.hostPlatform.system}.default;
         };
 
-      # The rgw-mirror CronJob as data, and as a kubenix module.
+      # The rgw-mirror CronJobs (mirror, verify, drill) as data, and as a
+      # kubenix module; secretsFor makes the Secrets they read from
+      # decrypted SOPS values (nix/k8s/examples/rgw-mirror-secrets.nix).
       lib.mkRgwMirrorCronJob = import ./nix/k8s/cronjob.nix;
+      lib.secretsFor = import ./nix/k8s/secrets.nix;
       kubenixModules.default = ./nix/k8s/kubenix.nix;
 
       # Prometheus alert rules for offsite's metrics:

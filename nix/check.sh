@@ -379,7 +379,7 @@ fi
 grep -qF "services.offsite.etcdOffload.quietPeriode' does not exist" "$tmp/typo.err" || fail "misspelt option: unexpected error: $(cat "$tmp/typo.err")"
 
 # --- 4.
-step "the CronJobs decode strictly into batch/v1 (go test ./nix/k8s)"
+step "the CronJobs decode strictly into batch/v1, make manifests renders them and their Secrets (go test ./nix/k8s)"
 OFFSITE_TEST_REQUIRE_NIX=1 go test -count=1 ./nix/k8s/
 
 # --- 5. the flake, nixpkgs replaced by the stand-in
@@ -398,9 +398,11 @@ standin=(--no-write-lock-file --override-input nixpkgs "path:$repo/nix/check/nix
 }
 "${nixx[@]}" eval --raw "${standin[@]}" "git+file://$repo#lib" --apply 'lib: (lib.mkRgwMirrorCronJob {
 	image = "r/offsite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; buckets = "*"; timeZone = "Etc/UTC"; }).cronJob.kind' >/dev/null 2>"$tmp/flake.err" || {
+	rgwEndpoint = "http://rgw"; minioEndpoint = "http://minio"; buckets = "*"; timeZone = "Etc/UTC"; }).cronJob.kind
+	+ builtins.concatStringsSep "" (builtins.attrNames (lib.secretsFor { decrypted = {
+	minio_rgw_access_key_id = "k"; minio_rgw_secret_access_key = "s"; }; }))' >/dev/null 2>"$tmp/flake.err" || {
 	cat "$tmp/flake.err" >&2
-	fail "lib.mkRgwMirrorCronJob does not evaluate"
+	fail "lib.mkRgwMirrorCronJob or lib.secretsFor does not evaluate"
 }
 
 # --- 6. vendorHash
