@@ -53,6 +53,9 @@
       # Prometheus alert rules for offsite's metrics:
       # services.prometheus.ruleFiles = [ offsite.lib.alertRules ];
       lib.alertRules = ./docs/prometheus-alerts.yml;
+      # A Grafana dashboard for the same metrics (import it, or provision it:
+      # services.grafana.provision.dashboards.settings.providers).
+      lib.grafanaDashboard = ./docs/grafana-dashboard.json;
 
       checks = forAllSystems (pkgs: {
         # The build, with the unit tests (-short).
