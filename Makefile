@@ -7,7 +7,7 @@ GO      ?= go
 .DEFAULT_GOAL := build
 include docs/runbook.mk
 
-.PHONY: build demo test test-short fuzz minio promtool rgw check-nix vendor-hash vm-test bench deps lint clean
+.PHONY: build demo test test-short fuzz minio promtool rgw check-nix manifests vendor-hash vm-test bench deps lint clean
 
 ## build: the offsite binary in bin/, version from git
 build:
@@ -50,9 +50,16 @@ promtool:
 rgw:
 	OFFSITE_TEST_REQUIRE_RGW=1 $(GO) test -count=1 -timeout 30m -run '^TestRGWStarts$$' ./internal/harness
 
-## check-nix: offline checks of flake.nix and nix/ (needs nix-bin and systemd: make deps)
+## check-nix: offline checks of flake.nix and nix/, the units run in a container (root; make deps)
 check-nix:
 	nix/check.sh
+
+## manifests: the rgw-mirror CronJobs and their Secrets, a JSON file each, into MANIFESTS_OUT (docs/deploy.md)
+MANIFESTS_CONFIG ?= nix/k8s/examples/cluster.nix
+SOPS_FILE        ?= nix/k8s/examples/secrets.example.json
+MANIFESTS_OUT    ?= manifests
+manifests:
+	nix/k8s/manifests.sh "$(MANIFESTS_CONFIG)" "$(SOPS_FILE)" "$(MANIFESTS_OUT)"
 
 ## vendor-hash: refresh vendorHash in nix/package.nix after go.mod, go.sum or imports change
 vendor-hash:
@@ -71,12 +78,17 @@ bench: minio
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ca-certificates git make debootstrap util-linux nix-bin systemd
+		ca-certificates git make debootstrap util-linux nix-bin systemd systemd-container busybox-static shellcheck
 
-## lint: gofmt and go vet
+# Shell scripts: *.sh, and tracked files whose first line is a sh or bash shebang.
+SHELL_SCRIPTS = $(sort $(shell git ls-files '*.sh'; git grep -nI -E '^\#!.*[/ ](ba)?sh( |$$)' | sed -n 's/^\([^:]*\):1:.*/\1/p'))
+
+## lint: gofmt, go vet and shellcheck (every shell script)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@command -v shellcheck >/dev/null || { echo "shellcheck is not installed: make deps"; exit 1; }
+	timeout 300 shellcheck $(SHELL_SCRIPTS)
 
 ## clean: remove build output and the test server cache
 clean:

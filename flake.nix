@@ -43,13 +43,19 @@
               self.packages.${pkgs.stdenv.hostPlatform.system}.default;
         };
 
-      # The rgw-mirror CronJob as data, and as a kubenix module.
+      # The rgw-mirror CronJobs (mirror, verify, drill) as data, and as a
+      # kubenix module; secretsFor makes the Secrets they read from
+      # decrypted SOPS values (nix/k8s/examples/rgw-mirror-secrets.nix).
       lib.mkRgwMirrorCronJob = import ./nix/k8s/cronjob.nix;
+      lib.secretsFor = import ./nix/k8s/secrets.nix;
       kubenixModules.default = ./nix/k8s/kubenix.nix;
 
       # Prometheus alert rules for offsite's metrics:
       # services.prometheus.ruleFiles = [ offsite.lib.alertRules ];
       lib.alertRules = ./docs/prometheus-alerts.yml;
+      # A Grafana dashboard for the same metrics (import it, or provision it:
+      # services.grafana.provision.dashboards.settings.providers).
+      lib.grafanaDashboard = ./docs/grafana-dashboard.json;
 
       checks = forAllSystems (pkgs: {
         # The build, with the unit tests (-short).

@@ -56,10 +56,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/offsite-bench.XXXXXX")
 data=${BENCH_DATA:-$work}
 pids=()
 cleanup() {
-	local pid i
+	local pid
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do # 10 s to stop, then SIGKILL
-		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
@@ -104,6 +104,7 @@ mkdir -p "$(dirname "$out")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+endpoint_src="" endpoint_dst="" # set by start_minio
 start_minio() { # name -> sets endpoint_<name>
 	local port console
 	port=$(free_port)
@@ -134,15 +135,15 @@ log "source $endpoint_src, destination $endpoint_dst"
 # which execs the tool, so /usr/bin/time measures the tool itself.
 rclone_cmd=(env RCLONE_CONFIG="$work/rclone.conf"
 	RCLONE_CONFIG_SRC_TYPE=s3 RCLONE_CONFIG_SRC_PROVIDER=Ceph RCLONE_CONFIG_SRC_ENDPOINT="$endpoint_src"
-	RCLONE_CONFIG_SRC_ACCESS_KEY_ID=$user RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY=$secret
+	RCLONE_CONFIG_SRC_ACCESS_KEY_ID="$user" RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY="$secret"
 	RCLONE_CONFIG_SRC_FORCE_PATH_STYLE=true RCLONE_CONFIG_SRC_ENV_AUTH=false RCLONE_CONFIG_SRC_NO_CHECK_BUCKET=true
 	RCLONE_CONFIG_DST_TYPE=s3 RCLONE_CONFIG_DST_PROVIDER=Minio RCLONE_CONFIG_DST_ENDPOINT="$endpoint_dst"
-	RCLONE_CONFIG_DST_ACCESS_KEY_ID=$user RCLONE_CONFIG_DST_SECRET_ACCESS_KEY=$secret RCLONE_CONFIG_DST_REGION=us-east-1
+	RCLONE_CONFIG_DST_ACCESS_KEY_ID="$user" RCLONE_CONFIG_DST_SECRET_ACCESS_KEY="$secret" RCLONE_CONFIG_DST_REGION=us-east-1
 	RCLONE_CONFIG_DST_FORCE_PATH_STYLE=true RCLONE_CONFIG_DST_ENV_AUTH=false RCLONE_CONFIG_DST_NO_CHECK_BUCKET=true
 	"$bin/rclone")
 mc_cmd=(env MC_CONFIG_DIR="$work/mc" "$bin/mc" --quiet --no-color)
-offsite_cmd=(env RGW_ENDPOINT="$endpoint_src" RGW_ACCESS_KEY_ID=$user RGW_SECRET_ACCESS_KEY=$secret
-	MINIO_ENDPOINT="$endpoint_dst" MINIO_ACCESS_KEY_ID=$user MINIO_SECRET_ACCESS_KEY=$secret
+offsite_cmd=(env RGW_ENDPOINT="$endpoint_src" RGW_ACCESS_KEY_ID="$user" RGW_SECRET_ACCESS_KEY="$secret"
+	MINIO_ENDPOINT="$endpoint_dst" MINIO_ACCESS_KEY_ID="$user" MINIO_SECRET_ACCESS_KEY="$secret"
 	OFFSITE_MAX_DELETE=0 OFFSITE_PROGRESS_INTERVAL=0 OFFSITE_LOG_FORMAT=json OFFSITE_LOG_LEVEL=warn)
 rc() { limit "$step" "${rclone_cmd[@]}" "$@"; }
 mcx() { limit "$step" "${mc_cmd[@]}" "$@"; }
@@ -241,13 +242,13 @@ measure() { # scenario tool objects bytes command...
 }
 
 run_all() { # scenario bucket objects bytes copy|sync fresh|same [reps]
-	local mc_flags=() n=${7:-$reps} rep target tools i
+	local mc_flags=() n=${7:-$reps} rep target tools
 	if [ "$5" = sync ]; then mc_flags=(--remove); fi
 	for rep in $(seq "$n"); do
 		target=1
 		if [ "$6" = fresh ]; then target=$rep; fi # a copy needs an empty target each time
 		tools=("${tools_all[@]}")
-		for i in $(seq $(((rep - 1) % ${#tools_all[@]}))); do tools=("${tools[@]:1}" "${tools[0]}"); done
+		for _ in $(seq $(((rep - 1) % ${#tools_all[@]}))); do tools=("${tools[@]:1}" "${tools[0]}"); done
 		for t in "${tools[@]}"; do
 			case $t in
 			offsite) measure "$1" "offsite $5" "$3" "$4" "${offsite_cmd[@]}" MINIO_BUCKET="off-$2-$target" RGW_BUCKETS="$2" OFFSITE_MODE="$5" "$bin/offsite" mirror ;;
@@ -308,7 +309,7 @@ fi
 # (d): the flat pair. The source bucket "flat" holds urn:oid:N; the mirror
 # holds the same bytes under off-flat/flat/urn:oid:N, where offsite's
 # mirror of "flat" lives; every tool re-runs over it with nothing to do.
-flat_cmd=(env BENCH_ACCESS_KEY=$user BENCH_SECRET_KEY=$secret "$bin/bench-flat")
+flat_cmd=(env BENCH_ACCESS_KEY="$user" BENCH_SECRET_KEY="$secret" "$bin/bench-flat")
 if [ "$flat" -gt 0 ]; then
 	log "seeding the flat pair: $flat objects of $flat_size bytes on each side (only missing keys)"
 	limit "$step" "${flat_cmd[@]}" seed "$endpoint_src" flat "" "$flat" "$flat_size" &

@@ -24,6 +24,14 @@ DRILL_TO=${DRILL_TO:-$(printf %.41s "$DRILL_BUCKET")-drill-$(date -u +%Y%m%d-%H%
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
+# quote WORD: WORD as a shell reads it back, for commands printed to copy.
+quote() {
+	case $1 in
+	'' | *[!A-Za-z0-9_./:=@%+,-]*) printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
 # field NAME FILE: the number NAME in the totals of the one-line JSON report
 # in FILE (totals is a flat object, so no nesting gets in the way).
 field() {
@@ -38,7 +46,7 @@ start=$(date +%s)
 status=0
 # The report goes to stdout as one JSON line; the logs stay on stderr.
 timeout -k 10 "$STEP_TIMEOUT" "$OFFSITE" --log-format json restore rgw --bucket "$DRILL_BUCKET" --to-bucket "$DRILL_TO" \
-	--create-bucket --verify --progress never $at >"$tmp/restore.json" || status=$?
+	--create-bucket --verify --progress never ${at:+"$at"} >"$tmp/restore.json" || status=$?
 end=$(date +%s)
 if [ "$status" -ne 0 ]; then
 	echo "drill-rgw: the restore of $DRILL_BUCKET failed with exit code $status after $((end - start)) s (see docs/runbook.md)" >&2
@@ -54,7 +62,7 @@ seconds=$((end - start))
 
 echo "--- drill: size of the whole mirror (a dry run of restore --all: lists, changes nothing)"
 status=0
-timeout -k 10 "$STEP_TIMEOUT" "$OFFSITE" --log-format json restore rgw --all --dry-run --create-bucket --progress never $at \
+timeout -k 10 "$STEP_TIMEOUT" "$OFFSITE" --log-format json restore rgw --all --dry-run --create-bucket --progress never ${at:+"$at"} \
 	>"$tmp/all.json" || status=$?
 if [ "$status" -ne 0 ]; then
 	echo "drill-rgw: the restore of $DRILL_BUCKET is verified, but sizing the mirror failed with exit code $status" >&2
@@ -75,4 +83,4 @@ BEGIN {
 	p = (byb > byo) ? byb : byo
 	printf "drill: the whole mirror holds %d buckets, %d objects, %s: restoring all of it at this pace takes about %s (by bytes %s, by objects %s)\n", k, ao, human(ab), dur(p), dur(byb), dur(byo)
 }'
-echo "drill: $DRILL_TO stays on the RGW for you to inspect; offsite never deletes there: remove it with your RGW tools (radosgw-admin bucket rm --bucket=$DRILL_TO --purge-objects)"
+echo "drill: $DRILL_TO stays on the RGW for you to inspect; offsite never deletes there: remove it with your RGW tools (radosgw-admin bucket rm $(quote "--bucket=$DRILL_TO") --purge-objects)"

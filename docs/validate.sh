@@ -6,6 +6,9 @@
 # code and output, with the secret values of the environment redacted.
 # DRY=1 prints the steps and runs nothing. Exits 0 when every step passed,
 # 1 when one failed (summary.txt names it), 2 on a missing setting.
+# KUBECTL, SSH and OFFSITE are commands with arguments (ssh -o BatchMode=yes,
+# nix run .# --): they are split into words on purpose (globbing is off).
+# shellcheck disable=SC2086
 set -eu
 
 NAMESPACE=${NAMESPACE:-applications}
@@ -57,6 +60,7 @@ fi
 die() { echo "validate: $*" >&2; exit 2; }
 [ -n "$NODE" ] || die "NODE is not set: make validate NODE=<k3s server host> VALIDATE_BUCKET=<mirrored RGW bucket>"
 [ -n "$VALIDATE_BUCKET" ] || die "VALIDATE_BUCKET is not set: name a bucket the mirror copies (one in the CronJob's RGW_BUCKETS)"
+t=""
 for v in MIRROR_TIMEOUT STEP_TIMEOUT; do
 	eval "t=\$$v"
 	case "$t" in '' | *[!0-9]*) die "$v=$t is not a number of seconds" ;; esac

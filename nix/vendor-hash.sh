@@ -45,7 +45,7 @@ done
 (
 	cd "$tmp/src"
 	rm -rf vendor
-	GOFLAGS= GOWORK=off GOTOOLCHAIN=local GO111MODULE=on go mod vendor
+	GOFLAGS='' GOWORK=off GOTOOLCHAIN=local GO111MODULE=on go mod vendor
 )
 hash=$(nix --extra-experimental-features nix-command hash path --type sha256 --sri "$tmp/src/vendor")
 current=$(sed -n 's/^ *vendorHash = "\(.*\)";/\1/p' "$package")

@@ -60,14 +60,17 @@ let
         { name = "plain"; }
         { name = lib.mkForce "forced"; }
       ]).name == "forced";
-    "lists concatenate" =
+    # nixpkgs' evalModules reverses the collected modules (modules.nix:
+    # `mergeModules prefix (reverseList collected)`), so definitions from
+    # later modules come first.
+    "lists concatenate, later modules first" =
       (eval [
         decls
         { list = [ "a" ]; }
         { list = [ "b" ]; }
       ]).list == [
-        "a"
         "b"
+        "a"
       ];
     "conflicting values fail" = fails (eval [
       decls
@@ -114,17 +117,32 @@ let
           flag = true;
         };
       };
+    # Within one definition, mkMerge keeps its order.
     "mkMerge merges" =
       (eval [
         decls
-        (lib.mkMerge [
-          { list = [ "a" ]; }
-          { list = [ "b" ]; }
-        ])
+        {
+          config = lib.mkMerge [
+            { list = [ "a" ]; }
+            { list = [ "b" ]; }
+          ];
+        }
       ]).list == [
         "a"
         "b"
       ];
+    # A module must be a module: nixpkgs' loadModule wraps a bare mkIf or
+    # mkOverride in { config = ...; } and refuses any other _type, mkMerge
+    # included ("Could not load a value as a module").
+    "a bare mkMerge is not a module" = fails (eval [
+      decls
+      (lib.mkMerge [ { name = "x"; } ])
+    ]);
+    "a bare mkIf is a module" =
+      (eval [
+        decls
+        (lib.mkIf true { name = "x"; })
+      ]).name == "x";
   };
 
   failed = builtins.filter (name: !cases.${name}) (builtins.attrNames cases);

@@ -96,6 +96,16 @@ in
         after = machine.succeed("stat -c '%i %Z' " + uploaded + " " + uploaded + ".sha256")
         assert before == after, f"re-uploaded: {before!r} -> {after!r}"
 
+    with subtest("the unit sees its snapshots and credentials, none of the node's secrets"):
+        # /proc/<pid>/root is the file system as the unit sees it.
+        pid = machine.succeed("systemctl show -p MainPID --value etcd-offload.service").strip()
+        root = f"/proc/{pid}/root"
+        machine.succeed(f"test -s {root}${snapshotDir}/" + name)
+        machine.succeed(f"test -s {root}/run/credentials/etcd-offload.service/minio_secret_access_key")
+        machine.succeed(f"test -e {root}/etc/resolv.conf")
+        for path in ["/etc/shadow", "/etc/ssh", "/run/secrets", "/var/lib/nixos", "/root/.ssh"]:
+            machine.fail(f"test -e {root}{path}")
+
     with subtest("secrets stay out of the unit and the journal"):
         machine.fail("systemctl show etcd-offload.service | grep -F ${secretKey}")
         machine.fail("journalctl -u etcd-offload.service | grep -F ${secretKey}")

@@ -79,6 +79,12 @@ let
     toList = x: if isList x then x else [ x ];
     unique = foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ];
     last = xs: builtins.elemAt xs (length xs - 1);
+    reverseList =
+      xs:
+      let
+        l = length xs;
+      in
+      builtins.genList (n: builtins.elemAt xs (l - n - 1)) l;
 
     filterAttrs =
       pred: set:
@@ -629,14 +635,21 @@ let
             load (toString m) (import m)
           else if isFunction m then
             load file (call m)
-          else if isAttrs m then
+          else if isAttrs m && (m._type or "module") == "module" then
             {
               file = m._file or file;
               inherit m;
             }
+          # As nixpkgs' loadModule: a bare mkIf or mkOverride is the config
+          # of a module; anything else with a _type (mkMerge too) is refused.
+          else if isAttrs m && elem m._type [ "if" "override" ] then
+            load file { config = m; }
+          else if isAttrs m then
+            throw "Could not load a value as a module, because it is of type \"${m._type}\", in file ${file}."
           else
             throw "module in ${file} is a ${builtins.typeOf m}, not a module";
-        collect =
+        # One module and the modules it imports (not yet loaded).
+        collectOne =
           file: m:
           let
             l = load file m;
@@ -650,16 +663,38 @@ let
             ];
             shorthand = !(l.m ? config || l.m ? options);
           in
-          [
-            {
+          {
+            module = {
               inherit (l) file;
               options = l.m.options or { };
               config = if shorthand then removeAttrs l.m known else l.m.config or { };
               stray = if shorthand then [ ] else filter (n: !(elem n known)) (attrNames l.m);
-            }
-          ]
-          ++ concatMap (collect l.file) (l.m.imports or [ ]);
-        collected = concatMap (collect "<module>") modules;
+            };
+            imports = map (i: {
+              inherit (l) file;
+              m = i;
+            }) (l.m.imports or [ ]);
+          };
+        # Breadth first, the order builtins.genericClosure gives nixpkgs'
+        # collectModules; then reversed, as nixpkgs' evalModules does, so
+        # that definitions from later modules come first.
+        collectLevels =
+          level:
+          if level == [ ] then
+            [ ]
+          else
+            let
+              loaded = map (x: collectOne x.file x.m) level;
+            in
+            map (x: x.module) loaded ++ collectLevels (concatMap (x: x.imports) loaded);
+        collected = reverseList (
+          collectLevels (
+            map (m: {
+              file = "<module>";
+              inherit m;
+            }) modules
+          )
+        );
         stray = concatMap (
           c: map (n: "Module `${c.file}' has an unsupported attribute `${n}'.") c.stray
         ) collected;

@@ -1,7 +1,8 @@
 # A stand-in for the corner of NixOS that nix/module.nix touches: the
 # declarations of systemd.services / systemd.timers (with the option names
-# NixOS uses, so a misspelt one is an error), assertions and warnings, and
-# the rendering of units to text as nixos/lib/systemd-lib.nix does it.
+# NixOS uses, so a misspelt one is an error), tmpfiles rules, users.groups,
+# services.k3s's options, assertions and warnings, and the rendering of
+# units to text as nixos/lib/systemd-lib.nix does it.
 { lib }:
 let
   inherit (lib) mkOption types;
@@ -188,6 +189,58 @@ let
         default = { };
       };
       systemd.tmpfiles.rules = listOfStr;
+      users.groups = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options.gid = nullOrInt;
+            options.members = listOfStr;
+          }
+        );
+        default = { };
+      };
+      # nixos/modules/services/cluster/rancher (k3s.nix, default.nix): the
+      # options offsite's module reads or defines.
+      services.k3s = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        role = mkOption {
+          type = types.enum [
+            "server"
+            "agent"
+          ];
+          default = "server";
+        };
+        serverAddr = mkOption {
+          type = types.str;
+          default = "";
+        };
+        clusterInit = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        disableAgent = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        token = mkOption {
+          type = types.str;
+          default = "";
+        };
+        tokenFile = mkOption {
+          type = types.nullOr types.path;
+          default = null;
+        };
+        configPath = mkOption {
+          type = types.nullOr types.path;
+          default = null;
+        };
+        extraFlags = mkOption {
+          type = types.either types.str (types.listOf types.str);
+          default = [ ];
+        };
+      };
     };
   };
 
