@@ -23,18 +23,12 @@ func openDestination(ctx context.Context, dest rcloneconf.Remote, bucket string)
 	if err != nil {
 		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, err)
 	}
-	entries, err := fbucket.List(ctx, "")
+	dirs, err := rcloneconf.Dirs(ctx, fbucket, "")
 	if rcloneconf.IsNotFound(err) {
 		return nil, nil, exitcode.Configf(EnvDestBucket, "bucket %q does not exist on %s; create it (with versioning and lifecycle rules): offsite never creates it", bucket, dest.Endpoint)
 	}
 	if err != nil {
 		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list destination bucket %s: %w", bucket, err))
-	}
-	var dirs []string
-	for _, e := range entries {
-		if _, ok := e.(fs.Directory); ok {
-			dirs = append(dirs, e.Remote())
-		}
 	}
 	return fbucket, dirs, nil
 }
@@ -45,15 +39,9 @@ func listBuckets(ctx context.Context, src rcloneconf.Remote) ([]string, error) {
 	if err != nil {
 		return nil, rcloneconf.Classify(rcloneconf.RGW, err)
 	}
-	entries, err := froot.List(ctx, "")
+	buckets, err := rcloneconf.Dirs(ctx, froot, "")
 	if err != nil {
 		return nil, rcloneconf.Classify(rcloneconf.RGW, fmt.Errorf("list source buckets: %w", err))
-	}
-	var buckets []string
-	for _, e := range entries {
-		if _, ok := e.(fs.Directory); ok {
-			buckets = append(buckets, e.Remote())
-		}
 	}
 	slices.Sort(buckets)
 	return buckets, nil

@@ -157,10 +157,7 @@ const maxDuration = 7 * 24 * time.Hour
 // buckets' allow- and deny-lists. The report prefix is checked last, by
 // the configs that embed the scope.
 func (s *Scope) validateBuckets() error {
-	if err := validateRemotes(s.Source, s.Dest); err != nil {
-		return err
-	}
-	if err := rcloneconf.CheckBucketName(EnvDestBucket, s.DestBucket); err != nil {
+	if err := validateEnds(s.Source, s.Dest, s.DestBucket); err != nil {
 		return err
 	}
 	switch {
@@ -185,17 +182,19 @@ func (s *Scope) validateBuckets() error {
 	return nil
 }
 
-func validateRemotes(src, dst rcloneconf.Remote) error {
-	if strings.TrimSpace(src.Endpoint) == "" {
-		return exitcode.Configf("RGW_ENDPOINT", "is required")
+// validateEnds checks the two ends, the RGW and the MinIO, and the bucket
+// in MinIO that holds the mirror.
+func validateEnds(rgw, minio rcloneconf.Remote, mirrorBucket string) error {
+	if strings.TrimSpace(rgw.Endpoint) == "" {
+		return exitcode.Configf(rcloneconf.RGW.Var("ENDPOINT"), "is required")
 	}
-	if strings.TrimSpace(dst.Endpoint) == "" {
-		return exitcode.Configf("MINIO_ENDPOINT", "is required")
+	if strings.TrimSpace(minio.Endpoint) == "" {
+		return exitcode.Configf(rcloneconf.MinIO.Var("ENDPOINT"), "is required")
 	}
-	if src.Name == "" || dst.Name == "" || src.Name == dst.Name {
-		return exitcode.Configf("RGW_ENDPOINT", "source and destination need distinct remote names (got %q and %q)", src.Name, dst.Name)
+	if rgw.Name == "" || minio.Name == "" || rgw.Name == minio.Name {
+		return exitcode.Configf(rcloneconf.RGW.Var("ENDPOINT"), "source and destination need distinct remote names (got %q and %q)", rgw.Name, minio.Name)
 	}
-	return nil
+	return rcloneconf.CheckBucketName(EnvDestBucket, mirrorBucket)
 }
 
 func validateReportPrefix(prefix string) error {

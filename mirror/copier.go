@@ -66,6 +66,12 @@ func copyBucket[P policy](ctx context.Context, c copier, newPolicy func() P) (pa
 	}
 }
 
+// outcome is what a report entry says of the tries at a bucket started at
+// start: attempts, errors, their messages, and how long it took.
+func (t tally) outcome(start time.Time) (int, int64, []string, float64) {
+	return t.attempts, t.errors, t.messages, time.Since(start).Seconds()
+}
+
 // note keeps msg among the bucket's error messages.
 func (t *tally) note(msg string) { t.messages = appendMessage(t.messages, msg) }
 

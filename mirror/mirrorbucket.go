@@ -48,8 +48,8 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	ctx = withStop(ctx, r.stop) // past the deadline, no new check or transfer starts
 	var t tally
 	fail := func(err error) (BucketReport, error) {
-		br.Status, err = t.fail(ctx, name, err, log)
-		br.tallied(t, start)
+		status, err := t.fail(ctx, name, err, log)
+		br.ended(status, t, start)
 		return br, err
 	}
 	fsrc, err := r.cfg.Source.Fs(ctx, name)
@@ -84,17 +84,15 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		return fail(fmt.Errorf("%d errors in the last of %d tries, nothing deleted; last error: %w", len(res.errs), t.attempts, res.errs[len(res.errs)-1]))
 	}
 	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log); errors.Is(err, exitcode.ErrSafetyStop) {
-		br.Status = StatusAborted
 		t.note(err.Error())
-		br.tallied(t, start)
+		br.ended(StatusAborted, t, start)
 		log.Error("safety stop: nothing deleted", zap.Int64("deletions_refused", br.DeletionsRefused), zap.Error(err))
 		return br, fmt.Errorf("bucket %s: %w", name, err)
 	} else if err != nil {
 		t.errors += stats.GetErrors()
 		return fail(err)
 	}
-	br.Status = StatusOK
-	br.tallied(t, start)
+	br.ended(StatusOK, t, start)
 	log.Info("bucket done", zap.Int64("checked", br.Checked), zap.Int64("transferred", br.Transferred),
 		zap.Int64("bytes", br.Bytes), zap.Int64("deleted", br.Deleted), zap.Int64("compared_size_only", br.SizeOnly),
 		zap.Int("attempts", br.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
@@ -108,10 +106,11 @@ func (m *mirrorPolicy) release() {
 	}
 }
 
-// tallied fills in what the tries came to, and the bucket's duration.
-func (b *BucketReport) tallied(t tally, start time.Time) {
-	b.Attempts, b.Errors, b.ErrorMessages = t.attempts, t.errors, t.messages
-	b.DurationSeconds = time.Since(start).Seconds()
+// ended fills in how the bucket ended, what the tries came to, and how
+// long it took.
+func (b *BucketReport) ended(status string, t tally, start time.Time) {
+	b.Status = status
+	b.Attempts, b.Errors, b.ErrorMessages, b.DurationSeconds = t.outcome(start)
 }
 
 // watchBucket gives a bucket's work its own stats group (rclone's groups

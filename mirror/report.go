@@ -103,14 +103,49 @@ func (r *Report) failed(err error) (*Report, error) {
 	return r, err
 }
 
+// BucketCounts count a run's buckets by how they ended.
+type BucketCounts struct {
+	Buckets    int `json:"buckets"`
+	OK         int `json:"ok"`
+	Failed     int `json:"failed"`
+	Aborted    int `json:"aborted"`
+	Skipped    int `json:"skipped"`
+	Incomplete int `json:"incomplete"`
+}
+
+// count counts a bucket that ended with status.
+func (c *BucketCounts) count(status string) {
+	c.Buckets++
+	switch status {
+	case StatusOK:
+		c.OK++
+	case StatusFailed:
+		c.Failed++
+	case StatusAborted:
+		c.Aborted++
+	case StatusSkipped:
+		c.Skipped++
+	case StatusIncomplete:
+		c.Incomplete++
+	}
+}
+
+// status is a run's status from its buckets': failed when any failed or
+// was cut short, or the run itself failed (runErr); aborted when a safety
+// rule stopped one; ok otherwise.
+func (c BucketCounts) status(runErr string) string {
+	switch {
+	case runErr != "" || c.Failed > 0 || c.Incomplete > 0:
+		return StatusFailed
+	case c.Aborted > 0:
+		return StatusAborted
+	}
+	return StatusOK
+}
+
 // Totals add up the buckets.
 type Totals struct {
-	Buckets          int   `json:"buckets"`
-	OK               int   `json:"ok"`
-	Failed           int   `json:"failed"`
-	Aborted          int   `json:"aborted"`
-	Skipped          int   `json:"skipped"`
-	Incomplete       int   `json:"incomplete"`
+	BucketCounts
 	SourceObjects    int64 `json:"source_objects"`
 	SourceBytes      int64 `json:"source_bytes"`
 	Checked          int64 `json:"checked"`
@@ -124,8 +159,13 @@ type Totals struct {
 
 // Bucket returns the named bucket's entry, or nil.
 func (r *Report) Bucket(name string) *BucketReport {
-	if i := slices.IndexFunc(r.Buckets, func(b BucketReport) bool { return b.Name == name }); i >= 0 {
-		return &r.Buckets[i]
+	return named(r.Buckets, func(b BucketReport) bool { return b.Name == name })
+}
+
+// named is the entry of buckets that is, or nil.
+func named[B any](buckets []B, is func(B) bool) *B {
+	if i := slices.IndexFunc(buckets, is); i >= 0 {
+		return &buckets[i]
 	}
 	return nil
 }
@@ -143,9 +183,14 @@ func (r *Report) cancelled(cause error, what string, total int) (int, error) {
 
 // incomplete counts the buckets cut short or not started.
 func (r *Report) incomplete() int {
+	return countStatus(r.Buckets, StatusIncomplete, func(b BucketReport) string { return b.Status })
+}
+
+// countStatus counts the buckets whose status is status.
+func countStatus[B any](buckets []B, status string, statusOf func(B) string) int {
 	n := 0
-	for _, b := range r.Buckets {
-		if b.Status == StatusIncomplete {
+	for _, b := range buckets {
+		if statusOf(b) == status {
 			n++
 		}
 	}
@@ -156,20 +201,9 @@ func (r *Report) incomplete() int {
 func (r *Report) finish(end time.Time) {
 	r.End = end
 	r.DurationSeconds = end.Sub(r.Start).Seconds()
-	t := Totals{Buckets: len(r.Buckets)}
+	var t Totals
 	for _, b := range r.Buckets {
-		switch b.Status {
-		case StatusOK:
-			t.OK++
-		case StatusFailed:
-			t.Failed++
-		case StatusAborted:
-			t.Aborted++
-		case StatusSkipped:
-			t.Skipped++
-		case StatusIncomplete:
-			t.Incomplete++
-		}
+		t.count(b.Status)
 		t.SourceObjects += b.SourceObjects
 		t.SourceBytes += b.SourceBytes
 		t.Checked += b.Checked
@@ -181,14 +215,7 @@ func (r *Report) finish(end time.Time) {
 		t.Errors += b.Errors
 	}
 	r.Totals = t
-	switch {
-	case r.Error != "" || t.Failed > 0 || t.Incomplete > 0:
-		r.Status = StatusFailed
-	case t.Aborted > 0:
-		r.Status = StatusAborted
-	default:
-		r.Status = StatusOK
-	}
+	r.Status = t.status(r.Error)
 }
 
 // Summary is the report for people: a table with a row per bucket and a

@@ -109,10 +109,7 @@ func ParseAt(s string, now time.Time) (time.Time, error) {
 // Validate checks the config; every error is a *exitcode.ConfigError
 // naming the flag or env var at fault.
 func (c *RestoreConfig) Validate() error {
-	if err := validateRemotes(c.Target, c.Mirror); err != nil {
-		return err
-	}
-	if err := rcloneconf.CheckBucketName(EnvDestBucket, c.MirrorBucket); err != nil {
+	if err := validateEnds(c.Target, c.Mirror, c.MirrorBucket); err != nil {
 		return err
 	}
 	switch {

@@ -48,8 +48,8 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (RestoreB
 	defer stop()
 	var tl tally
 	fail := func(err error) (RestoreBucket, error) {
-		rb.Status, err = tl.fail(ctx, t.name, err, log)
-		rb.tallied(tl, start)
+		status, err := tl.fail(ctx, t.name, err, log)
+		rb.ended(status, tl, start)
 		return rb, err
 	}
 	if t.create && r.cfg.DryRun {
@@ -85,18 +85,17 @@ func (r *restorer) restoreBucket(ctx context.Context, t restoreTarget) (RestoreB
 			return fail(fmt.Errorf("verify: %w", err))
 		}
 	}
-	rb.Status = StatusOK
-	rb.tallied(tl, start)
-	log.Info("bucket restored", zap.Int64("checked", rb.Checked), zap.Int64("restored", rb.Restored),
-		zap.Int64("bytes", rb.Bytes), zap.Int64("differing_kept", rb.Differing), zap.Int64("compared_size_only", rb.SizeOnly),
-		zap.Int("attempts", rb.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
+	rb.ended(StatusOK, tl, start)
+	log.Info("bucket restored", zap.Int64("checked", rb.Checked), zap.Int64("restored", rb.Restored), zap.Int64("bytes", rb.Bytes),
+		zap.Int64("differing_kept", rb.Differing), zap.Int64("compared_size_only", rb.SizeOnly), zap.Int("attempts", rb.Attempts))
 	return rb, nil
 }
 
-// tallied fills in what the tries came to, and the bucket's duration.
-func (b *RestoreBucket) tallied(t tally, start time.Time) {
-	b.Attempts, b.Errors, b.ErrorMessages = t.attempts, t.errors, t.messages
-	b.DurationSeconds = time.Since(start).Seconds()
+// ended fills in how the bucket ended, what the tries came to, and how
+// long it took.
+func (b *RestoreBucket) ended(status string, t tally, start time.Time) {
+	b.Status = status
+	b.Attempts, b.Errors, b.ErrorMessages, b.DurationSeconds = t.outcome(start)
 }
 
 // pair opens t's mirror (at the restore's time) and its RGW bucket.

@@ -80,17 +80,11 @@ func (r *restorer) mirroredBuckets(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, rcloneconf.Classify(rcloneconf.MinIO, err)
 	}
-	entries, err := fat.List(ctx, "")
+	dirs, err := rcloneconf.Dirs(ctx, fat, "")
 	if err != nil && !rcloneconf.IsNotFound(err) {
 		return nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list the mirrors in %s: %w", r.cfg.MirrorBucket, err))
 	}
-	var names []string
-	for _, e := range entries {
-		if _, ok := e.(fs.Directory); ok && e.Remote() != reportRoot(r.cfg.ReportPrefix) {
-			names = append(names, e.Remote())
-		}
-	}
-	return names, nil
+	return slices.DeleteFunc(dirs, func(d string) bool { return d == reportRoot(r.cfg.ReportPrefix) }), nil
 }
 
 // targets are the RGW buckets found restores go to; a missing one needs

@@ -3,7 +3,6 @@ package mirror
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,24 +62,13 @@ type RestoreBucket struct {
 
 // RestoreTotals add up the buckets.
 type RestoreTotals struct {
-	Buckets       int   `json:"buckets"`
-	OK            int   `json:"ok"`
-	Failed        int   `json:"failed"`
-	Incomplete    int   `json:"incomplete"`
+	BucketCounts
 	MirrorObjects int64 `json:"mirror_objects"`
 	MirrorBytes   int64 `json:"mirror_bytes"`
 	Restored      int64 `json:"restored"`
 	Bytes         int64 `json:"bytes"`
 	Differing     int64 `json:"differing"`
 	Errors        int64 `json:"errors"`
-}
-
-// Bucket returns the named bucket's entry, or nil.
-func (r *RestoreReport) Bucket(name string) *RestoreBucket {
-	if i := slices.IndexFunc(r.Buckets, func(b RestoreBucket) bool { return b.Name == name }); i >= 0 {
-		return &r.Buckets[i]
-	}
-	return nil
 }
 
 // newRestoreReport starts the report of a restore of cfg.
@@ -105,14 +93,14 @@ func (r *RestoreReport) failed(err error) (*RestoreReport, error) {
 	return r, err
 }
 
+// Bucket returns the named bucket's entry, or nil.
+func (r *RestoreReport) Bucket(name string) *RestoreBucket {
+	return named(r.Buckets, func(b RestoreBucket) bool { return b.Name == name })
+}
+
 // cancelled records that the restore was cancelled: see Report.cancelled.
 func (r *RestoreReport) cancelled(cause error, total int) (int, error) {
-	n := 0
-	for _, b := range r.Buckets {
-		if b.Status == StatusIncomplete {
-			n++
-		}
-	}
+	n := countStatus(r.Buckets, StatusIncomplete, func(b RestoreBucket) string { return b.Status })
 	err := fmt.Errorf("the restore was cancelled (%w); %d of %d buckets incomplete: run it again to finish", cause, n, total)
 	r.Error = joinMessages(r.Error, err.Error())
 	return n, err
@@ -122,28 +110,15 @@ func (r *RestoreReport) cancelled(cause error, total int) (int, error) {
 func (r *RestoreReport) finish(end time.Time) {
 	r.End = end
 	r.DurationSeconds = end.Sub(r.Start).Seconds()
-	t := RestoreTotals{Buckets: len(r.Buckets)}
+	var t RestoreTotals
 	for _, b := range r.Buckets {
-		switch b.Status {
-		case StatusOK:
-			t.OK++
-		case StatusFailed:
-			t.Failed++
-		case StatusIncomplete:
-			t.Incomplete++
-		}
-		t.MirrorObjects += b.MirrorObjects
-		t.MirrorBytes += b.MirrorBytes
-		t.Restored += b.Restored
-		t.Bytes += b.Bytes
-		t.Differing += b.Differing
-		t.Errors += b.Errors
+		t.count(b.Status)
+		t.MirrorObjects, t.MirrorBytes = t.MirrorObjects+b.MirrorObjects, t.MirrorBytes+b.MirrorBytes
+		t.Restored, t.Bytes = t.Restored+b.Restored, t.Bytes+b.Bytes
+		t.Differing, t.Errors = t.Differing+b.Differing, t.Errors+b.Errors
 	}
 	r.Totals = t
-	r.Status = StatusOK
-	if r.Error != "" || t.Failed > 0 || t.Incomplete > 0 {
-		r.Status = StatusFailed
-	}
+	r.Status = t.status(r.Error)
 }
 
 // Summary is the report for people: a table with a row per bucket and a

@@ -58,15 +58,9 @@ func listHost(ctx context.Context, bucketFs rfs.Fs, host string) (hostObjects, e
 
 // listHosts returns the host prefixes in the bucket.
 func listHosts(ctx context.Context, bucketFs rfs.Fs) ([]string, error) {
-	entries, err := bucketFs.List(ctx, "")
+	hosts, err := rcloneconf.Dirs(ctx, bucketFs, "")
 	if err != nil {
 		return nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list hosts: %w", err))
-	}
-	var hosts []string
-	for _, e := range entries {
-		if _, ok := e.(rfs.Directory); ok {
-			hosts = append(hosts, e.Remote())
-		}
 	}
 	return hosts, nil
 }

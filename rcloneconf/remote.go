@@ -362,3 +362,19 @@ func readSmallFile(path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Dirs lists the names of the directories in dir of f: an S3 remote's
+// buckets at its root, or the prefixes one level down in a bucket.
+func Dirs(ctx context.Context, f fs.Fs, dir string) ([]string, error) {
+	entries, err := f.List(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, e := range entries {
+		if _, ok := e.(fs.Directory); ok {
+			dirs = append(dirs, e.Remote())
+		}
+	}
+	return dirs, nil
+}

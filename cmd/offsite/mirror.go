@@ -164,11 +164,10 @@ func (e *env) mirror(c *cli.Context) error {
 		// Shards push their metrics side by side and ping their own checks.
 		part = jobPart{instance: fmt.Sprintf("shard-%d-of-%d", sh.Index, sh.Count), shard: sh}
 	}
-	mon, err := e.newJobMonitor(c, monitor.JobMirror, part)
+	mon, err := e.startJob(c, monitor.JobMirror, part)
 	if err != nil {
 		return err
 	}
-	mon.start(c.Context)
 	var rep *mirror.Report
 	derr := e.underDisplay(c, func(sink livebar.Sink) {
 		var cfg mirror.Config

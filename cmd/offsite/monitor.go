@@ -31,12 +31,10 @@ func monitorFlags() []cli.Flag {
 	}
 }
 
-// jobMonitor sends one job's pings and metrics. A command wires it in three
-// lines:
+// jobMonitor sends one job's pings and metrics. A command wires it so:
 //
-//	mon, err := e.newJobMonitor(c, monitor.JobMirror, jobPart{})
+//	mon, err := e.startJob(c, monitor.JobMirror, jobPart{})
 //	if err != nil { return err }
-//	mon.start(c.Context)
 //	... do the work: run, err := ...
 //	return mon.finish(c.Context, run, err)
 type jobMonitor struct {
@@ -98,6 +96,16 @@ func (e *env) newJobMonitor(c *cli.Context, job monitor.Job, part jobPart) (*job
 		job:     job,
 	}
 	return e.mon, nil
+}
+
+// startJob makes job's monitor and pings the job's start.
+func (e *env) startJob(c *cli.Context, job monitor.Job, part jobPart) (*jobMonitor, error) {
+	mon, err := e.newJobMonitor(c, job, part)
+	if err != nil {
+		return nil, err
+	}
+	mon.start(c.Context)
+	return mon, nil
 }
 
 // optionalSecret is the value of env var name or of the file name_FILE

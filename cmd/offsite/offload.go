@@ -173,7 +173,7 @@ func (e *env) offloadOnce(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mon.start(c.Context)
+	mon.start(c.Context) // watch has no start: it runs until stopped
 	cfg, err := e.offloadConfig(c)
 	if err == nil {
 		if derr := e.underDisplay(c, func(sink livebar.Sink) {

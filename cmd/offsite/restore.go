@@ -71,11 +71,10 @@ func (e *env) restoreConfig(c *cli.Context, sink livebar.Sink) (mirror.RestoreCo
 }
 
 func (e *env) restoreRGW(c *cli.Context) error {
-	mon, err := e.newJobMonitor(c, monitor.JobRestore, jobPart{})
+	mon, err := e.startJob(c, monitor.JobRestore, jobPart{})
 	if err != nil {
 		return err
 	}
-	mon.start(c.Context)
 	var rep *mirror.RestoreReport
 	derr := e.underDisplay(c, func(sink livebar.Sink) {
 		var cfg mirror.RestoreConfig

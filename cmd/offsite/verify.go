@@ -44,11 +44,10 @@ func outputFormat(c *cli.Context) (string, error) {
 // To have errors in reading the flags reported the same way, pass a
 // validateFunc that reads them and then validates.
 func (e *env) startVerify(c *cli.Context, job monitor.Job, cfg interface{ Validate() error }) (*jobMonitor, error) {
-	mon, err := e.newJobMonitor(c, job, jobPart{})
+	mon, err := e.startJob(c, job, jobPart{})
 	if err != nil {
 		return nil, err
 	}
-	mon.start(c.Context)
 	if err := cfg.Validate(); err != nil {
 		return nil, mon.finish(c.Context, monitor.Run{}, err)
 	}

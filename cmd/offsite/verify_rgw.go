@@ -37,9 +37,7 @@ func (e *env) verifyRGW(c *cli.Context) error {
 		if cfg.Scope, err = rgwScope(c); err != nil {
 			return err
 		}
-		cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
-		cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
-		cfg.ProgressInterval = 0 // the table shows each bucket
+		cfg.Tuning = verifyTuning(c)
 		cfg.Download = c.Bool("download")
 		cfg.MaxReportAge = c.Duration(flagName(mirror.EnvMaxReportAge))
 		return cfg.Validate()
@@ -50,6 +48,16 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
 	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
+}
+
+// verifyTuning is how hard verify rgw works: its checkers and listing; no
+// progress lines, as the table shows each bucket.
+func verifyTuning(c *cli.Context) mirror.Tuning {
+	t := mirror.DefaultTuning()
+	t.FastList = c.Bool(flagName(mirror.EnvFastList))
+	t.Checkers = c.Int(flagName(mirror.EnvCheckers))
+	t.ProgressInterval = 0
+	return t
 }
 
 // verifyRGWRun is the monitoring view of a verify report: one item per
@@ -79,9 +87,7 @@ func (e *env) verifyRestored(c *cli.Context) error {
 		if err := restoreScope(c, &cfg); err != nil {
 			return err
 		}
-		cfg.FastList = c.Bool(flagName(mirror.EnvFastList))
-		cfg.Checkers = c.Int(flagName(mirror.EnvCheckers))
-		cfg.ProgressInterval = 0
+		cfg.Tuning = verifyTuning(c)
 		return cfg.Validate()
 	}))
 	if err != nil {

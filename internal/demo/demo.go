@@ -100,6 +100,17 @@ func (d *demo) live() (livebar.Sink, func()) {
 	return d.Live()
 }
 
+// shown runs one command under the live display, if any, and prints the
+// summary it returns once the display is gone.
+func (d *demo) shown(run func(livebar.Sink) (summary string)) {
+	sink, stop := d.live()
+	summary := run(sink)
+	stop()
+	if summary != "" {
+		d.printf("%s", indent(summary))
+	}
+}
+
 // offloadOnceLive is offload.Once with the live display.
 func (d *demo) offloadOnceLive(ctx context.Context, cfg offload.Config) (offload.Result, error) {
 	var stop func()
@@ -157,13 +168,15 @@ func (d *demo) mirror(ctx context.Context, cfg mirror.Config) (*mirror.Report, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var stop func()
-	cfg.Display, stop = d.live()
-	rep, err := mirror.Run(ctx, cfg, d.Log)
-	stop()
-	if rep != nil {
-		d.printf("%s", indent(rep.Summary()))
-	}
+	var rep *mirror.Report
+	var err error
+	d.shown(func(sink livebar.Sink) string {
+		cfg.Display = sink
+		if rep, err = mirror.Run(ctx, cfg, d.Log); rep == nil {
+			return ""
+		}
+		return rep.Summary()
+	})
 	return rep, err
 }
 
@@ -300,13 +313,15 @@ func (d *demo) restoreRGW(ctx context.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	var stop func()
-	cfg.Display, stop = d.live()
-	rep, err := mirror.Restore(ctx, cfg, d.Log)
-	stop()
-	if rep != nil {
-		d.printf("%s", indent(rep.Summary()))
-	}
+	var rep *mirror.RestoreReport
+	var err error
+	d.shown(func(sink livebar.Sink) string {
+		cfg.Display = sink
+		if rep, err = mirror.Restore(ctx, cfg, d.Log); rep == nil {
+			return ""
+		}
+		return rep.Summary()
+	})
 	if err != nil {
 		return fmt.Errorf("restore rgw: %w", err)
 	}

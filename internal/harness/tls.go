@@ -38,14 +38,7 @@ func NewTestCA(t testing.TB, hosts ...string) *TestCA {
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caDER, ca := sign(t, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	srvKey := newKey(t)
 	srvTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]},
@@ -59,10 +52,7 @@ func NewTestCA(t testing.TB, hosts ...string) *TestCA {
 			srvTmpl.DNSNames = append(srvTmpl.DNSNames, h)
 		}
 	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srvDER, _ := sign(t, srvTmpl, ca, &srvKey.PublicKey, caKey)
 	keyDER, err := x509.MarshalECPrivateKey(srvKey)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +62,20 @@ func NewTestCA(t testing.TB, hosts ...string) *TestCA {
 	writePEM(t, c.CertFile, "CERTIFICATE", srvDER)
 	writePEM(t, c.KeyFile, "EC PRIVATE KEY", keyDER)
 	return c
+}
+
+// sign makes the certificate tmpl describes, signed by parent's key.
+func sign(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, key *ecdsa.PrivateKey) ([]byte, *x509.Certificate) {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der, cert
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {

@@ -161,12 +161,9 @@ func counters(s Stat) string {
 }
 
 func add(a, b Stat) Stat {
-	a.Checks += b.Checks
-	a.TotalChecks += b.TotalChecks
-	a.Objects += b.Objects
-	a.TotalObjects += b.TotalObjects
-	a.Bytes += b.Bytes
-	a.TotalBytes += b.TotalBytes
+	a.Checks, a.TotalChecks = a.Checks+b.Checks, a.TotalChecks+b.TotalChecks
+	a.Objects, a.TotalObjects = a.Objects+b.Objects, a.TotalObjects+b.TotalObjects
+	a.Bytes, a.TotalBytes = a.Bytes+b.Bytes, a.TotalBytes+b.TotalBytes
 	a.Rate += b.Rate
 	return a
 }
