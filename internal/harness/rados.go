@@ -338,10 +338,15 @@ func (c *radosCluster) room() error {
 		return fmt.Errorf("ceph osd dump: %w", err)
 	}
 	for _, o := range dump.OSDs {
-		if slices.Contains(o.State, "full") || slices.Contains(o.State, "nearfull") {
-			return fmt.Errorf("the test cluster's OSD %d is %s: it keeps objects in memory, in at most %d MiB; earlier tests in this binary wrote that much, or this one does: set %s higher",
-				o.OSD, strings.Join(o.State, ","), c.opts.osdBytes>>20, RGWOSDMiBEnv)
+		state := "full"
+		if !slices.Contains(o.State, state) {
+			state = "nearly full"
+			if !slices.Contains(o.State, "nearfull") {
+				continue
+			}
 		}
+		return fmt.Errorf("the test cluster's OSD %d is %s: it keeps objects in memory, in at most %d MiB; earlier tests in this binary wrote that much, or this one does: set %s higher",
+			o.OSD, state, c.opts.osdBytes>>20, RGWOSDMiBEnv)
 	}
 	return nil
 }

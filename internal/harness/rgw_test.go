@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -84,6 +87,33 @@ func TestRGWObjects(t *testing.T) {
 	}
 }
 
+// TestRGWMultipart64MiB reads back byte for byte what a client other than
+// rclone (the AWS SDK) wrote in parts: DBStore's RGW used to serve
+// multipart objects with other bytes than were uploaded.
+func TestRGWMultipart64MiB(t *testing.T) {
+	r := StartRGW(t)
+	r.MakeBucket(t, "videos")
+	data := Bytes(64, 64<<20)
+	start := time.Now()
+	etag := r.PutMultipart(t, "videos", "holiday.mp4", data, 8<<20)
+	t.Logf("64 MiB in 8 parts written in %v", time.Since(start).Round(time.Millisecond))
+	if got := strings.Trim(etag, `"`); !strings.HasSuffix(got, "-8") {
+		t.Fatalf("multipart ETag=%s, want a -8 suffix", got)
+	}
+	got, ok := r.Get(t, "videos", "holiday.mp4")
+	if !ok || len(got) != len(data) {
+		t.Fatalf("read back %d bytes (found %v), want %d", len(got), ok, len(data))
+	}
+	for i := range data {
+		if got[i] != data[i] {
+			t.Fatalf("read back differs from byte %d (in part %d) on", i, i/(8<<20)+1)
+		}
+	}
+	if rss, peak, err := r.RSS(); err == nil {
+		t.Logf("cluster RSS: %d MiB, peaks %d MiB", rss>>20, peak>>20)
+	}
+}
+
 // TestRGWDelimiterListingIsComplete lists a bucket of nested keys level by
 // level with delimiter "/", as rclone does without fast-list, in pages
 // small enough that every level spans several, and in pages of 1,000
@@ -106,6 +136,57 @@ func TestRGWDelimiterListingIsComplete(t *testing.T) {
 			t.Errorf("delimiter listing in pages of %d: %d keys, want the flat listing's %d", maxKeys, len(got), len(flat))
 		}
 	}
+}
+
+// TestRGWFullOSDFailsByDeadline fills a small cluster of its own. MemStore
+// takes whatever it is given: the OSD finds itself full when it next
+// reports to the mon, seconds later, and from then on blocks writes;
+// rados_osd_op_timeout turns that into a failed request within the
+// timeout rather than a hang, and the harness says the OSD is full where
+// StartRGW and a failed test's cleanup look.
+func TestRGWFullOSDFailsByDeadline(t *testing.T) {
+	integration(t)
+	opts := clusterOptions{osdBytes: 64 << 20, opTimeout: 5 * time.Second}
+	c, err := startCluster(opts)
+	switch {
+	case errors.Is(err, errRGWUnavailable):
+		skipRGW(t, "Ceph RGW unavailable: %v", err)
+	case err != nil:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	r := newRGW(t, c)
+	r.MakeBucket(t, "fill")
+	client := r.Client()
+	const size = 4 << 20
+	put := func(i int) (time.Duration, error) {
+		start := time.Now()
+		_, err := client.PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String("fill"), Key: aws.String(fmt.Sprint(i)), Body: bytes.NewReader(Bytes(uint64(i), size)),
+		}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+		return time.Since(start), err
+	}
+	i := 0
+	for ; int64(i*size) < 2*opts.osdBytes; i++ {
+		if _, err := put(i); err != nil {
+			break // full already
+		}
+	}
+	WaitFor(t, time.Minute, "the OSD to report itself full", func() bool { return c.room() != nil })
+	elapsed, err := put(i)
+	t.Logf("PUT after %d MiB: %v after %v", i*size>>20, err, elapsed.Round(time.Millisecond))
+	if bound := opts.opTimeout + 10*time.Second; err == nil || elapsed > bound {
+		t.Fatalf("PUT into a full OSD: %v after %v, want an error within %v", err, elapsed, bound)
+	}
+	err = c.room()
+	if !strings.Contains(err.Error(), "full") || !strings.Contains(err.Error(), RGWOSDMiBEnv) {
+		t.Fatalf("room: %v, want the OSD full and %s named", err, RGWOSDMiBEnv)
+	}
+	t.Log(err)
 }
 
 func TestRGWWrongKeysAreRefused(t *testing.T) {
@@ -150,6 +231,21 @@ func TestRGWUsersAreSeparate(t *testing.T) {
 		if err != nil || len(out.Buckets) != 1 {
 			t.Fatalf("%s lists %v (%v), want its one bucket", r.Tenant, out, err)
 		}
+	}
+}
+
+func TestClusterOptionsFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want int64 // 0: an error
+	}{{"", rgwOSDMiB << 20}, {"4096", 4096 << 20}, {"64", 64 << 20}, {"63", 0}, {"1G", 0}} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(RGWOSDMiBEnv, tc.env)
+			opts, err := clusterOptionsFromEnv()
+			if got := opts.osdBytes; (err == nil) != (tc.want != 0) || tc.want != 0 && got != tc.want {
+				t.Fatalf("osdBytes=%d, %v; want %d", got, err, tc.want)
+			}
+		})
 	}
 }
 
