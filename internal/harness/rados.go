@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,19 +20,21 @@ import (
 
 // RGWOSDMiBEnv sets how many MiB the test cluster's OSD may hold
 // (memstore_device_bytes; default rgwOSDMiB). MemStore keeps every object
-// in the OSD's memory, so this bounds the RAM the tests' objects take;
-// a run that writes more (a large benchmark) needs a larger value.
+// in the OSD's memory and refuses nothing: past this size the OSD reports
+// itself full, seconds late, and blocks writes. A run that writes more (a
+// large benchmark) needs a larger value.
 const RGWOSDMiBEnv = "OFFSITE_TEST_RGW_OSD_MIB"
 
 const (
-	// rgwOSDMiB fits what one test binary writes into RGW: the mirror
-	// and restore tests some tens of MiB, the harness's own tests about
-	// 100 MiB, the RGW benchmark about 270 MiB.
+	// rgwOSDMiB fits what one test binary writes into RGW: the harness's
+	// own tests about 80 MiB, the mirror and restore tests about 50 MiB,
+	// the RGW benchmark 264 MiB. The OSD's memory grows by about twice
+	// what it holds.
 	rgwOSDMiB = 1024
 	// rgwOpTimeout is how long radosgw and the Ceph tools wait for one
 	// RADOS operation (rados_osd_op_timeout). A full OSD blocks writes
-	// until it has room again, which for MemStore is never: the timeout
-	// turns that into an error (HTTP 408 from radosgw) instead of a hang.
+	// until it has room again, which in a test run does not happen: the
+	// timeout turns that into an error (HTTP 408 from radosgw), not a hang.
 	rgwOpTimeout = 30 * time.Second
 
 	cephToolTimeout = time.Minute      // one monmaptool, mkfs or ceph call
@@ -264,7 +267,7 @@ func (c *radosCluster) startOSD() error {
 }
 
 // startRGW starts radosgw and waits until it answers HTTP: on its first
-// start it creates its realm, zone and pools, which takes seconds.
+// start it creates its realm, zone and pools first.
 func (c *radosCluster) startRGW() error {
 	if err := c.rgw.start(c.chroot.command(0, "radosgw", "-f", "-c", c.conf(), "-n", "client.rgw"), c.hostPath("log/rgw.out")); err != nil {
 		return err
@@ -280,7 +283,9 @@ func (c *radosCluster) startRGW() error {
 		if err != nil {
 			return err
 		}
-		return resp.Body.Close()
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body) // else radosgw logs a broken pipe
+		return err
 	})
 	return c.explain(err, "log/client.rgw.log")
 }

@@ -37,7 +37,7 @@ type RGW struct {
 }
 
 // StartRGW creates an RGW user with its own tenant for the test, on the
-// test binary's cluster, which the first call starts (about 15 s; the first
+// test binary's cluster, which the first call starts (a few seconds; the first
 // call on a machine builds the chroot into the cache folder first, about a
 // minute, as root with the network). Under -short, or when the chroot cannot
 // be built, it skips saying why (or fails, when RGW is required). A cluster
