@@ -46,7 +46,8 @@ minio:
 promtool:
 	OFFSITE_TEST_REQUIRE_S3=1 $(GO) test -count=1 -timeout 30m -run '^TestAlertRules$$' ./internal/monitor
 
-## rgw: build the Ceph RGW chroot into .cache/rgw (once, ~40 s; root and network) and check radosgw starts
+## rgw: build the Ceph chroot (radosgw, mon, OSD) into .cache/rgw (once, about a minute; root and
+## network) and check that the tests' cluster starts (one mon, one MemStore OSD, radosgw)
 rgw:
 	OFFSITE_TEST_REQUIRE_RGW=1 $(GO) test -count=1 -timeout 30m -run '^TestRGWStarts$$' ./internal/harness
 

@@ -127,8 +127,8 @@ func (s *Server) ETag(t testing.TB, bucket, key string) string {
 // ListDelimited lists a bucket the way a directory walk does (and rclone
 // without fast-list): one level at a time with delimiter "/", pages of at
 // most maxKeys, descending into every common prefix. It returns the keys it
-// saw, sorted. On a correct server this equals List; DBStore's RGW returns
-// fewer (see TestRGWDelimiterListingIsShort).
+// saw, sorted. On a correct server this equals List's keys (see
+// TestRGWDelimiterListingIsComplete).
 func (s *Server) ListDelimited(t testing.TB, bucket string, maxKeys int32) []string {
 	t.Helper()
 	client := s.Client()

@@ -46,3 +46,19 @@ func groupProcs(pgid int) (map[int][]string, error) {
 	}
 	return procs, nil
 }
+
+// procPeakRSS returns a process's peak resident set (VmHWM) in bytes, or 0
+// when it cannot be read.
+func procPeakRSS(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
+}

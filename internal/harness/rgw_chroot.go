@@ -15,12 +15,14 @@ import (
 	"time"
 )
 
-// Debian 12 ships radosgw 16.2, which cannot run without a RADOS cluster;
-// Debian 13's radosgw 18.2 runs standalone on DBStore but needs a newer glibc
-// than a Debian 12 host has. So RGW runs in a Debian 13 chroot.
+// RGW runs on a small RADOS cluster (rados.go) made of Debian 13's Ceph
+// 18.2 (Reef, as Rook deploys it), which needs a newer glibc than a Debian
+// 12 host has: so the cluster runs in a Debian 13 chroot. ceph-mon and
+// ceph-osd bring ceph-base (monmaptool, the object classes RGW calls on
+// the OSD); ceph-osd has MemStore built in.
 const (
 	rgwSuite    = "trixie"
-	rgwPackages = "radosgw ceph-common"
+	rgwPackages = "radosgw ceph-common ceph-mon ceph-osd"
 	// rgwMirrorEnv, when set, is the Debian mirror debootstrap uses instead
 	// of its default.
 	rgwMirrorEnv = "OFFSITE_TEST_DEBIAN_MIRROR"
@@ -36,8 +38,11 @@ type rgwChroot struct {
 // RGW" (not root, no debootstrap, no network), as opposed to harness bugs.
 var errRGWUnavailable = errors.New("rgw unavailable")
 
+// rgwBinaries are what the chroot must hold to be used.
+var rgwBinaries = []string{"radosgw", "radosgw-admin", "ceph", "ceph-mon", "ceph-osd", "monmaptool"}
+
 // prepareRGWChroot returns the RGW chroot under the cache folder, creating it
-// on first use (about 40 s and 650 MB). A file lock serialises parallel test
+// on first use (about a minute and 700 MB). A file lock serialises parallel test
 // packages; the chroot is built under a temporary name and renamed into
 // place with its marker last, so a half-finished attempt is never used and
 // is cleared by the next one.
@@ -66,12 +71,12 @@ func prepareRGWChroot() (*rgwChroot, error) {
 	recipe := rgwSuite + " " + rgwPackages
 	if data, err := os.ReadFile(marker); err == nil {
 		built, version, _ := strings.Cut(string(data), "\n")
-		if _, err := os.Stat(filepath.Join(c.root, "usr/bin/radosgw")); err == nil && built == recipe {
+		if built == recipe && c.complete() {
 			c.version = strings.TrimSpace(version)
 			return c, nil
 		}
 	}
-	// No marker, another recipe or no radosgw: whatever is there goes.
+	// No marker, another recipe or a binary missing: whatever is there goes.
 	if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
@@ -99,6 +104,16 @@ func prepareRGWChroot() (*rgwChroot, error) {
 	return c, nil
 }
 
+// complete reports whether every binary the cluster needs is in the chroot.
+func (c *rgwChroot) complete() bool {
+	for _, bin := range rgwBinaries {
+		if _, err := os.Stat(filepath.Join(c.root, "usr/bin", bin)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // rgwHostCheck says exactly why this machine cannot build the chroot.
 func rgwHostCheck() error {
 	if os.Geteuid() != 0 {
@@ -112,11 +127,11 @@ func rgwHostCheck() error {
 	return nil
 }
 
-// rgwBuildTimeout bounds building the chroot: about 40 s here, far longer
+// rgwBuildTimeout bounds building the chroot: about a minute here, far longer
 // on a slow mirror, but not for ever.
 const rgwBuildTimeout = 15 * time.Minute
 
-// buildRGWChroot debootstraps Debian 13 into dir and installs radosgw. It runs
+// buildRGWChroot debootstraps Debian 13 into dir and installs Ceph. It runs
 // in private mount and PID namespaces: the proc and sys mounts debootstrap
 // and apt need vanish with the process, and every process of the build dies
 // with the test binary, even when it is killed half-way.
@@ -230,8 +245,8 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// rgwInstancesDir is where, inside the chroot, each RGW instance keeps its
-// config, database and logs.
+// rgwInstancesDir is where, inside the chroot, each cluster keeps its
+// config, mon store and logs.
 const rgwInstancesDir = "/srv/offsite-rgw"
 
 // newInstanceDir creates a fresh instance dir and returns its path inside
@@ -256,7 +271,7 @@ func (c *rgwChroot) newInstanceDir() (inChroot string, release func(), err error
 		if release, ok := tryLock(filepath.Join(dir, ".owner")); ok {
 			release()
 			if err := os.RemoveAll(dir); err != nil {
-				return "", nil, fmt.Errorf("remove abandoned rgw instance: %w", err)
+				return "", nil, fmt.Errorf("remove abandoned cluster dir: %w", err)
 			}
 		}
 	}
@@ -287,4 +302,17 @@ func tryLock(path string) (release func(), ok bool) {
 // hostPath turns a path inside the chroot into one the host can open.
 func (c *rgwChroot) hostPath(inChroot string) string {
 	return filepath.Join(c.root, inChroot)
+}
+
+// command prepares a command that runs inside the chroot in private mount
+// and PID namespaces with its own /proc: that mount cannot outlive the
+// process or show up on the host, so nothing is left to unmount after a
+// crash; and when the test binary dies, unshare's death kills the
+// namespace's first process, which takes every other one with it. Its
+// deadline is timeout (0: none, for the daemons, which Stop ends).
+func (c *rgwChroot) command(timeout time.Duration, args ...string) *Cmd {
+	script := `mount -t proc proc "$ROOT/proc" && exec chroot "$ROOT" "$@"`
+	cmd := Command(context.Background(), timeout, "unshare", append([]string{"--mount", "--pid", "--kill-child", "--", "sh", "-c", script, "sh"}, args...)...)
+	cmd.Env = append(os.Environ(), "ROOT="+c.root)
+	return cmd
 }
