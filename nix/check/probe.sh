@@ -69,7 +69,8 @@ bb=${0%/probe.sh}/bin/busybox
 [ -d /usr/lib ] && echo "list /usr"
 for d in "${STATE_DIRECTORY:-}" "${OFFSITE_METRICS_FILE%/*}"; do
 	[ -n "$d" ] || continue
-	if "$bb" touch "$d/.probe" 2>/dev/null && "$bb" rm -f "$d/.probe"; then echo "write $d"; else echo "nowrite $d"; fi
+	# A file of its own: the units share the metrics directory, and run at once.
+	if "$bb" touch "$d/.probe-$PROBE_UNIT" 2>/dev/null && "$bb" rm -f "$d/.probe-$PROBE_UNIT"; then echo "write $d"; else echo "nowrite $d"; fi
 done
 EOF
 pkg=$(nix-store --add "$work/pkg") || fail "nix-store --add failed"
@@ -143,6 +144,7 @@ Restart=no
 TimeoutStartSec=60
 ExecStart=
 ExecStart=$pkg/bin/busybox sh $pkg/probe.sh
+Environment=PROBE_UNIT=$u
 StandardOutput=file:/run/offsite-probe/$u.txt
 StandardError=file:/run/offsite-probe/$u.err
 EOF
