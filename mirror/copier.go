@@ -12,13 +12,16 @@ import (
 )
 
 // copier is the bucket copier mirror and restore share: src into dst, one
-// pass after another while the errors are worth another try.
+// pass after another while the errors are worth another try. offsite lists
+// and reads both places itself (the keys' own bytes, the ETags and dates,
+// every header); rclone uploads.
 type copier struct {
-	src, dst fs.Fs
-	dryRun   bool
-	tries    int           // passes at most, the first included
-	sleep    time.Duration // pause between them, longer if the server asks
-	log      *zap.Logger
+	src, dst     bucketPlace
+	srcFs, dstFs fs.Fs // the same places through rclone: uploads go to dstFs
+	dryRun       bool
+	tries        int           // passes at most, the first included
+	sleep        time.Duration // pause between them, longer if the server asks
+	log          *zap.Logger
 }
 
 // tally is what the tries at one bucket came to, for its report entry.
@@ -44,7 +47,7 @@ func copyBucket[P policy](ctx context.Context, c copier, newPolicy func() P) (pa
 	for {
 		t.attempts++
 		pol := newPolicy()
-		res := runPass(ctx, c.src, c.dst, c.dryRun, pol, c.log)
+		res := runPass(ctx, c, pol)
 		t.errors += max(stats.GetErrors(), int64(len(res.errs)))
 		for _, err := range res.errs {
 			t.note(err.Error())

@@ -10,40 +10,40 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/rclone/rclone/fs"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// maxHeldDeletions is how many planned deletions a pass keeps in memory as
-// objects (a few hundred bytes each); past it, only their keys are kept, in
-// a temp file, so that a mirror whose source was emptied does not need
-// memory in proportion to it.
+// maxHeldDeletions is how many planned deletions a pass keeps in memory;
+// past it, their keys go to a temp file, so that a mirror whose source
+// was emptied does not need memory in proportion to it.
 const maxHeldDeletions = 10_000
 
-// plannedDeletions are the mirror-only objects of a sync pass, in listing
-// order: the first limit as objects, the keys of the rest in a temp file.
-// They are counted, and refused or deleted, as a whole.
+// plannedDeletions are the keys of a sync pass's mirror-only objects, in
+// listing order: the first limit in memory, the rest in a temp file. They
+// are counted, and refused or deleted, as a whole.
 type plannedDeletions struct {
-	f     fs.Fs // the mirror, to find the spilled objects again
-	limit int   // objects held in memory, then keys in the file
+	limit int
 	mu    sync.Mutex
-	held  []fs.Object
+	held  []string
 	n     int64
 	spill *os.File
 	w     *bufio.Writer
 }
 
-// newPlannedDeletions holds the planned deletions of the mirror f.
-func newPlannedDeletions(f fs.Fs) *plannedDeletions {
-	return &plannedDeletions{f: f, limit: maxHeldDeletions}
+// newPlannedDeletions holds the planned deletions of a pass.
+func newPlannedDeletions() *plannedDeletions {
+	return &plannedDeletions{limit: maxHeldDeletions}
 }
 
-// add plans the deletion of o.
-func (d *plannedDeletions) add(o fs.Object) error {
+// add plans the deletion of key.
+func (d *plannedDeletions) add(key string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.n++
 	if len(d.held) < d.limit {
-		d.held = append(d.held, o)
-		d.n++
+		d.held = append(d.held, key)
 		return nil
 	}
 	if d.spill == nil {
@@ -56,10 +56,9 @@ func (d *plannedDeletions) add(o fs.Object) error {
 		d.spill, d.w = f, bufio.NewWriter(f)
 	}
 	// Quoted, one a line: a key may hold a newline.
-	if _, err := d.w.WriteString(strconv.Quote(o.Remote()) + "\n"); err != nil {
+	if _, err := d.w.WriteString(strconv.Quote(key) + "\n"); err != nil {
 		return fmt.Errorf("keep the planned deletions: %w", err)
 	}
-	d.n++
 	return nil
 }
 
@@ -73,14 +72,14 @@ func (d *plannedDeletions) count() int64 {
 	return d.n
 }
 
-// each calls fn with each planned deletion's key, and its object when it is
-// held (nil when spilled), in the order they were planned.
-func (d *plannedDeletions) each(fn func(remote string, o fs.Object) error) error {
+// each calls fn with each planned deletion's key, in the order they were
+// planned.
+func (d *plannedDeletions) each(fn func(key string) error) error {
 	if d == nil {
 		return nil
 	}
-	for _, o := range d.held {
-		if err := fn(o.Remote(), o); err != nil {
+	for _, key := range d.held {
+		if err := fn(key); err != nil {
 			return err
 		}
 	}
@@ -102,37 +101,53 @@ func (d *plannedDeletions) each(fn func(remote string, o fs.Object) error) error
 		if err != nil {
 			return fmt.Errorf("read back the planned deletions: %w", err)
 		}
-		remote, err := strconv.Unquote(line[:len(line)-1])
+		key, err := strconv.Unquote(line[:len(line)-1])
 		if err != nil {
 			return fmt.Errorf("read back the planned deletions: %w", err)
 		}
-		if err := fn(remote, nil); err != nil {
+		if err := fn(key); err != nil {
 			return err
 		}
 	}
 }
 
-// objects sends the planned deletions' objects to ch and closes it; a
-// spilled one is found again by key (one HEAD each). One gone since the
-// listing has nothing left to delete and is passed over.
-func (d *plannedDeletions) objects(ctx context.Context, ch chan<- fs.Object) error {
-	defer close(ch)
-	return d.each(func(remote string, o fs.Object) error {
-		if o == nil {
-			var err error
-			if o, err = d.f.NewObject(ctx, remote); errors.Is(err, fs.ErrorObjectNotFound) {
-				return nil
-			} else if err != nil {
-				return fmt.Errorf("find planned deletion %q: %w", remote, err)
-			}
-		}
-		select {
-		case ch <- o:
+// deleteBatch is how many keys one DeleteObjects request takes: S3's most.
+const deleteBatch = 1000
+
+// deleteAll deletes the planned deletions from p, a thousand keys a
+// request, and returns how many were deleted. A key gone since the listing
+// is gone all the same: S3 answers it as deleted.
+func (d *plannedDeletions) deleteAll(ctx context.Context, p bucketPlace) (int64, error) {
+	var deleted int64
+	batch := make([]types.ObjectIdentifier, 0, deleteBatch)
+	flush := func() error {
+		if len(batch) == 0 {
 			return nil
-		case <-ctx.Done():
+		}
+		out, err := p.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(p.bucket),
+			Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return err
+		}
+		deleted += int64(len(batch) - len(out.Errors))
+		batch = batch[:0]
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return fmt.Errorf("%d of the keys were not deleted; first %q: %s %s", len(out.Errors), aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+		return nil
+	}
+	err := d.each(func(key string) error {
+		batch = append(batch, types.ObjectIdentifier{Key: aws.String(p.prefix + key)})
+		if len(batch) < deleteBatch {
 			return ctx.Err()
 		}
+		return flush()
 	})
+	if err == nil {
+		err = flush()
+	}
+	return deleted, err
 }
 
 // discard closes the temp file, if any.

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
-	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -23,18 +23,26 @@ type mirrorPolicy struct {
 	log       *zap.Logger
 }
 
-func (m *mirrorPolicy) extra(o fs.Object) error {
+func (m *mirrorPolicy) extra(dst object) error {
 	if m.deletions == nil {
 		return nil
 	}
-	return m.deletions.add(o)
+	return m.deletions.add(dst.key)
 }
 
-func (m *mirrorPolicy) differs(fs.Object) bool { return true }
-
-func (m *mirrorPolicy) would(o fs.Object) {
-	m.log.Debug("would copy", zap.String("object", o.Remote()), zap.Int64("size", o.Size()))
+func (m *mirrorPolicy) equal(ctx context.Context, src, dst object) (verdict, string, error) {
+	return mirrorRule(ctx, src, dst)
 }
+
+func (m *mirrorPolicy) differs(object) bool { return true }
+
+func (m *mirrorPolicy) would(src object) {
+	m.log.Debug("would copy", zap.String("object", src.key), zap.Int64("size", src.size))
+}
+
+// edit records the source's ETag with its copy, for a restore to tell the
+// original from another object later.
+func (m *mirrorPolicy) edit(meta fs.Metadata, src object) { meta[sourceETagKey] = src.etag }
 
 // mirrorBucket copies (or syncs) one source bucket into its mirror, trying
 // the whole bucket again on retryable errors, and returns its report entry
@@ -52,27 +60,22 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		br.ended(status, t, start)
 		return br, err
 	}
-	fsrc, err := r.cfg.Source.Fs(ctx, name)
+	c, err := r.copier(ctx, name, log)
 	if err != nil {
-		return fail(rcloneconf.Classify(rcloneconf.RGW, err))
+		return fail(err)
 	}
-	fdst, err := r.cfg.Dest.Fs(ctx, r.cfg.DestBucket+"/"+name)
-	if err != nil {
-		return fail(rcloneconf.Classify(rcloneconf.MinIO, err))
-	}
-	c := copier{src: fsrc, dst: fdst, dryRun: r.cfg.DryRun, tries: r.cfg.Retries, sleep: r.cfg.RetriesSleep, log: log}
 	var last *mirrorPolicy
 	res, pol, t := copyBucket(ctx, c, func() *mirrorPolicy {
 		last.release()
 		last = &mirrorPolicy{log: log}
 		if mode == ModeSync {
-			last.deletions = newPlannedDeletions(fdst)
+			last.deletions = newPlannedDeletions()
 		}
 		return last
 	})
 	defer pol.release() // a spilled list's temp file
 	br.SourceObjects, br.SourceBytes, br.MirrorObjects = res.srcObjects, res.srcBytes, res.dstObjects
-	br.SizeOnly, br.Extra = res.sizeOnly, res.extra
+	br.ByDate, br.Extra = res.byDate, res.extra
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
 	if r.cfg.DryRun {
 		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
@@ -83,7 +86,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		}
 		return fail(fmt.Errorf("%d errors in the last of %d tries, nothing deleted; last error: %w", len(res.errs), t.attempts, res.errs[len(res.errs)-1]))
 	}
-	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log); errors.Is(err, exitcode.ErrSafetyStop) {
+	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, c.dst, log); errors.Is(err, exitcode.ErrSafetyStop) {
 		t.note(err.Error())
 		br.ended(StatusAborted, t, start)
 		log.Error("safety stop: nothing deleted", zap.Int64("deletions_refused", br.DeletionsRefused), zap.Error(err))
@@ -94,7 +97,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	}
 	br.ended(StatusOK, t, start)
 	log.Info("bucket done", zap.Int64("checked", br.Checked), zap.Int64("transferred", br.Transferred),
-		zap.Int64("bytes", br.Bytes), zap.Int64("deleted", br.Deleted), zap.Int64("compared_size_only", br.SizeOnly),
+		zap.Int64("bytes", br.Bytes), zap.Int64("deleted", br.Deleted), zap.Int64("compared_by_date", br.ByDate),
 		zap.Int("attempts", br.Attempts), zap.Bool("dry_run", r.cfg.DryRun))
 	return br, nil
 }
@@ -123,11 +126,32 @@ func watchBucket(ctx context.Context, group, name string, tuning Tuning, log *za
 	return ctx, stats, rcloneconf.ShowProgress(ctx, name, tuning.Display, log, tuning.ProgressInterval, nil)
 }
 
+// copier is the copier of bucket name into its mirror.
+func (r *runner) copier(ctx context.Context, name string, log *zap.Logger) (copier, error) {
+	c, err := r.cfg.copier(ctx, name, r.srcClient, r.dstClient)
+	c.dryRun, c.tries, c.sleep, c.log = r.cfg.DryRun, r.cfg.Retries, r.cfg.RetriesSleep, log
+	return c, err
+}
+
+// copier is what copies and compares bucket name of the scope with its
+// mirror, listing and reading them through the two clients.
+func (s Scope) copier(ctx context.Context, name string, src, dst *s3.Client) (copier, error) {
+	c := copier{src: bucketPlace{client: src, bucket: name}, dst: bucketPlace{client: dst, bucket: s.DestBucket, prefix: name + "/"}}
+	var err error
+	if c.srcFs, err = s.Source.Fs(ctx, name); err != nil {
+		return c, rcloneconf.Classify(rcloneconf.RGW, err)
+	}
+	if c.dstFs, err = s.Dest.Fs(ctx, s.DestBucket+"/"+name); err != nil {
+		return c, rcloneconf.Classify(rcloneconf.MinIO, err)
+	}
+	return c, nil
+}
+
 // deleteMirrorOnly deletes the planned deletions, the mirror objects whose
-// source is gone, after a pass without errors, unless a safety rule refuses
-// them: then nothing is deleted at all and the error wraps
+// source is gone, from mirror after a pass without errors, unless a safety
+// rule refuses them: then nothing is deleted at all and the error wraps
 // exitcode.ErrSafetyStop.
-func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res passResult, planned *plannedDeletions, log *zap.Logger) error {
+func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res passResult, planned *plannedDeletions, mirror bucketPlace, log *zap.Logger) error {
 	n := planned.count()
 	if n == 0 {
 		return nil
@@ -144,24 +168,19 @@ func (r *runner) deleteMirrorOnly(ctx context.Context, br *BucketReport, res pas
 	}
 	if r.cfg.DryRun {
 		br.Deleted = n
-		return planned.each(func(remote string, _ fs.Object) error {
-			log.Debug("would delete", zap.String("object", remote))
+		return planned.each(func(key string) error {
+			log.Debug("would delete", zap.String("object", key))
 			return nil
 		})
 	}
-	ch := make(fs.ObjectsChan, fs.GetConfig(ctx).Checkers)
-	found := make(chan error, 1)
-	go func() { found <- planned.objects(ctx, ch) }()
-	err := operations.DeleteFiles(ctx, ch)
-	br.Deleted = accounting.Stats(ctx).GetDeletes()
-	if err == nil {
-		err = <-found
-	}
+	deleted, err := planned.deleteAll(ctx, mirror)
+	br.Deleted = deleted
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
-		return fmt.Errorf("delete mirror-only objects: %w", err)
+		return fmt.Errorf("delete mirror-only objects: %w", rcloneconf.Classify(rcloneconf.MinIO, err))
 	}
+	log.Info("deleted mirror objects whose source is gone", zap.Int64("deleted", deleted))
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
 	"github.com/rclone/rclone/fs/fserrors"
-	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 )
 
@@ -21,12 +20,16 @@ import (
 type policy interface {
 	// extra is told of each object only in the destination: a sync plans
 	// its deletion; a copy or a restore keeps it.
-	extra(o fs.Object) error
+	extra(dst object) error
+	// equal is the rule of equality of a pair (equal.go).
+	equal(ctx context.Context, src, dst object) (verdict, string, error)
 	// differs is told of each object that differs on the two sides, and
 	// says whether to copy it over (a restore without --overwrite keeps it).
-	differs(src fs.Object) (copyIt bool)
+	differs(src object) (copyIt bool)
 	// would is told, in a dry run, of each object that would be copied.
-	would(src fs.Object)
+	would(src object)
+	// edit changes the metadata a copy of src is written with.
+	edit(m fs.Metadata, src object)
 }
 
 // pass is one try at one bucket: a single comparison of the source and
@@ -38,24 +41,22 @@ type policy interface {
 // own --max-delete lets deletions through up to the cap, then fails: a
 // partial deletion).
 type pass struct {
-	ctx        context.Context
-	cancel     context.CancelFunc
-	stop       context.Context // once done, no new check or transfer starts (the run's deadline)
-	skipped    atomic.Int64    // objects left unchecked or uncopied because of stop
-	fsrc, fdst fs.Fs
-	dryRun     bool
-	policy     policy
-	stats      *accounting.StatsInfo
-	log        *zap.Logger
+	copier
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stop    context.Context // once done, no new check or transfer starts (the run's deadline)
+	skipped atomic.Int64    // objects left unchecked or uncopied because of stop
+	policy  policy
+	stats   *accounting.StatsInfo
 
-	toCheck chan fs.ObjectPair
-	toCopy  chan fs.ObjectPair
+	toCheck chan pair
+	toCopy  chan object
 	checkQ  queue
 	copyQ   queue
 
 	srcObjects, dstObjects atomic.Int64
 	srcBytes               atomic.Int64
-	sizeOnly, extra        atomic.Int64
+	byDate, extra          atomic.Int64
 	wouldCopy, wouldBytes  atomic.Int64 // dry run
 
 	unreachable atomic.Int64 // transfers in a row that could not reach a server
@@ -63,6 +64,9 @@ type pass struct {
 	mu   sync.Mutex
 	errs []error
 }
+
+// pair is an object listed on both sides.
+type pair struct{ src, dst object }
 
 // maxUnreachable transfers failing in a row for want of a server end a
 // pass early. Only connection failures count: objects the server refuses
@@ -80,20 +84,20 @@ func isUnreachable(err error) bool {
 type passResult struct {
 	srcObjects, dstObjects int64
 	srcBytes               int64
-	sizeOnly, extra        int64
+	byDate, extra          int64 // pairs equal by their dates; objects only at the destination
 	wouldCopy, wouldBytes  int64
 	errs                   []error
 }
 
-// runPass compares fsrc with fdst once, copying what is missing or
+// runPass compares c's two places once, copying what is missing or
 // differs as pol decides; in a dry run it only counts.
-func runPass(ctx context.Context, fsrc, fdst fs.Fs, dryRun bool, pol policy, log *zap.Logger) passResult {
-	p := &pass{fsrc: fsrc, fdst: fdst, dryRun: dryRun, policy: pol, log: log}
+func runPass(ctx context.Context, c copier, pol policy) passResult {
+	p := &pass{copier: c, policy: pol}
 	ci := fs.GetConfig(ctx)
 	p.stop = stopContext(ctx)
 	p.stats = accounting.Stats(ctx)
-	p.toCheck = make(chan fs.ObjectPair, ci.Checkers*4)
-	p.toCopy = make(chan fs.ObjectPair, ci.Transfers*4)
+	p.toCheck = make(chan pair, ci.Checkers*4)
+	p.toCopy = make(chan object, ci.Transfers*4)
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	defer p.cancel()
 	p.checkQ.set = p.stats.SetCheckQueue
@@ -106,7 +110,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, dryRun bool, pol policy, log
 	for range ci.Transfers {
 		transfers.Go(p.transfer)
 	}
-	if err := compare(p.ctx, p.fsrc, p.fdst, p); err != nil {
+	if err := merge(p.ctx, c.src.listing("source"), c.dst.listing("destination"), p); err != nil {
 		p.fail(err)
 	}
 	close(p.toCheck)
@@ -120,7 +124,7 @@ func runPass(ctx context.Context, fsrc, fdst fs.Fs, dryRun bool, pol policy, log
 	}
 	return passResult{
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(), srcBytes: p.srcBytes.Load(),
-		sizeOnly: p.sizeOnly.Load(), extra: p.extra.Load(),
+		byDate: p.byDate.Load(), extra: p.extra.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(), errs: p.errs,
 	}
 }
@@ -140,114 +144,98 @@ func (p *pass) fail(err error) {
 	}
 }
 
-// SrcOnly queues an object missing from the destination for copying.
-func (p *pass) SrcOnly(src fs.DirEntry) (recurse bool) {
-	switch x := src.(type) {
-	case fs.Object:
-		p.srcObjects.Add(1)
-		p.srcBytes.Add(max(x.Size(), 0))
-		p.send(p.toCopy, &p.copyQ, fs.ObjectPair{Src: x})
-	case fs.Directory:
-		return true
-	}
-	return false
+// srcOnly queues an object missing from the destination for copying.
+func (p *pass) srcOnly(src object) {
+	p.srcObjects.Add(1)
+	p.srcBytes.Add(src.size)
+	send(p, p.toCopy, &p.copyQ, src, src.size)
 }
 
-// DstOnly counts an object whose source is gone, and tells the policy.
-func (p *pass) DstOnly(dst fs.DirEntry) (recurse bool) {
-	switch x := dst.(type) {
-	case fs.Object:
-		p.dstObjects.Add(1)
-		p.extra.Add(1)
-		if err := p.policy.extra(x); err != nil {
-			p.fail(fs.CountError(p.ctx, fserrors.FatalError(err)))
-		}
-	case fs.Directory:
-		return true
+// dstOnly counts an object whose source is gone, and tells the policy.
+func (p *pass) dstOnly(dst object) {
+	p.dstObjects.Add(1)
+	p.extra.Add(1)
+	if err := p.policy.extra(dst); err != nil {
+		p.fail(fs.CountError(p.ctx, fserrors.FatalError(err)))
 	}
-	return false
 }
 
-// Match queues an object present on both sides for comparison.
-func (p *pass) Match(ctx context.Context, dst, src fs.DirEntry) (recurse bool) {
-	srcObj, srcIsObj := src.(fs.Object)
-	dstObj, dstIsObj := dst.(fs.Object)
-	switch {
-	case srcIsObj && dstIsObj:
-		p.srcObjects.Add(1)
-		p.srcBytes.Add(max(srcObj.Size(), 0))
-		p.dstObjects.Add(1)
-		p.send(p.toCheck, &p.checkQ, fs.ObjectPair{Src: srcObj, Dst: dstObj})
-		return false
-	case !srcIsObj && !dstIsObj:
-		return true
-	}
-	p.fail(fs.CountError(ctx, errors.New(src.Remote()+": object on one side, directory on the other")))
-	return false
+// both queues an object present on both sides for comparison.
+func (p *pass) both(src, dst object) {
+	p.srcObjects.Add(1)
+	p.srcBytes.Add(src.size)
+	p.dstObjects.Add(1)
+	send(p, p.toCheck, &p.checkQ, pair{src, dst}, src.size)
 }
 
-func (p *pass) send(ch chan fs.ObjectPair, q *queue, pair fs.ObjectPair) {
-	q.add(pair.Src.Size())
+// send queues v on ch unless the pass is over.
+func send[T any](p *pass, ch chan T, q *queue, v T, size int64) {
+	q.add(size)
 	select {
-	case ch <- pair:
+	case ch <- v:
 	case <-p.ctx.Done():
-		q.done(pair.Src.Size())
+		q.done(size)
 	}
 }
 
-// checker compares the pairs found on both sides by the one rule of
-// equality (equal.go), and sends on what differs as the policy decides.
+// checker compares the pairs found on both sides by the policy's rule of
+// equality, and sends on what differs as the policy decides.
 func (p *pass) checker() {
-	for pair := range p.toCheck {
-		p.checkQ.done(pair.Src.Size())
+	for pr := range p.toCheck {
+		p.checkQ.done(pr.src.size)
 		if p.ctx.Err() != nil || p.stopped() {
 			continue
 		}
-		tr := p.stats.NewCheckingTransfer(pair.Src, "checking")
-		v, why, err := compareObjects(p.ctx, pair.Src, pair.Dst)
-		tr.Done(p.ctx, nil)
+		tr := p.stats.NewCheckingTransfer(p.entry(pr.src), "checking")
+		v, why, err := p.policy.equal(p.ctx, pr.src, pr.dst)
+		tr.Done(p.ctx, err)
 		switch {
 		case err != nil:
 			// Copying again is the safe answer to a pair that cannot be compared.
-			p.log.Debug("could not compare; copying", zap.String("object", pair.Src.Remote()), zap.Error(err))
-		case v == sameSize:
-			p.sizeOnly.Add(1)
+			p.log.Warn("could not compare; copying", zap.String("object", pr.src.key), zap.Error(err))
+		case v == sameDate:
+			p.byDate.Add(1)
 			continue
 		case v == sameHash:
 			continue
 		default:
-			p.log.Debug("differs", zap.String("object", pair.Src.Remote()), zap.String("why", why))
+			p.log.Debug("differs", zap.String("object", pr.src.key), zap.String("why", why))
 		}
-		if p.policy.differs(pair.Src) {
-			p.send(p.toCopy, &p.copyQ, pair)
+		if p.policy.differs(pr.src) {
+			send(p, p.toCopy, &p.copyQ, pr.src, pr.src.size)
 		}
 	}
 }
 
+// entry is src as rclone's accounting names it.
+func (p *pass) entry(src object) fs.DirEntry {
+	return &sourceObject{place: p.src, fs: p.srcFs, obj: src, remote: src.key}
+}
+
 // transfer copies each queued object; in a dry run it only counts.
 func (p *pass) transfer() {
-	for pair := range p.toCopy {
-		p.copyQ.done(pair.Src.Size())
+	for src := range p.toCopy {
+		p.copyQ.done(src.size)
 		if p.ctx.Err() != nil || p.stopped() {
 			continue
 		}
 		if p.dryRun {
 			p.wouldCopy.Add(1)
-			p.wouldBytes.Add(pair.Src.Size())
-			p.policy.would(pair.Src)
+			p.wouldBytes.Add(src.size)
+			p.policy.would(src)
 			continue
 		}
-		_, err := operations.Copy(p.ctx, p.fdst, pair.Dst, pair.Src.Remote(), pair.Src)
+		err := p.copyObject(p.ctx, src, p.policy)
 		if err == nil {
 			p.unreachable.Store(0)
 			continue
 		}
-		p.log.Warn("copy failed", zap.String("object", pair.Src.Remote()), zap.Error(err))
+		p.log.Warn("copy failed", zap.String("object", src.key), zap.Error(err))
 		p.fail(err)
 		if isUnreachable(err) && p.unreachable.Add(1) == maxUnreachable {
-			// rclone would try every remaining object, each after a
-			// growing pause (2 s apiece at most): hours for a big bucket
-			// whose server is down. The retry loop tries again instead.
+			// Every remaining object would be tried, each after a
+			// growing pause: hours for a big bucket whose server is
+			// down. The retry loop tries again instead.
 			p.fail(fmt.Errorf("%d transfers in a row could not reach the server; stopping this try", maxUnreachable))
 			p.cancel()
 		}

@@ -3,54 +3,47 @@ package mirror
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/internal/harness"
 )
 
-// localFs opens dir with rclone's local backend.
-func localFs(t *testing.T, dir string) fs.Fs {
+// passSetup puts src's objects in bucket alpha, then dst's in its mirror
+// (written after: the mirror's copies are newer, as a mirror's are), and
+// returns the copier of alpha and a context of its own stats.
+func passSetup(t *testing.T, src, dst map[string]string) (copier, Config, *harness.Minio, context.Context) {
 	t.Helper()
-	f, err := fs.NewFs(context.Background(), dir)
+	s, d, cfg := servers(t, "alpha")
+	for k, v := range src {
+		s.Put(t, "alpha", k, []byte(v))
+	}
+	for k, v := range dst {
+		d.Put(t, destBucket, "alpha/"+k, []byte(v))
+	}
+	ctx, ci := cfg.Tuning.rclone(accounting.WithStatsGroup(context.Background(), t.Name()))
+	ci.Metadata = true
+	c, err := cfg.Scope.copier(ctx, "alpha", cfg.Source.DataClient(ctx), cfg.Dest.DataClient(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f
-}
-
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.log = zaptest.NewLogger(t)
+	return c, cfg, d, ctx
 }
 
 func TestPassPlansDeletionsWithoutDeleting(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	writeFiles(t, src, map[string]string{"a/one": "1", "a/b/two": "22", "same": "xyz", "changed": "new"})
-	writeFiles(t, dst, map[string]string{"same": "xyz", "changed": "old", "gone/1": "x", "gone/2": "y"})
-	ctx, ci := fs.AddConfig(accounting.WithStatsGroup(context.Background(), t.Name()))
-	ci.CheckSum = true
-
-	fdst := localFs(t, dst)
-	pol := &mirrorPolicy{deletions: newPlannedDeletions(fdst), log: zaptest.NewLogger(t)}
-	res := runPass(ctx, localFs(t, src), fdst, false, pol, pol.log)
+	c, _, dst, ctx := passSetup(t,
+		map[string]string{"a/one": "1", "a/b/two": "22", "same": "xyz", "changed": "new"},
+		map[string]string{"same": "xyz", "changed": "old", "gone/1": "x", "gone/2": "y"})
+	pol := &mirrorPolicy{deletions: newPlannedDeletions(), log: c.log}
+	res := runPass(ctx, c, pol)
 	if len(res.errs) > 0 {
 		t.Fatal(res.errs)
 	}
-	for _, c := range []struct {
+	for _, tt := range []struct {
 		what      string
 		got, want int64
 	}{
@@ -58,35 +51,26 @@ func TestPassPlansDeletionsWithoutDeleting(t *testing.T) {
 		{"mirror objects", res.dstObjects, 4},
 		{"extra", res.extra, 2},
 		{"planned deletions", pol.deletions.count(), 2},
-		{"size only", res.sizeOnly, 0},
+		{"by date", res.byDate, 0},
 	} {
-		if c.got != c.want {
-			t.Errorf("%s=%d, want %d", c.what, c.got, c.want)
+		if tt.got != tt.want {
+			t.Errorf("%s=%d, want %d", tt.what, tt.got, tt.want)
 		}
 	}
 	for name, want := range map[string]string{"a/one": "1", "a/b/two": "22", "changed": "new", "gone/1": "x", "gone/2": "y"} {
-		got, err := os.ReadFile(filepath.Join(dst, name))
-		if err != nil || string(got) != want {
-			t.Errorf("%s=%q, %v, want %q", name, got, err, want)
+		if got, ok := dst.Get(t, destBucket, "alpha/"+name); !ok || string(got) != want {
+			t.Errorf("%s=%q (%v), want %q", name, got, ok, want)
 		}
 	}
 }
 
 func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	writeFiles(t, src, map[string]string{"keep": "k"})
-	writeFiles(t, dst, map[string]string{"keep": "k", "x1": "1", "x2": "2", "x3": "3"})
-	ctx, ci := fs.AddConfig(accounting.WithStatsGroup(context.Background(), t.Name()))
-	ci.CheckSum = true
-	log := zaptest.NewLogger(t)
-	fdst := localFs(t, dst)
-	pol := &mirrorPolicy{deletions: newPlannedDeletions(fdst), log: log}
-	res := runPass(ctx, localFs(t, src), fdst, false, pol, log)
-
+	c, cfg, dst, ctx := passSetup(t, map[string]string{"keep": "k"}, map[string]string{"keep": "k", "x1": "1", "x2": "2", "x3": "3"})
+	pol := &mirrorPolicy{deletions: newPlannedDeletions(), log: c.log}
+	res := runPass(ctx, c, pol)
 	for _, tt := range []struct {
 		name        string
 		cap         string
-		allowEmpty  bool
 		wantSafety  bool
 		wantDeleted int64
 	}{
@@ -95,11 +79,11 @@ func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
 		{name: "at the cap", cap: "75%", wantDeleted: 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &runner{cfg: DefaultConfig(), log: log}
+			r := &runner{cfg: cfg, log: c.log}
 			r.cfg.MaxDelete, _ = ParseMaxDelete(tt.cap)
-			r.cfg.DryRun = !tt.wantSafety && tt.wantDeleted > 0 // count only: the files stay for the next case
+			r.cfg.DryRun = !tt.wantSafety && tt.wantDeleted > 0 // count only: the objects stay for the next case
 			var br BucketReport
-			err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log)
+			err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, c.dst, c.log)
 			if got := errors.Is(err, exitcode.ErrSafetyStop); got != tt.wantSafety {
 				t.Fatalf("err=%v, safety stop %v, want %v", err, got, tt.wantSafety)
 			}
@@ -109,36 +93,29 @@ func TestDeletionCapRefusesEveryDeletion(t *testing.T) {
 			if br.Deleted != tt.wantDeleted {
 				t.Fatalf("deleted=%d, want %d", br.Deleted, tt.wantDeleted)
 			}
-			entries, _ := os.ReadDir(dst)
-			if got, want := len(entries), 4; got != want {
-				t.Fatalf("mirror holds %d files, want %d", got, want)
+			if got := len(dst.List(t, destBucket, "alpha/")); got != 4 {
+				t.Fatalf("mirror holds %d objects, want 4", got)
 			}
 		})
 	}
 }
 
 func TestEmptySourceGuard(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	writeFiles(t, dst, map[string]string{"x1": "1", "x2": "2"})
-	ctx, ci := fs.AddConfig(accounting.WithStatsGroup(context.Background(), t.Name()))
-	ci.CheckSum = true
-	log := zaptest.NewLogger(t)
-	fdst := localFs(t, dst)
-	pol := &mirrorPolicy{deletions: newPlannedDeletions(fdst), log: log}
-	res := runPass(ctx, localFs(t, src), fdst, false, pol, log)
-
-	r := &runner{cfg: DefaultConfig(), log: log}
+	c, cfg, dst, ctx := passSetup(t, nil, map[string]string{"x1": "1", "x2": "2"})
+	pol := &mirrorPolicy{deletions: newPlannedDeletions(), log: c.log}
+	res := runPass(ctx, c, pol)
+	r := &runner{cfg: cfg, log: c.log}
 	r.cfg.MaxDelete = MaxDelete{Percent: 100, IsPercent: true}
 	var br BucketReport
-	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log); !errors.Is(err, exitcode.ErrSafetyStop) || br.DeletionsRefused != 2 {
+	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, c.dst, c.log); !errors.Is(err, exitcode.ErrSafetyStop) || br.DeletionsRefused != 2 {
 		t.Fatalf("err=%v refused=%d, want a safety stop refusing 2", err, br.DeletionsRefused)
 	}
 	r.cfg.AllowEmptySource = true
 	br = BucketReport{}
-	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, log); err != nil || br.Deleted != 2 {
+	if err := r.deleteMirrorOnly(ctx, &br, res, pol.deletions, c.dst, c.log); err != nil || br.Deleted != 2 {
 		t.Fatalf("with the guard lifted: err=%v deleted=%d, want 2 deleted", err, br.Deleted)
 	}
-	if entries, _ := os.ReadDir(dst); len(entries) != 0 {
-		t.Fatalf("mirror still holds %d files", len(entries))
+	if got := dst.List(t, destBucket, "alpha/"); len(got) != 0 {
+		t.Fatalf("mirror still holds %v", got)
 	}
 }

@@ -71,8 +71,8 @@ type BucketReport struct {
 	Checked          int64    `json:"checked"`
 	Transferred      int64    `json:"transferred"`
 	Bytes            int64    `json:"bytes"`
-	SizeOnly         int64    `json:"compared_size_only"` // equal sizes, no hash on one side (multipart uploads)
-	Extra            int64    `json:"extra"`              // in the mirror only
+	ByDate           int64    `json:"compared_by_date"` // no common MD5 (multipart uploads): equal by size and date
+	Extra            int64    `json:"extra"`            // in the mirror only
 	Deleted          int64    `json:"deleted"`
 	DeletionsRefused int64    `json:"deletions_refused"`
 	Errors           int64    `json:"errors"`
@@ -151,7 +151,7 @@ type Totals struct {
 	Checked          int64 `json:"checked"`
 	Transferred      int64 `json:"transferred"`
 	Bytes            int64 `json:"bytes"`
-	SizeOnly         int64 `json:"compared_size_only"`
+	ByDate           int64 `json:"compared_by_date"`
 	Deleted          int64 `json:"deleted"`
 	DeletionsRefused int64 `json:"deletions_refused"`
 	Errors           int64 `json:"errors"`
@@ -209,7 +209,7 @@ func (r *Report) finish(end time.Time) {
 		t.Checked += b.Checked
 		t.Transferred += b.Transferred
 		t.Bytes += b.Bytes
-		t.SizeOnly += b.SizeOnly
+		t.ByDate += b.ByDate
 		t.Deleted += b.Deleted
 		t.DeletionsRefused += b.DeletionsRefused
 		t.Errors += b.Errors
@@ -223,15 +223,15 @@ func (r *Report) finish(end time.Time) {
 // had one, the orphaned mirrors and where the report is.
 func (r *Report) Summary() string {
 	var b strings.Builder
-	t := table{header: []string{"BUCKET", "MODE", "STATUS", "CHECKED", "TRANSFERRED", "BYTES", "DELETED", "REFUSED", "SIZE-ONLY", "ERRORS", "TRIES", "DURATION"}}
+	t := table{header: []string{"BUCKET", "MODE", "STATUS", "CHECKED", "TRANSFERRED", "BYTES", "DELETED", "REFUSED", "BY-DATE", "ERRORS", "TRIES", "DURATION"}}
 	n := strconv.FormatInt
 	for _, k := range r.Buckets {
 		t.add(k.Name, string(k.Mode), k.Status, n(k.Checked, 10), n(k.Transferred, 10), humanBytes(k.Bytes),
-			n(k.Deleted, 10), n(k.DeletionsRefused, 10), n(k.SizeOnly, 10), n(k.Errors, 10), strconv.Itoa(k.Attempts), seconds(k.DurationSeconds))
+			n(k.Deleted, 10), n(k.DeletionsRefused, 10), n(k.ByDate, 10), n(k.Errors, 10), strconv.Itoa(k.Attempts), seconds(k.DurationSeconds))
 	}
 	tt := r.Totals
 	t.add("TOTAL", "", "", n(tt.Checked, 10), n(tt.Transferred, 10), humanBytes(tt.Bytes),
-		n(tt.Deleted, 10), n(tt.DeletionsRefused, 10), n(tt.SizeOnly, 10), n(tt.Errors, 10), "", seconds(r.DurationSeconds))
+		n(tt.Deleted, 10), n(tt.DeletionsRefused, 10), n(tt.ByDate, 10), n(tt.Errors, 10), "", seconds(r.DurationSeconds))
 	t.write(&b)
 	mode := string(r.Mode) + " mode"
 	if r.DeleteMode != "" && r.Mode != ModeCopy {

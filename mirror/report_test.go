@@ -27,7 +27,7 @@ func TestSummaryGolden(t *testing.T) {
 		{"wide", Report{Start: start, Mode: ModeAuto, DeleteMode: DeleteMode, Buckets: []BucketReport{
 			{Name: "a", Mode: ModeSync, Status: StatusOK, Checked: 1, Attempts: 1, DurationSeconds: 1},
 			{Name: "camera-uploads-from-every-phone-in-the-house-since-2009", Mode: ModeSync, Status: StatusAborted,
-				Checked: 12345678901, Transferred: 987654321, Bytes: 5 << 40, DeletionsRefused: 4200000, SizeOnly: 31337,
+				Checked: 12345678901, Transferred: 987654321, Bytes: 5 << 40, DeletionsRefused: 4200000, ByDate: 31337,
 				Attempts: 1, DurationSeconds: 7384.4, ErrorMessages: []string{"safety stop: 4200000 deletions over the cap of 10%"}},
 			{Name: "docs", Mode: ModeCopy, Status: StatusFailed, Checked: 10, Transferred: 3, Bytes: 3 << 20, Errors: 12,
 				Attempts: 10, DurationSeconds: 61, ErrorMessages: []string{"first", "AccessDenied: access denied"}},

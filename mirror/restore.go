@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
@@ -142,17 +143,20 @@ func (c *RestoreConfig) Validate() error {
 
 // restorer is one restore (or the verify after it) under way.
 type restorer struct {
-	cfg        RestoreConfig
-	log        *zap.Logger
-	mirror     rcloneconf.Remote // cfg.Mirror, read-only at cfg.At when set
-	verifyOnly bool              // VerifyRestored: the RGW buckets must exist
+	cfg                        RestoreConfig
+	log                        *zap.Logger
+	mirror                     rcloneconf.Remote // cfg.Mirror, read-only at cfg.At when set
+	mirrorClient, targetClient *s3.Client        // list and read both ends
+	verifyOnly                 bool              // VerifyRestored: the RGW buckets must exist
 }
 
-func newRestorer(cfg RestoreConfig, log *zap.Logger) *restorer {
+// newRestorer starts a restore (or its verify) of cfg; ctx carries rclone's
+// options for it.
+func newRestorer(ctx context.Context, cfg RestoreConfig, log *zap.Logger) *restorer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	r := &restorer{cfg: cfg, log: log, mirror: cfg.Mirror}
+	r := &restorer{cfg: cfg, log: log, mirror: cfg.Mirror, mirrorClient: cfg.Mirror.DataClient(ctx), targetClient: cfg.Target.DataClient(ctx)}
 	if !cfg.At.IsZero() {
 		// A remote of its own: rclone refuses writes through it, and the
 		// report is written through cfg.Mirror.
@@ -176,16 +180,16 @@ func newRestorer(cfg RestoreConfig, log *zap.Logger) *restorer {
 // difference; otherwise it is a plain error when a bucket failed, the run
 // was cancelled or the report could not be written.
 func Restore(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*RestoreReport, error) {
-	r := newRestorer(cfg, log)
 	rep := newRestoreReport(cfg)
 	ctx, ci := cfg.Tuning.rclone(ctx)
 	ci.DryRun = cfg.DryRun
-	ci.MaxDelete = 0 // a restore deletes nothing: rclone refuses any deletion
+	ci.Metadata = true // every object is restored with its headers, metadata and tags
+	ci.MaxDelete = 0   // a restore deletes nothing: rclone refuses any deletion
 	// Equal content with another modification time is left alone: setting
 	// the time on S3 is a server-side copy, a write the restore never needs.
 	ci.NoUpdateModTime = true
 	cfg.Target.NoHead = true // as for the mirror: each PUT's answer proves the object restored
-	r.cfg.Target = cfg.Target
+	r := newRestorer(ctx, cfg, log)
 	fbucket, mirrors, err := openDestination(ctx, cfg.Mirror, cfg.MirrorBucket)
 	if err != nil {
 		return rep.failed(err) // nowhere to write the report

@@ -46,8 +46,8 @@ type RestoreBucket struct {
 	Checked       int64  `json:"checked"`
 	Restored      int64  `json:"restored"`
 	Bytes         int64  `json:"bytes"`
-	SizeOnly      int64  `json:"compared_size_only"` // equal sizes, no hash on one side
-	Extra         int64  `json:"extra"`              // in the RGW bucket only: kept
+	BySourceETag  int64  `json:"compared_by_source_etag"` // no common MD5: equal as the original the mirror copy recorded
+	Extra         int64  `json:"extra"`                   // in the RGW bucket only: kept
 	// Differing are objects that differ from their mirror, kept as they
 	// are (no --overwrite); the first few are named.
 	Differing        int64         `json:"differing"`

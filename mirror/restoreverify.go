@@ -17,8 +17,6 @@ import (
 // its mirror, target, buckets, At, ToBucket and tuning count. Errors are
 // as Verify's; there is no run report to judge.
 func VerifyRestored(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*VerifyReport, error) {
-	r := newRestorer(cfg, log)
-	r.verifyOnly = true
 	rep := &VerifyReport{Start: time.Now().UTC(), Problems: []string{}, Buckets: []VerifyBucket{}, Restored: true}
 	if !cfg.At.IsZero() {
 		at := cfg.At.UTC()
@@ -26,6 +24,8 @@ func VerifyRestored(ctx context.Context, cfg RestoreConfig, log *zap.Logger) (*V
 	}
 	defer func() { rep.End = time.Now().UTC() }()
 	ctx, _ = cfg.Tuning.rclone(ctx)
+	r := newRestorer(ctx, cfg, log)
+	r.verifyOnly = true
 	fbucket, mirrors, err := openDestination(ctx, cfg.Mirror, cfg.MirrorBucket)
 	if err != nil {
 		return rep, err
@@ -50,12 +50,12 @@ func (r *restorer) verifyTarget(ctx context.Context, rep *VerifyReport, t restor
 		return nil
 	}
 	log := r.log.With(zap.String("bucket", t.name), zap.String("target", t.target))
-	fsrc, fdst, err := r.pair(ctx, t)
+	c, err := r.copier(ctx, t, log)
 	if err != nil {
 		rep.Buckets = append(rep.Buckets, VerifyBucket{Name: t.target})
 		return fmt.Errorf("bucket %s: %w", t.target, err)
 	}
-	vb, err := verifyPair(ctx, fsrc, fdst, t.target, "the restored bucket", true, log)
+	vb, err := verifyPair(ctx, c, t.target, "the restored bucket", restoreRule(c.src), true, log)
 	rep.Buckets = append(rep.Buckets, vb)
 	if vb.Missing > 0 || vb.Differing > 0 {
 		rep.problem(log, "RGW bucket %s: %d objects of its mirror missing, %d differing", t.target, vb.Missing, vb.Differing)

@@ -173,12 +173,12 @@ func TestRGWMirrorThreeBucketsWithMultipart(t *testing.T) {
 		if name == "photos" {
 			wantSizeOnly = 1
 		}
-		if br.Status != mirror.StatusOK || br.Transferred != 0 || br.Deleted != 0 || br.SizeOnly != wantSizeOnly {
+		if br.Status != mirror.StatusOK || br.Transferred != 0 || br.Deleted != 0 || br.ByDate != wantSizeOnly {
 			t.Errorf("sync of %s: status %s, %d transferred, %d deleted, %d size-only; want ok, 0, 0, %d",
-				name, br.Status, br.Transferred, br.Deleted, br.SizeOnly, wantSizeOnly)
+				name, br.Status, br.Transferred, br.Deleted, br.ByDate, wantSizeOnly)
 		}
 	}
-	if got, want := rep.Totals.SizeOnly, int64(1); got != want {
+	if got, want := rep.Totals.ByDate, int64(1); got != want {
 		t.Errorf("report total compared_size_only=%d, want %d", got, want)
 	}
 }
@@ -364,18 +364,18 @@ func TestRGWVerifyDownloadMultipart(t *testing.T) {
 	}
 
 	b, err := verify(false)
-	if err != nil || b.Matched != 2 || b.SizeOnly != 1 || b.Downloaded != 0 {
+	if err != nil || b.Matched != 2 || b.ByDate != 1 || b.Downloaded != 0 {
 		t.Fatalf("without download: error %v, %+v; want 2 matched, 1 by size only", err, b)
 	}
 	b, err = verify(true)
-	if err != nil || !b.OK || b.Matched != 2 || b.SizeOnly != 0 || b.Downloaded != 1 {
+	if err != nil || !b.OK || b.Matched != 2 || b.ByDate != 0 || b.Downloaded != 1 {
 		t.Fatalf("with download: error %v, %+v; want 2 matched, 1 by download", err, b)
 	}
 
 	altered := bytes.Clone(video)
 	altered[len(altered)/2] ^= 0x01
 	minio.Put(t, mirror.DefaultDestBucket, bucket+"/"+key, altered)
-	if b, err := verify(false); err != nil || b.SizeOnly != 1 {
+	if b, err := verify(false); err != nil || b.ByDate != 1 {
 		t.Fatalf("size-only check of the altered copy: error %v, %+v; sizes are equal, so it passes", err, b)
 	}
 	b, err = verify(true)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
@@ -27,8 +28,9 @@ const (
 const DeleteMode = "after"
 
 type runner struct {
-	cfg Config
-	log *zap.Logger
+	cfg                  Config
+	log                  *zap.Logger
+	srcClient, dstClient *s3.Client // list and read both ends
 	// stop ends when no new work may start: the run's context, or its
 	// deadline (MaxDuration), whose cause is errDeadline.
 	stop context.Context
@@ -66,6 +68,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	ctx, ci := cfg.Tuning.rclone(ctx)
 	ci.DryRun = cfg.DryRun // a second guard: the pass already skips writes in a dry run
 	ci.DeleteMode = fs.DeleteModeAfter
+	ci.Metadata = true     // every copy is written with its source's headers, metadata and tags
 	ci.MaxDelete = -1      // the cap is enforced before any deletion, in deleteMirrorOnly
 	cfg.Dest.NoHead = true // see rcloneconf.Remote.NoHead: the PUT proves the upload
 	if err := cfg.Limits.Apply(); err != nil {
@@ -74,7 +77,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	if cfg.Limits != (rcloneconf.Limits{}) {
 		log.Info("link limits", zap.Stringer("limits", cfg.Limits))
 	}
-	r := &runner{cfg: cfg, log: log, stop: ctx}
+	r := &runner{cfg: cfg, log: log, stop: ctx, srcClient: cfg.Source.DataClient(ctx), dstClient: cfg.Dest.DataClient(ctx)}
 	if cfg.MaxDuration > 0 {
 		var cancel context.CancelFunc
 		r.stop, cancel = context.WithDeadlineCause(ctx, rep.Start.Add(cfg.MaxDuration),

@@ -132,11 +132,11 @@ func TestCopyMirrorsEveryBucket(t *testing.T) {
 	if got, want := rep.Totals.Checked, int64(10); got != want {
 		t.Fatalf("re-run checked=%d, want %d", got, want)
 	}
-	if got, want := rep.Bucket("gamma").SizeOnly, int64(1); got != want {
-		t.Fatalf("gamma compared size-only=%d, want %d", got, want)
+	if got, want := rep.Bucket("gamma").ByDate, int64(1); got != want {
+		t.Fatalf("gamma compared by date=%d, want %d", got, want)
 	}
-	if got, want := rep.Totals.SizeOnly, int64(1); got != want {
-		t.Fatalf("total size-only=%d, want %d", got, want)
+	if got, want := rep.Totals.ByDate, int64(1); got != want {
+		t.Fatalf("total by date=%d, want %d", got, want)
 	}
 
 	reports := readReports(t, dst)

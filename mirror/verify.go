@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/rclone/rclone/fs"
 	"github.com/rclone/rclone/fs/accounting"
-	"github.com/rclone/rclone/fs/operations"
 	"go.uber.org/zap"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -97,7 +97,7 @@ type VerifyBucket struct {
 	Missing    int64    `json:"missing"`
 	Differing  int64    `json:"differing"`
 	Extra      int64    `json:"extra"`
-	SizeOnly   int64    `json:"compared_size_only"` // no hash on one side, not downloaded
+	ByDate     int64    `json:"compared_by_date"` // no common MD5, not downloaded: equal by size and date
 	Downloaded int64    `json:"compared_by_download"`
 	Errors     int64    `json:"errors"`
 	MissingObj []string `json:"missing_objects,omitempty"` // the first few
@@ -169,16 +169,12 @@ func (r *VerifyReport) verifyBucket(ctx context.Context, cfg VerifyConfig, name 
 		r.Buckets = append(r.Buckets, VerifyBucket{Name: name, ErrorMsgs: []string{"not verified: the verify was cancelled"}})
 		return nil
 	}
-	fsrc, err := cfg.Source.Fs(ctx, name)
+	c, err := cfg.Scope.copier(ctx, name, cfg.Source.DataClient(ctx), cfg.Dest.DataClient(ctx))
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w", name, rcloneconf.Classify(rcloneconf.RGW, err))
-	}
-	fdst, err := cfg.Dest.Fs(ctx, cfg.DestBucket+"/"+name)
-	if err != nil {
-		return fmt.Errorf("bucket %s: %w", name, rcloneconf.Classify(rcloneconf.MinIO, err))
+		return fmt.Errorf("bucket %s: %w", name, err)
 	}
 	ctx, _, stop := watchBucket(ctx, "verify/"+name, name, cfg.Tuning, log)
-	vb, err := verifyPair(ctx, fsrc, fdst, name, "the mirror", cfg.Download, log)
+	vb, err := verifyPair(ctx, c, name, "the mirror", mirrorRule, cfg.Download, log)
 	stop()
 	r.Buckets = append(r.Buckets, vb)
 	if vb.Missing > 0 || vb.Differing > 0 {
@@ -289,28 +285,26 @@ func lastReports(ctx context.Context, fbucket fs.Fs, cfg VerifyConfig) ([]*LastR
 	return out, missing, nil
 }
 
-// verifyPair checks that every object of fsrc is in fdst and equal by the
-// one rule (compareObjects), through the same streaming comparison as the
-// mirror: memory does not grow with the bucket. Where a hash is missing
-// and download is set, both sides are downloaded and compared. Objects
-// only in fdst are counted as extra. target names fdst in the log: "the
-// mirror". The error says what could not be checked.
-func verifyPair(ctx context.Context, fsrc, fdst fs.Fs, name, target string, download bool, log *zap.Logger) (VerifyBucket, error) {
-	v := &verifier{log: log, target: target, download: download, pairs: make(chan fs.ObjectPair, fs.GetConfig(ctx).Checkers*4)}
+// verifyPair checks that every object at c.src is at c.dst, equal by
+// same, through the same streaming comparison as the mirror: memory does
+// not grow with the bucket. Where same could only go by the dates (no
+// common MD5) and download is set, both sides are downloaded and
+// compared. Objects only at c.dst are counted as extra. target names c.dst
+// in the log: "the mirror". The error says what could not be checked.
+func verifyPair(ctx context.Context, c copier, name, target string, same rule, download bool, log *zap.Logger) (VerifyBucket, error) {
+	v := &verifier{c: c, same: same, log: log, target: target, download: download, pairs: make(chan pair, fs.GetConfig(ctx).Checkers*4)}
 	var workers sync.WaitGroup
 	for range fs.GetConfig(ctx).Checkers {
 		workers.Go(func() { v.compare(ctx) })
 	}
-	err := compare(ctx, fsrc, fdst, v)
+	err := merge(ctx, c.src.listing("source"), c.dst.listing(target), v)
 	close(v.pairs)
 	workers.Wait()
 	if err == nil && ctx.Err() != nil {
-		// march drops what it has not listed or matched yet, without
-		// an error: the objects it never saw are not verified.
 		err = fmt.Errorf("cut short: %w", ctx.Err())
 	}
 	vb := VerifyBucket{Name: name, Matched: v.matched.Load(), Missing: v.missing.count(), Differing: v.differing.count(),
-		Extra: v.extra.Load(), SizeOnly: v.sizeOnly.Load(), Downloaded: v.downloaded.Load(), Errors: v.errors.count(),
+		Extra: v.extra.Load(), ByDate: v.byDate.Load(), Downloaded: v.downloaded.Load(), Errors: v.errors.count(),
 		MissingObj: v.missing.list(), DifferObj: v.differing.list(), ErrorMsgs: v.errors.list()}
 	if err != nil {
 		vb.Errors++
@@ -320,99 +314,117 @@ func verifyPair(ctx context.Context, fsrc, fdst fs.Fs, name, target string, down
 	}
 	vb.OK = err == nil && vb.Missing == 0 && vb.Differing == 0
 	log.Info("bucket verified", zap.Bool("ok", vb.OK), zap.Int64("matched", vb.Matched), zap.Int64("missing", vb.Missing),
-		zap.Int64("differing", vb.Differing), zap.Int64("extra", vb.Extra), zap.Int64("compared_size_only", vb.SizeOnly),
+		zap.Int64("differing", vb.Differing), zap.Int64("extra", vb.Extra), zap.Int64("compared_by_date", vb.ByDate),
 		zap.Int64("compared_by_download", vb.Downloaded), zap.Int64("errors", vb.Errors))
 	return vb, err
 }
 
 // verifier is the comparison callback of verifyPair.
 type verifier struct {
+	c        copier
+	same     rule
 	log      *zap.Logger
-	target   string // what fdst is, for the log
+	target   string // what c.dst is, for the log
 	download bool
-	pairs    chan fs.ObjectPair
+	pairs    chan pair
 
-	matched, extra, sizeOnly, downloaded atomic.Int64
-	missing, differing, errors           names
+	matched, extra, byDate, downloaded atomic.Int64
+	missing, differing, errors         names
 }
 
-func (v *verifier) SrcOnly(src fs.DirEntry) bool {
-	if _, ok := src.(fs.Object); ok {
-		v.missing.add(src.Remote())
-		v.log.Error("missing from "+v.target, zap.String("object", src.Remote()))
-		return false
-	}
-	return true
+func (v *verifier) srcOnly(src object) {
+	v.missing.add(src.key)
+	v.log.Error("missing from "+v.target, zap.String("object", src.key))
 }
 
-func (v *verifier) DstOnly(dst fs.DirEntry) bool {
-	if _, ok := dst.(fs.Object); ok {
-		v.extra.Add(1)
-		return false
-	}
-	return true
-}
+func (v *verifier) dstOnly(object) { v.extra.Add(1) }
 
-func (v *verifier) Match(ctx context.Context, dst, src fs.DirEntry) bool {
-	srcObj, srcIsObj := src.(fs.Object)
-	dstObj, dstIsObj := dst.(fs.Object)
-	if srcIsObj && dstIsObj {
-		select {
-		case v.pairs <- fs.ObjectPair{Src: srcObj, Dst: dstObj}:
-		case <-ctx.Done():
-		}
-		return false
-	}
-	return !srcIsObj && !dstIsObj
-}
+func (v *verifier) both(src, dst object) { v.pairs <- pair{src, dst} }
 
 func (v *verifier) compare(ctx context.Context) {
 	for p := range v.pairs {
-		differ, why, err := v.differ(ctx, p.Src, p.Dst)
+		if ctx.Err() != nil {
+			continue
+		}
+		differ, why, err := v.differ(ctx, p.src, p.dst)
 		switch {
 		case err != nil:
-			v.errors.add(p.Src.Remote() + ": " + err.Error())
-			v.log.Error("could not compare", zap.String("object", p.Src.Remote()), zap.Error(err))
+			v.errors.add(p.src.key + ": " + err.Error())
+			v.log.Error("could not compare", zap.String("object", p.src.key), zap.Error(err))
 		case differ:
-			v.differing.add(p.Src.Remote())
-			v.log.Error("differs in "+v.target, zap.String("object", p.Src.Remote()), zap.String("why", why))
+			v.differing.add(p.src.key)
+			v.log.Error("differs in "+v.target, zap.String("object", p.src.key), zap.String("why", why))
 		default:
 			v.matched.Add(1)
 		}
 	}
 }
 
-// differ applies the one rule of equality; where it could only compare
-// sizes, it downloads both sides when asked to.
-func (v *verifier) differ(ctx context.Context, src, dst fs.Object) (bool, string, error) {
-	tr := accounting.Stats(ctx).NewCheckingTransfer(src, "verifying")
+// differ applies the rule of equality; where it could only go by the
+// dates, it downloads both sides when asked to.
+func (v *verifier) differ(ctx context.Context, src, dst object) (bool, string, error) {
+	tr := accounting.Stats(ctx).NewCheckingTransfer(&sourceObject{place: v.c.src, fs: v.c.srcFs, obj: src, remote: src.key}, "verifying")
 	var err error
 	defer func() { tr.Done(ctx, err) }()
-	verdict, why, err := compareObjects(ctx, src, dst)
+	verdict, why, err := v.same(ctx, src, dst)
 	switch {
 	case err != nil:
 		return false, "", err
-	case verdict != sameSize:
+	case verdict != sameDate:
 		return verdict == differs, why, nil
 	case !v.download:
-		v.sizeOnly.Add(1)
+		v.byDate.Add(1)
 		return false, "", nil
 	}
 	v.downloaded.Add(1)
-	equal, err := operations.CheckIdenticalDownload(ctx, src, dst)
+	equal, err := sameBytes(ctx, v.c.src, v.c.dst, src, dst)
 	if err != nil {
 		return false, "", fmt.Errorf("download: %w", err)
 	}
 	return !equal, "content differs", nil
 }
 
+// sameBytes downloads a from pa and b from pb and compares them, byte for
+// byte, as they stream.
+func sameBytes(ctx context.Context, pa, pb bucketPlace, a, b object) (bool, error) {
+	ra, err := (&sourceObject{place: pa, obj: a}).Open(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer ra.Close()
+	rb, err := (&sourceObject{place: pb, obj: b}).Open(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer rb.Close()
+	bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, errA := io.ReadFull(ra, bufA)
+		nb, errB := io.ReadFull(rb, bufB)
+		if na != nb || !bytes.Equal(bufA[:na], bufB[:nb]) {
+			return false, nil
+		}
+		endA, endB := errors.Is(errA, io.EOF) || errors.Is(errA, io.ErrUnexpectedEOF), errors.Is(errB, io.EOF) || errors.Is(errB, io.ErrUnexpectedEOF)
+		switch {
+		case endA && endB:
+			return true, nil
+		case endA != endB:
+			return false, nil
+		case errA != nil:
+			return false, errA
+		case errB != nil:
+			return false, errB
+		}
+	}
+}
+
 // WriteTable writes the report for people: a row per bucket, the newest
 // run report, and the problems.
 func (r *VerifyReport) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUCKET\tOK\tMATCHED\tMISSING\tDIFFERING\tEXTRA\tSIZE-ONLY\tDOWNLOADED\tERRORS")
+	fmt.Fprintln(tw, "BUCKET\tOK\tMATCHED\tMISSING\tDIFFERING\tEXTRA\tBY-DATE\tDOWNLOADED\tERRORS")
 	for _, b := range r.Buckets {
-		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.Name, b.OK, b.Matched, b.Missing, b.Differing, b.Extra, b.SizeOnly, b.Downloaded, b.Errors)
+		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.Name, b.OK, b.Matched, b.Missing, b.Differing, b.Extra, b.ByDate, b.Downloaded, b.Errors)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -46,7 +46,7 @@ func TestVerifyRGW(t *testing.T) {
 			t.Fatalf("err=%v ok=%v buckets=%d", err, rep.OK, len(rep.Buckets))
 		}
 		beta := rep.Buckets[1]
-		if beta.Matched != 4 || beta.SizeOnly != 1 || rep.LastReport == nil || rep.LastReport.Status != StatusOK {
+		if beta.Matched != 4 || beta.ByDate != 1 || rep.LastReport == nil || rep.LastReport.Status != StatusOK {
 			t.Fatalf("beta=%+v last=%+v", beta, rep.LastReport)
 		}
 	})
@@ -55,7 +55,7 @@ func TestVerifyRGW(t *testing.T) {
 		vcfg := vcfg
 		vcfg.Download = true
 		rep, err := verify(t, vcfg)
-		if err != nil || rep.Buckets[1].Downloaded != 1 || rep.Buckets[1].SizeOnly != 0 {
+		if err != nil || rep.Buckets[1].Downloaded != 1 || rep.Buckets[1].ByDate != 0 {
 			t.Fatalf("err=%v beta=%+v", err, rep.Buckets[1])
 		}
 		// Same size, other bytes, and no MD5 to tell: only a download sees it.

@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rclone/rclone/fs"
+	"github.com/rclone/rclone/fs/fshttp"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/internal/retry"
@@ -37,22 +40,43 @@ func (r Remote) S3Client(timeout time.Duration) (*s3.Client, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
+	return r.sdk(&http.Client{Transport: transport, Timeout: timeout}, aws.NopRetryer{}), nil
+}
+
+// DataClient is an AWS SDK client for the remote that talks through
+// rclone's HTTP transport, as the remote's uploads do: the same CA,
+// timeouts and request limit (OFFSITE_TPS_LIMIT). It lists and reads the
+// objects offsite copies, and tries a failed request again as often as
+// rclone's low-level retries say. No deadline of its own: a GET of a large
+// object takes what it takes; ctx ends each request.
+func (r Remote) DataClient(ctx context.Context) *s3.Client {
+	ctx, ci := fs.AddConfig(ctx)
+	if r.CAFile != "" {
+		ci.CaCert = []string{r.CAFile}
+	}
+	return r.sdk(fshttp.NewClient(ctx), awsretry.NewStandard(func(o *awsretry.StandardOptions) {
+		o.MaxAttempts = max(ci.LowLevelRetries, 1)
+	}))
+}
+
+// sdk is an SDK client for the remote through client.
+func (r Remote) sdk(client *http.Client, retryer aws.Retryer) *s3.Client {
 	region := r.Region
 	if region == "" {
 		region = "us-east-1" // SigV4 needs one; S3 servers without regions take this
 	}
 	return s3.New(s3.Options{
-		HTTPClient:   &http.Client{Transport: transport, Timeout: timeout},
+		HTTPClient:   client,
 		BaseEndpoint: aws.String(r.Endpoint),
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider(r.AccessKeyID, r.SecretAccessKey, ""),
 		UsePathStyle: true,
-		Retryer:      aws.NopRetryer{},
+		Retryer:      retryer,
 		// Checksums only where the operation needs one: RGW refuses the
 		// SDK's default CRC trailers.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	}), nil
+	})
 }
 
 // callTries is how often Call tries one request.

@@ -51,7 +51,7 @@ func TestVerifyRGWCommandFromEnv(t *testing.T) {
 	}
 
 	rep := verify(exitcode.OK)
-	if b := rep.Buckets[0]; b.Matched != 2 || b.SizeOnly != 1 {
+	if b := rep.Buckets[0]; b.Matched != 2 || b.ByDate != 1 {
 		t.Fatalf("clean: %+v, want 2 matched, 1 by size only", b)
 	}
 	if prom, err := os.ReadFile(metrics); err != nil || !strings.Contains(string(prom), "verify_rgw") {
@@ -83,7 +83,7 @@ func TestVerifyRGWCommandFromEnv(t *testing.T) {
 	t.Setenv(mirror.EnvMaxReportAge, "25h")
 
 	t.Setenv(mirror.EnvVerifyDownload, "true")
-	if b := verify(exitcode.OK).Buckets[0]; b.Downloaded != 1 || b.SizeOnly != 0 {
+	if b := verify(exitcode.OK).Buckets[0]; b.Downloaded != 1 || b.ByDate != 0 {
 		t.Fatalf("download: %+v, want 1 compared by download", b)
 	}
 	altered := bytes.Clone(video)
