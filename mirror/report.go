@@ -45,6 +45,7 @@ type Report struct {
 	Source          string         `json:"source"`      // endpoint, never credentials
 	Destination     string         `json:"destination"` // endpoint/bucket
 	MaxDelete       string         `json:"max_delete"`
+	DeleteMode      string         `json:"delete_mode,omitempty"`
 	Shard           *Shard         `json:"shard,omitempty"` // this run's part of the buckets, when sharded
 	Buckets         []BucketReport `json:"buckets"`
 	Orphaned        []string       `json:"orphaned"` // mirrors whose source bucket is gone; left untouched

@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		Start: time.Now().UTC(), Mode: cfg.Mode, DryRun: cfg.DryRun,
 		OffsiteVersion: cfg.Version, RcloneVersion: rcloneconf.RcloneVersion(),
 		Source: cfg.Source.Endpoint, Destination: cfg.Dest.Endpoint + "/" + cfg.DestBucket,
-		MaxDelete: cfg.MaxDelete.String(), Buckets: []BucketReport{}, Orphaned: []string{},
+		MaxDelete: cfg.MaxDelete.String(), DeleteMode: "after", Buckets: []BucketReport{}, Orphaned: []string{},
 	}
 	if cfg.Shard.Sharded() {
 		rep.Shard = &cfg.Shard
@@ -178,6 +178,7 @@ func (r *runner) finish(ctx context.Context, rep *Report, fbucket fs.Fs) error {
 		}
 	}
 	r.log.Info("mirror run finished", zap.String("status", rep.Status), zap.String("mode", string(rep.Mode)),
+		zap.String("delete_mode", rep.DeleteMode),
 		zap.Bool("dry_run", rep.DryRun), zap.Int("buckets", rep.Totals.Buckets), zap.Int("ok", rep.Totals.OK),
 		zap.Int("failed", rep.Totals.Failed), zap.Int("aborted", rep.Totals.Aborted), zap.Int("incomplete", rep.Totals.Incomplete),
 		zap.Int64("transferred", rep.Totals.Transferred), zap.Int64("bytes", rep.Totals.Bytes),
