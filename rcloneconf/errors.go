@@ -21,6 +21,9 @@ type End string
 const (
 	RGW   End = "RGW"   // the cluster's Ceph RGW: mirrored from, restored to
 	MinIO End = "MINIO" // the offsite MinIO: the mirror and the snapshots
+	// MinIOEtcd is the etcd bucket's own keys, for the commands that touch
+	// both buckets (setup minio, verify minio, status); unset, MinIO's.
+	MinIOEtcd End = "MINIO_ETCD"
 )
 
 // Var is the name of one of the end's env vars: RGW.Var("ENDPOINT") is
