@@ -109,6 +109,7 @@ func (e *env) app() *cli.App {
 			e.verifyCommand(),
 			e.restoreCommand(),
 			e.canaryCommand(),
+			e.setupCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
 		}),

@@ -179,11 +179,11 @@ func (s *bucketSetup) run(ctx context.Context, st state) error {
 				return err
 			}
 		}
-		was := st.versioning
+		state := VersioningEnabled + " (was " + st.versioning + ")"
 		if !st.exists {
-			was = "no bucket"
+			state = VersioningEnabled + " (a new bucket)"
 		}
-		s.note("versioning", "enabled", "would enable", VersioningEnabled+" (was "+was+")")
+		s.note("versioning", "enabled", "would enable", state)
 	}
 	lc, action := st.lifecycle.withExpiry(s.days)
 	if action == "" {

@@ -87,7 +87,7 @@ func (r *Report) problems() int {
 func (b BucketReport) log(log *zap.Logger) {
 	for _, c := range b.Changes {
 		if c.Action != unchanged {
-			log.Info("destination bucket "+c.Setting, zap.String("action", c.Action), zap.String("state", c.State))
+			log.Info("destination bucket setting", zap.String("setting", c.Setting), zap.String("action", c.Action), zap.String("state", c.State))
 		}
 	}
 	if len(b.Problems) > 0 || len(b.Errors) > 0 {
@@ -100,7 +100,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BUCKET\tEXISTS\tVERSIONING\tLIFECYCLE\tOK")
 	for _, b := range r.Buckets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Bucket, yesNo(b.Exists), dash(b.Versioning), dash(b.Lifecycle), yesNo(b.OK()))
+		exists := yesNo(b.Exists)
+		if !b.Checked && !b.Exists {
+			exists = "?" // the look for it failed
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Bucket, exists, dash(b.Versioning), dash(b.Lifecycle), yesNo(b.OK()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -133,15 +137,14 @@ func (r *Report) WriteChanges(w io.Writer) error {
 	if err := r.writeProblems(w); err != nil {
 		return err
 	}
-	verb := "made"
-	if r.DryRun {
-		verb = "would make (dry run: nothing was changed)"
-	}
 	var err error
-	if changes == 0 {
+	switch {
+	case changes == 0:
 		_, err = fmt.Fprintf(w, "setup minio: nothing to change in %d buckets (retention %d days)\n", len(r.Buckets), r.RetentionDays)
-	} else {
-		_, err = fmt.Fprintf(w, "setup minio: %s %d changes in %s (retention %d days)\n", verb, changes, strings.Join(changed, ", "), r.RetentionDays)
+	case r.DryRun:
+		_, err = fmt.Fprintf(w, "setup minio: dry run: would make %d changes in %s (retention %d days); nothing was changed\n", changes, strings.Join(changed, ", "), r.RetentionDays)
+	default:
+		_, err = fmt.Fprintf(w, "setup minio: made %d changes in %s (retention %d days)\n", changes, strings.Join(changed, ", "), r.RetentionDays)
 	}
 	return err
 }
