@@ -1,10 +1,15 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/bucketsetup"
 	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/internal/runrecord"
 	"github.com/offsite-backup/offsite/mirror"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) verifyRGWCommand() *cli.Command {
@@ -52,6 +57,8 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
+	e.record(c.Context, bucketsetup.Target{Bucket: cfg.DestBucket, Remote: cfg.Dest, End: rcloneconf.MinIO},
+		runrecord.VerifyRGW, mon.started, fmt.Sprintf("%d buckets", len(rep.Buckets)), err)
 	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
 }
 
