@@ -62,6 +62,9 @@ func Classify(end End, err error) error {
 
 // errorCode is the S3 error code in err ("NoSuchBucket"), or "".
 func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		return api.ErrorCode()
