@@ -69,3 +69,7 @@ func LastRuns(ctx context.Context, dest rcloneconf.Remote, bucket, prefix string
 	}
 	return runs, nil
 }
+
+// CheckReportPrefix checks a report prefix (OFFSITE_REPORT_PREFIX) as the
+// mirror does, for commands that only read reports.
+func CheckReportPrefix(prefix string) error { return validateReportPrefix(prefix) }

@@ -167,6 +167,15 @@ func TestBadInput(t *testing.T) {
 		{"stray word in setup minio", []string{"setup", "minio", "now", "--dry-run"}, nil, `"now"`},
 		{"stray word in verify minio", []string{"verify", "minio", "homelab-backup-rgw"}, nil, `"homelab-backup-rgw"`},
 		{"unknown setup", []string{"setup", "postgres"}, nil, "postgres"},
+		{"status max age zero", []string{"status"}, map[string]string{"OFFSITE_MAX_AGE": "0s"}, "OFFSITE_MAX_AGE"},
+		{"status max age not a duration", []string{"status", "--max-age", "a day"}, nil, "--max-age"},
+		{"status report prefix absolute", []string{"status"}, map[string]string{"OFFSITE_REPORT_PREFIX": "/reports"}, "OFFSITE_REPORT_PREFIX"},
+		{"status retention zero", []string{"status", "--retention-days", "0"}, nil, "OFFSITE_RETENTION_DAYS"},
+		{"status etcd bucket is the mirror's", []string{"status"}, map[string]string{"MINIO_ETCD_BUCKET": "homelab-backup-rgw"}, "MINIO_ETCD_BUCKET"},
+		{"status etcd endpoint with a path", []string{"status"}, map[string]string{"MINIO_ETCD_ENDPOINT": "http://minio:9000/homelab-backup-etcd"}, "MINIO_ETCD_ENDPOINT"},
+		{"status etcd secret file missing", []string{"status"}, map[string]string{"MINIO_ETCD_ACCESS_KEY_ID": "etcd", "MINIO_ETCD_SECRET_ACCESS_KEY_FILE": filepath.Join(dir, "nope")}, "MINIO_ETCD_SECRET_ACCESS_KEY_FILE"},
+		{"status metrics file not .prom", []string{"status"}, map[string]string{"OFFSITE_METRICS_FILE": filepath.Join(dir, "status.txt")}, "OFFSITE_METRICS_FILE"},
+		{"stray word in status", []string{"status", "now"}, nil, `"now"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {

@@ -110,6 +110,7 @@ func (e *env) app() *cli.App {
 			e.restoreCommand(),
 			e.canaryCommand(),
 			e.setupCommand(),
+			e.statusCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
 		}),

@@ -183,6 +183,12 @@ func TestMinioBucketsWithTheirOwnKeys(t *testing.T) {
 	if !m.BucketExists(t, mirror.DefaultDestBucket) || !m.BucketExists(t, offload.DefaultBucket) {
 		t.Fatal("setup did not create both buckets")
 	}
+	// status reads both buckets with their own keys: nothing has run yet
+	// (exit 4), but nothing is refused.
+	code, rep, logs := statusJSON(t, own...)
+	if code != exitcode.Verify || len(rep.Errors) != 0 || len(rep.Problems) != 2 || !rep.Destinations[0].OK() || !rep.Destinations[1].OK() {
+		t.Fatalf("status with a user per bucket: exit %d, %+v\n%s", code, rep, logs)
+	}
 	code, stdout, stderr := runOffsite(ctx, append([]string{"verify", "minio"}, destArgs(m, rgwUser, rgwUserSecret)...)...)
 	if code != exitcode.Config || !strings.Contains(stderr, "MINIO_ACCESS_KEY_ID") || !strings.Contains(stdout, "homelab-backup-etcd  ?") {
 		t.Fatalf("the mirror's keys on the etcd bucket: exit %d\n%s%s", code, stdout, stderr)
