@@ -47,13 +47,15 @@ func (m *Minio) AddUser(t testing.TB, accessKey, secretKey string, buckets ...st
 	scheme, host, _ := strings.Cut(m.Endpoint, "://")
 	name := "offsite-" + accessKey
 	for _, args := range [][]string{
-		{"admin", "user", "add", "test", accessKey, secretKey},
+		{"admin", "user", "add", "test", accessKey}, // mc reads the secret from stdin
 		{"admin", "policy", "create", "test", name, policy},
 		{"admin", "policy", "attach", "test", name, "--user", accessKey},
 	} {
 		cmd := Command(context.Background(), 2*time.Minute, mc, append([]string{"--config-dir", dir, "--no-color"}, args...)...)
-		// The alias comes from the environment: no secret in mc's config.
+		// The alias comes from the environment and the user's secret from
+		// stdin: neither is in mc's config or on a command line.
 		cmd.Env = append(os.Environ(), "MC_HOST_test="+scheme+"://"+m.AccessKey+":"+m.SecretKey+"@"+host)
+		cmd.Stdin = strings.NewReader(secretKey + "\n")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			shown := strings.NewReplacer(secretKey, "[secret]", m.SecretKey, "[secret]").Replace(string(out))
 			t.Fatalf("mc %s for user %s: %v\n%s", strings.Join(args[:3], " "), accessKey, err, shown)
