@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/offsite-backup/offsite/internal/bucketsetup"
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -37,28 +35,21 @@ func destArgs(m *harness.Minio, key, secret string, etcdKeys ...string) []string
 	return args
 }
 
-// gauges is every series of name in a metrics textfile, by the value of label.
-func gauges(t *testing.T, path, name, label string) map[string]float64 {
+// bucketGauge is the value of name for a destination bucket in a metrics
+// textfile, as the exposition format writes it (labels sorted), or "".
+func bucketGauge(t *testing.T, path, name, bucket string) string {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("metrics file does not parse: %v", err)
-	}
-	out := map[string]float64{}
-	for _, m := range families[name].GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == label {
-				out[l.GetValue()] = m.GetGauge().GetValue()
-			}
+	prefix := name + `{destination_bucket="` + bucket + `",`
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line[strings.LastIndexByte(line, ' ')+1:]
 		}
 	}
-	return out
+	return ""
 }
 
 func setVersioning(t *testing.T, m *harness.Minio, bucket string, status types.BucketVersioningStatus) {
@@ -92,8 +83,10 @@ func TestSetupMinioThenVerify(t *testing.T) {
 	}
 	l.check(t, exitcode.OK)
 	for _, name := range []string{monitor.MetricVersioning, monitor.MetricLifecycle} {
-		if got := gauges(t, l.metrics, name, "destination_bucket"); got[mirror.DefaultDestBucket] != 1 || got[offload.DefaultBucket] != 1 {
-			t.Errorf("%s = %v, want 1 for both buckets", name, got)
+		for _, b := range []string{mirror.DefaultDestBucket, offload.DefaultBucket} {
+			if got := bucketGauge(t, l.metrics, name, b); got != "1" {
+				t.Errorf("%s of %s = %q, want 1", name, b, got)
+			}
 		}
 	}
 }
@@ -124,11 +117,13 @@ func TestVerifyMinioFailuresAreLoud(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
 	}
-	if got := gauges(t, l.metrics, monitor.MetricVersioning, "destination_bucket"); got[mirror.DefaultDestBucket] != 0 || got[etcd] != 1 {
-		t.Errorf("versioning metric = %v", got)
-	}
-	if got := gauges(t, l.metrics, monitor.MetricLifecycle, "destination_bucket"); got[mirror.DefaultDestBucket] != 1 || got[etcd] != 0 {
-		t.Errorf("lifecycle metric = %v", got)
+	for _, tt := range []struct{ name, bucket, want string }{
+		{monitor.MetricVersioning, mirror.DefaultDestBucket, "0"}, {monitor.MetricVersioning, etcd, "1"},
+		{monitor.MetricLifecycle, mirror.DefaultDestBucket, "1"}, {monitor.MetricLifecycle, etcd, "0"},
+	} {
+		if got := bucketGauge(t, l.metrics, tt.name, tt.bucket); got != tt.want {
+			t.Errorf("%s of %s = %q, want %s", tt.name, tt.bucket, got, tt.want)
+		}
 	}
 
 	code, stdout, _ = runOffsite(ctx, append([]string{"verify", "minio", "--output", "json", "--bucket", etcd}, dest...)...)
