@@ -85,17 +85,7 @@ func newValidateRig(t *testing.T) *validateRig {
 	r := &validateRig{rgw: rgw, minio: minio, root: root, evidence: filepath.Join(tmp, "evidence"),
 		calls: filepath.Join(tmp, "standin", "calls"), snapDir: snapDir, snapshot: offloadtest.Name(host, now.Unix()), unitDir: unitDir}
 	offloadtest.WriteRaw(t, snapDir, r.snapshot, offloadtest.Snapshot(3, 2))
-	// The node's sops-nix secrets, root-only as sops-nix writes them.
-	for _, name := range []string{"minio_etcd_access_key_id", "minio_etcd_secret_access_key"} {
-		path := filepath.Join(tmp, "secrets", name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(minio.SecretKey), 0o400); err != nil {
-			t.Fatal(err)
-		}
-		r.secretFiles = strings.TrimSpace(r.secretFiles + " " + path)
-	}
+	r.secretFiles = nodeSecrets(t, filepath.Join(tmp, "secrets"), minio.SecretKey)
 
 	r.env = []string{
 		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
@@ -119,6 +109,24 @@ func newValidateRig(t *testing.T) *validateRig {
 		t.Fatalf("setup minio: %v\n%s", err, out)
 	}
 	return r
+}
+
+// nodeSecrets writes the node's sops-nix secrets into dir, root-only as
+// sops-nix writes them, and returns their paths (ETCD_SECRET_FILES).
+func nodeSecrets(t *testing.T, dir, value string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, name := range []string{"minio_etcd_access_key_id", "minio_etcd_secret_access_key"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(value), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	return strings.Join(paths, " ")
 }
 
 // make runs a make target in the repository with the rig's environment
@@ -308,18 +316,7 @@ func TestMakeValidate(t *testing.T) {
 		t.Errorf("remove evidence:\n%s", ev.steps["19-remove-test-object"])
 	}
 
-	// The newest local snapshot and its sidecar reached MinIO, and the
-	// check fetched that one.
-	host, _, _ := strings.Cut(strings.TrimPrefix(r.snapshot, "etcd-snapshot-"), "-")
-	etcd := r.minio.List(t, offload.DefaultBucket, host+"/")
-	for _, k := range []string{host + "/" + r.snapshot, host + "/" + r.snapshot + offload.SidecarSuffix} {
-		if _, ok := etcd[k]; !ok {
-			t.Errorf("MinIO has no %s: %v", k, etcd)
-		}
-	}
-	if !strings.Contains(ev.steps["13-etcd-check-snapshot"], "--name "+r.snapshot) || !strings.Contains(ev.steps["13-etcd-check-snapshot"], "verified: sidecar hash") {
-		t.Errorf("etcd check evidence:\n%s", ev.steps["13-etcd-check-snapshot"])
-	}
+	r.checkSnapshotShipped(t, ev)
 	calls := r.readCalls(t)
 	for _, want := range []string{"kubectl -n applications create job --from=cronjob/rgw-mirror rgw-mirror-validate-",
 		"ssh -o BatchMode=yes root@k3s-1 sudo -n systemctl start etcd-offload.service",
@@ -336,6 +333,22 @@ func TestMakeValidate(t *testing.T) {
 	earlier, err := filepath.Glob(filepath.Join(r.evidence, "earlier-*", "phase4-rgw-mirror-happy.txt"))
 	if err != nil || len(earlier) != 1 {
 		t.Errorf("the first run's evidence was not kept: %v %v", earlier, err)
+	}
+}
+
+// checkSnapshotShipped asserts the newest local snapshot and its sidecar
+// reached MinIO, and the check fetched that one.
+func (r *validateRig) checkSnapshotShipped(t *testing.T, ev evidence) {
+	t.Helper()
+	host, _, _ := strings.Cut(strings.TrimPrefix(r.snapshot, "etcd-snapshot-"), "-")
+	etcd := r.minio.List(t, offload.DefaultBucket, host+"/")
+	for _, k := range []string{host + "/" + r.snapshot, host + "/" + r.snapshot + offload.SidecarSuffix} {
+		if _, ok := etcd[k]; !ok {
+			t.Errorf("MinIO has no %s: %v", k, etcd)
+		}
+	}
+	if !strings.Contains(ev.steps["13-etcd-check-snapshot"], "--name "+r.snapshot) || !strings.Contains(ev.steps["13-etcd-check-snapshot"], "verified: sidecar hash") {
+		t.Errorf("etcd check evidence:\n%s", ev.steps["13-etcd-check-snapshot"])
 	}
 }
 

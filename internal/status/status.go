@@ -145,7 +145,7 @@ func (r *Report) readMirror(ctx context.Context, cfg Config, now time.Time) erro
 			continue
 		}
 		if age := now.Sub(run.End); age > cfg.MaxAge {
-			r.problem("%s: the last one ended %s ago, longer than the maximum age %s (%s)", name, Ago(age), cfg.MaxAge, run.Report)
+			r.problem("%s: the last one ended %s ago, longer than the maximum age %s (%s)", name, ago(age), cfg.MaxAge, run.Report)
 		}
 		failed := 0
 		for _, b := range run.Buckets {
@@ -176,7 +176,7 @@ func (r *Report) readEtcd(ctx context.Context, cfg Config, now time.Time) error 
 		case h.Newest == "":
 			r.problem("host %s: no complete snapshot (one with its sidecar) in %s/%s/", h.Host, cfg.Etcd.Bucket, h.Host)
 		case age > cfg.MaxAge:
-			r.problem("host %s: the newest snapshot is %s old, older than the maximum age %s (%s)", h.Host, Ago(age), cfg.MaxAge, h.Newest)
+			r.problem("host %s: the newest snapshot is %s old, older than the maximum age %s (%s)", h.Host, ago(age), cfg.MaxAge, h.Newest)
 		}
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 // WriteTable prints the view for people: a table per side, then every
 // problem, then one line with the verdict.
 func (r *Report) WriteTable(w io.Writer) error {
-	when := func(t time.Time) (string, string) { return t.UTC().Format("2006-01-02 15:04Z"), Ago(r.Checked.Sub(t)) }
+	when := func(t time.Time) (string, string) { return t.UTC().Format("2006-01-02 15:04Z"), ago(r.Checked.Sub(t)) }
 	var rows [][]string
 	for _, run := range r.Mirror.Runs {
 		for _, b := range run.Buckets {
@@ -98,8 +98,8 @@ func destinationRow(b bucketsetup.BucketReport) []string {
 	return row
 }
 
-// Ago is an age for people: 42m, 13h05m, 3d04h.
-func Ago(d time.Duration) string {
+// ago is an age for people: 42m, 13h05m, 3d04h.
+func ago(d time.Duration) string {
 	d = d.Round(time.Minute)
 	switch {
 	case d < time.Hour:
