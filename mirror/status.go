@@ -43,7 +43,8 @@ type BucketRun struct {
 // returns an error wrapping ErrNoReport when there is no report at all.
 func LastRuns(ctx context.Context, dest rcloneconf.Remote, bucket, prefix string, since time.Time) ([]RunSummary, error) {
 	ctx, ci := fs.AddConfig(ctx)
-	ci.LowLevelRetries = 2 // a screen, not a backup: answer soon when a server is down
+	// A screen, not a backup: answer soon when a server is down.
+	ci.LowLevelRetries, ci.ConnectTimeout, ci.Timeout = 2, fs.Duration(15*time.Second), fs.Duration(time.Minute)
 	fbucket, err := dest.Fs(ctx, bucket)
 	if err != nil {
 		return nil, rcloneconf.Classify(rcloneconf.MinIO, err)

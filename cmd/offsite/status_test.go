@@ -170,3 +170,20 @@ func TestStatusNamesRefusedKeys(t *testing.T) {
 	}
 	l.check(t, exitcode.Config)
 }
+
+// MinIO down: verify minio and status fail (exit 1) after a few tries, in
+// seconds, and say so four ways.
+func TestMinioDownIsLoud(t *testing.T) {
+	down := []string{"--minio-endpoint", "http://127.0.0.1:1", "--minio-access-key-id", "k", "--minio-secret-access-key", "s"}
+	for _, command := range [][]string{{"verify", "minio"}, {"status"}} {
+		t.Run(strings.Join(command, " "), func(t *testing.T) {
+			l := newLoud(t)
+			start := time.Now()
+			code, stdout, stderr := runOffsite(context.Background(), append(append(command, down...), l.args()...)...)
+			if code != exitcode.Failed || !strings.Contains(stdout, "not ") || time.Since(start) > time.Minute {
+				t.Fatalf("exit %d after %v, want %d within a minute\n%s%s", code, time.Since(start), exitcode.Failed, stdout, stderr)
+			}
+			l.check(t, exitcode.Failed)
+		})
+	}
+}

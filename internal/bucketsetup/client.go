@@ -24,8 +24,9 @@ import (
 	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
-// requestTimeout bounds one request; rcloneconf.Call tries it 3 times.
-const requestTimeout = 30 * time.Second
+// requestTimeout bounds one request (a few KiB each way); rcloneconf.Call
+// tries it 3 times.
+const requestTimeout = 15 * time.Second
 
 // maxLifecycleSize bounds what is read of a lifecycle configuration: S3
 // allows 1,000 rules, far less than this.
@@ -63,6 +64,7 @@ func (c *client) call(ctx context.Context, what string, fn func(context.Context)
 
 // state is how a bucket is set up now.
 type state struct {
+	looked        bool // the server answered whether the bucket exists
 	exists        bool
 	versioning    string // VersioningEnabled, VersioningSuspended, VersioningUnversioned; "" not read
 	lifecycle     lifecycle
@@ -77,8 +79,9 @@ func (c *client) inspect(ctx context.Context) (state, error) {
 		var nf *types.NotFound
 		st.exists = err == nil
 		if errors.As(err, &nf) {
-			return nil
+			err = nil
 		}
+		st.looked = err == nil
 		return err
 	})
 	if err != nil || !st.exists {

@@ -55,6 +55,9 @@ func (b *BucketReport) fill(st state, days int) {
 		b.Lifecycle = r.String()
 	}
 	b.Problems = []string{}
+	if !st.looked {
+		return // nothing was read
+	}
 	if !st.exists {
 		b.Problems = append(b.Problems, "the bucket does not exist (offsite setup minio creates it)")
 		return
