@@ -192,3 +192,21 @@ func TestMinioBucketsWithTheirOwnKeys(t *testing.T) {
 		t.Fatal("a secret reached the output")
 	}
 }
+
+// Wrong MINIO_* keys are exit 2 naming MINIO_ACCESS_KEY_ID in every command
+// that reads both buckets, and no secret is printed.
+func TestWrongMinioKeysInTheBucketCommands(t *testing.T) {
+	m := harness.StartMinio(t, mirror.DefaultDestBucket, offload.DefaultBucket)
+	const wrong = "wrong-secret-Qv7pLk2"
+	for _, command := range [][]string{{"setup", "minio"}, {"verify", "minio"}, {"status"}} {
+		t.Run(strings.Join(command, " "), func(t *testing.T) {
+			code, stdout, stderr := runOffsite(context.Background(), append(command, destArgs(m, m.AccessKey, wrong)...)...)
+			if code != exitcode.Config || !strings.Contains(stderr, "MINIO_ACCESS_KEY_ID") {
+				t.Fatalf("exit %d, want %d naming MINIO_ACCESS_KEY_ID\n%s%s", code, exitcode.Config, stdout, stderr)
+			}
+			if out := stdout + stderr; strings.Contains(out, wrong) || strings.Contains(out, m.SecretKey) {
+				t.Fatal("a secret reached the output")
+			}
+		})
+	}
+}
