@@ -13,8 +13,8 @@ import (
 func (e *env) statusCommand() *cli.Command {
 	return &cli.Command{
 		Name: "status",
-		Usage: "both backups on one screen, from reports and listings only: each bucket's last mirror run, each host's newest etcd snapshot, " +
-			"the destination buckets' protection, the last verify and drill; exit 4 when something is stale, failed or unprotected",
+		Usage: "both backups on one screen from reports and listings: last mirror runs, newest snapshots, bucket protection, " +
+			"last verifies and drills; exit 4 when something is stale, failed or unprotected",
 		UsageText: "offsite [--log-format json] status [--max-age 25h] [--retention-days 14]",
 		Flags: append(append(destFlags(),
 			stringFlag(mirror.EnvReportPrefix, mirror.DefaultConfig().ReportPrefix, "where the mirror's run reports are in its bucket"),
