@@ -70,7 +70,8 @@ fi
 # whether every key the CronJob reads is there.
 if [ "${1:-}" = secret-keys ]; then
 	echo "+ $KUBECTL -n $NAMESPACE get cronjob/$CRONJOB -o jsonpath=<each env var read from a Secret>"
-	refs=$(timeout -k 5 60 $KUBECTL -n "$NAMESPACE" get "cronjob/$CRONJOB" -o jsonpath='{range .spec.jobTemplate.spec.template.spec.containers[*].env[?(@.valueFrom.secretKeyRef)]}{.name}{" "}{.valueFrom.secretKeyRef.name}{" "}{.valueFrom.secretKeyRef.key}{"\n"}{end}')
+	refs=$(timeout -k 5 60 $KUBECTL -n "$NAMESPACE" get "cronjob/$CRONJOB" -o jsonpath='{range .spec.jobTemplate.spec.template.spec.containers[*].env[?(@.valueFrom.secretKeyRef)]}{.name}{" "}{.valueFrom.secretKeyRef.name}{" "}{.valueFrom.secretKeyRef.key}{"\n"}{end}') ||
+		{ echo "kubectl get cronjob/$CRONJOB failed"; exit 1; }
 	[ -n "$refs" ] || { echo "cronjob/$CRONJOB reads no Secret"; exit 1; }
 	missing=0
 	for secret in $(printf '%s\n' "$refs" | awk '{ print $2 }' | sort -u); do

@@ -101,13 +101,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	if reachable(dest.Buckets[1]) {
 		errs = append(errs, rep.readEtcd(ctx, cfg, now), rep.readRecords(ctx, cfg.Etcd, runrecord.VerifyEtcd, runrecord.DrillEtcd))
 	}
-	for _, e := range errs[1:] {
+	for _, b := range dest.Buckets {
+		rep.Errors = append(rep.Errors, b.Errors...)
+	}
+	for _, e := range errs[1:] { // the first is dest's, whose errors are in its buckets
 		if e != nil {
 			rep.Errors = append(rep.Errors, e.Error())
 		}
-	}
-	for _, b := range dest.Buckets {
-		rep.Errors = append(rep.Errors, b.Errors...)
 	}
 	rep.OK = len(rep.Problems) == 0 && len(rep.Errors) == 0
 	if n := len(rep.Problems); n > 0 {
@@ -166,7 +166,7 @@ func (r *Report) readEtcd(ctx context.Context, cfg Config, now time.Time) error 
 	hosts, err := offload.LatestSnapshots(ctx, cfg.Etcd.Remote, cfg.Etcd.Bucket)
 	r.Etcd.Hosts = append(r.Etcd.Hosts, hosts...)
 	if err != nil {
-		return fmt.Errorf("etcd snapshots: %w", rcloneconf.Classify(cfg.Etcd.End, err))
+		return fmt.Errorf("etcd snapshots: %w", err)
 	}
 	if len(hosts) == 0 {
 		r.problem("etcd: no host has a snapshot in %s", cfg.Etcd.Bucket)
