@@ -133,7 +133,7 @@ func TestStatusFindsStaleAndFailed(t *testing.T) {
 			putSnapshot(t, m, "node2", now.Add(-time.Minute))
 			c, err := m.Remote("t").S3Client(10 * time.Second)
 			if err == nil {
-				err = runrecord.Put(context.Background(), c, offload.DefaultBucket, runrecord.New(runrecord.VerifyEtcd, now, "all hosts", fmt.Errorf("%w: 1 problems", exitcode.ErrVerifyFailed)))
+				err = runrecord.Put(context.Background(), c, offload.DefaultBucket, "", runrecord.New(runrecord.VerifyEtcd, now, "all hosts", fmt.Errorf("%w: 1 problems", exitcode.ErrVerifyFailed)))
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -55,7 +55,7 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 	if report != nil {
 		err = e.printVerifyReport(report, output, err)
 	}
-	e.record(c.Context, bucketsetup.Target{Bucket: cfg.Bucket, Remote: cfg.Dest, End: rcloneconf.MinIO},
+	e.record(c.Context, bucketsetup.Target{Bucket: cfg.Bucket, Remote: cfg.Dest, End: rcloneconf.MinIO}, "",
 		runrecord.VerifyEtcd, mon.started, etcdScope(cfg), err)
 	return mon.finish(c.Context, verifyEtcdRun(report), err)
 }

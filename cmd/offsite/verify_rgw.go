@@ -57,7 +57,7 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
-	e.record(c.Context, bucketsetup.Target{Bucket: cfg.DestBucket, Remote: cfg.Dest, End: rcloneconf.MinIO},
+	e.record(c.Context, bucketsetup.Target{Bucket: cfg.DestBucket, Remote: cfg.Dest, End: rcloneconf.MinIO}, cfg.ReportPrefix,
 		runrecord.VerifyRGW, mon.started, fmt.Sprintf("buckets: %d", len(rep.Buckets)), err)
 	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,23 +68,27 @@ func New(kind Kind, start time.Time, summary string, err error) Record {
 	return r
 }
 
-// Key is where kind's newest record is, in its bucket: one object per kind,
-// replaced by each run (with versioning on, the earlier ones are kept as
-// old versions for the retention). It sits at the bucket's root, beside
-// the mirrored buckets' and hosts' folders and never in one: a host folder
-// it fell into would be taken for a host without snapshots.
-func Key(kind Kind) string { return "_offsite-last-" + string(kind) + ".json" }
+// Key is where kind's newest record is under prefix: one object per kind,
+// replaced by each run (with versioning on, the earlier ones stay as old
+// versions for the retention). In the mirror's bucket prefix is the report
+// prefix: beside the dated folders of the run reports, whose readers look
+// only inside those. In the etcd bucket it is "", the root: a folder there
+// would be taken for a host without snapshots.
+func Key(prefix string, kind Kind) string {
+	return path.Join(prefix, "_offsite-last-"+string(kind)+".json")
+}
 
 // maxSize bounds what is read of a record.
 const maxSize = 64 << 10
 
-// Put writes r into bucket, replacing the record of its kind: one request.
-func Put(ctx context.Context, c *s3.Client, bucket string, r Record) error {
+// Put writes r under prefix in bucket, replacing the record of its kind:
+// one request.
+func Put(ctx context.Context, c *s3.Client, bucket, prefix string, r Record) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	key := Key(r.Kind)
+	key := Key(prefix, r.Kind)
 	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))), ContentType: aws.String("application/json")})
 	if err != nil {
@@ -92,10 +97,10 @@ func Put(ctx context.Context, c *s3.Client, bucket string, r Record) error {
 	return nil
 }
 
-// Get reads kind's record from bucket: one request. It returns nil and no
-// error when there is none.
-func Get(ctx context.Context, c *s3.Client, bucket string, kind Kind) (*Record, error) {
-	key := Key(kind)
+// Get reads kind's record under prefix in bucket: one request. It returns
+// nil and no error when there is none.
+func Get(ctx context.Context, c *s3.Client, bucket, prefix string, kind Kind) (*Record, error) {
+	key := Key(prefix, kind)
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	var missing *types.NoSuchKey
 	if errors.As(err, &missing) {

@@ -96,10 +96,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 		}
 	}
 	if reachable(dest.Buckets[0]) {
-		errs = append(errs, rep.readMirror(ctx, cfg, now), rep.readRecords(ctx, cfg.Mirror, runrecord.VerifyRGW, runrecord.DrillRGW))
+		errs = append(errs, rep.readMirror(ctx, cfg, now), rep.readRecords(ctx, cfg.Mirror, cfg.ReportPrefix, runrecord.VerifyRGW, runrecord.DrillRGW))
 	}
 	if reachable(dest.Buckets[1]) {
-		errs = append(errs, rep.readEtcd(ctx, cfg, now), rep.readRecords(ctx, cfg.Etcd, runrecord.VerifyEtcd, runrecord.DrillEtcd))
+		errs = append(errs, rep.readEtcd(ctx, cfg, now), rep.readRecords(ctx, cfg.Etcd, "", runrecord.VerifyEtcd, runrecord.DrillEtcd))
 	}
 	for _, b := range dest.Buckets {
 		rep.Errors = append(rep.Errors, b.Errors...)
@@ -182,9 +182,10 @@ func (r *Report) readEtcd(ctx context.Context, cfg Config, now time.Time) error 
 	return nil
 }
 
-// readRecords reads the newest record of each kind in the target's bucket;
-// a failed one is a problem, none is "never" and none of them.
-func (r *Report) readRecords(ctx context.Context, t bucketsetup.Target, kinds ...runrecord.Kind) error {
+// readRecords reads the newest record of each kind under prefix in the
+// target's bucket; a failed one is a problem, none is "never" and none of
+// them.
+func (r *Report) readRecords(ctx context.Context, t bucketsetup.Target, prefix string, kinds ...runrecord.Kind) error {
 	client, err := t.Remote.S3Client(recordTimeout)
 	if err != nil {
 		return err
@@ -194,7 +195,7 @@ func (r *Report) readRecords(ctx context.Context, t bucketsetup.Target, kinds ..
 		var last *runrecord.Record
 		err := rcloneconf.Call(ctx, t.End, func(ctx context.Context) error {
 			var err error
-			last, err = runrecord.Get(ctx, client, t.Bucket, kind)
+			last, err = runrecord.Get(ctx, client, t.Bucket, prefix, kind)
 			return err
 		})
 		r.Records = append(r.Records, Record{Kind: kind, Bucket: t.Bucket, Last: last})
