@@ -19,11 +19,14 @@ OFFLOAD_WAIT  ?= 45
 JOURNAL_LINES ?= 50
 # make validate: a mirrored RGW bucket for the test object, the node's
 # prefix in the etcd bucket (default: its short hostname), where the
-# snapshots are on it, each step's timeout in seconds, and where the
-# evidence goes (one directory per UTC date)
+# snapshots are on it, its secret files (mode 0400), the highest exposure
+# systemd-analyze security may give the unit, each step's timeout in
+# seconds, and the directory the evidence files go into
 VALIDATE_BUCKET ?=
 ETCD_HOST     ?=
 SNAPSHOT_DIR  ?= /var/lib/rancher/k3s/server/db/snapshots
+ETCD_SECRET_FILES ?= /run/secrets/minio_etcd_access_key_id /run/secrets/minio_etcd_secret_access_key
+SECURITY_THRESHOLD ?= 1.6
 STEP_TIMEOUT  ?= 600
 EVIDENCE      ?= evidence
 # make drill-rgw: the mirrored bucket to restore, the scratch bucket
@@ -34,7 +37,7 @@ DRILL_AT      ?=
 # the directory of this file, for validate.sh beside it
 RUNBOOK_DIR   := $(dir $(lastword $(MAKEFILE_LIST)))
 
-.PHONY: mirror-now offload-now verify verify-rgw verify-etcd validate validate-dry drill-rgw
+.PHONY: mirror-now offload-now verify verify-rgw verify-etcd verify-minio status validate validate-dry drill-rgw
 
 ## mirror-now: run the RGW mirror now (a Job from the CronJob), follow its log, exit with its exit code
 mirror-now:
@@ -91,18 +94,28 @@ verify-rgw:
 verify-etcd:
 	$(OFFSITE) verify etcd --all-hosts
 
-## verify: both checks; the exit code is the first failure's
+## verify-minio: check both destination buckets exist, keep old versions, and expire them after the retention (your MINIO_* and MINIO_ETCD_* env vars)
+verify-minio:
+	$(OFFSITE) verify minio
+
+## verify: the three checks; the exit code is the first failure's
 verify:
 	@status=0; \
 	$(OFFSITE) verify rgw || status=$$?; \
 	$(OFFSITE) verify etcd --all-hosts || { s=$$?; [ "$$status" -ne 0 ] || status=$$s; }; \
+	$(OFFSITE) verify minio || { s=$$?; [ "$$status" -ne 0 ] || status=$$s; }; \
 	exit $$status
 
-## validate: the deployment's final check, evidence in EVIDENCE/<date>/ (NODE=<host> VALIDATE_BUCKET=<mirrored bucket>)
+## status: both backups on one screen from reports and listings (seconds): last mirror runs, newest snapshots, bucket protection, last checks
+status:
+	$(OFFSITE) status
+
+## validate: the deployment's final check, the plan's evidence files in EVIDENCE/ (NODE=<host> VALIDATE_BUCKET=<mirrored bucket>)
 validate:
 	@NAMESPACE='$(NAMESPACE)' CRONJOB='$(CRONJOB)' UNIT='$(UNIT)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' SSH='$(SSH)' \
 	OFFSITE='$(OFFSITE)' MIRROR_TIMEOUT='$(MIRROR_TIMEOUT)' VALIDATE_BUCKET='$(VALIDATE_BUCKET)' ETCD_HOST='$(ETCD_HOST)' \
-	SNAPSHOT_DIR='$(SNAPSHOT_DIR)' STEP_TIMEOUT='$(STEP_TIMEOUT)' EVIDENCE='$(EVIDENCE)' DRY='$(DRY)' \
+	SNAPSHOT_DIR='$(SNAPSHOT_DIR)' ETCD_SECRET_FILES='$(ETCD_SECRET_FILES)' SECURITY_THRESHOLD='$(SECURITY_THRESHOLD)' \
+	STEP_TIMEOUT='$(STEP_TIMEOUT)' EVIDENCE='$(EVIDENCE)' DRY='$(DRY)' \
 	sh $(RUNBOOK_DIR)validate.sh
 
 ## validate-dry: print the steps of validate, run nothing

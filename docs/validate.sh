@@ -1,11 +1,20 @@
 #!/bin/sh
 # make validate: the deployment's final verification, one non-interactive
 # run against the configured cluster and MinIO (docs/runbook.md, "Validate
-# a deployment"). Each step runs under timeout and writes
-# $EVIDENCE/<date>/NN-<step>.txt: the command, start and end (UTC), exit
-# code and output, with the secret values of the environment redacted.
-# DRY=1 prints the steps and runs nothing. Exits 0 when every step passed,
-# 1 when one failed (summary.txt names it), 2 on a missing setting.
+# a deployment"). Each step runs under timeout and appends its record (the
+# command, start and end (UTC), exit code and output, with the secret
+# values of the environment redacted) to the evidence file of its scenario,
+# named as the deployment plan names them, in $EVIDENCE:
+#   phase4-rgw-secret-keys.txt        the mirror's Secrets hold the keys its CronJob reads (names only)
+#   phase4-rgw-mirror-happy.txt       a test object goes through a mirror Job made from the CronJob
+#   phase4-rgw-mirror-delete-safety.txt  the mirror's log and report state delete mode "after"
+#   phase4-etcd-secrets-on-cp.txt     the node's secret files are there, mode 0400
+#   phase4-etcd-offload-happy.txt     the node's newest snapshot reaches MinIO whole
+#   phase4-etcd-offload-security.txt  systemd-analyze security of the unit, at most SECURITY_THRESHOLD
+#   verify-and-status.txt             verify minio, rgw, etcd, and status
+# and summary.txt. DRY=1 prints the steps and runs nothing. Exits 0 when
+# every step passed, 1 when one failed (summary.txt names it), 2 on a
+# missing or malformed setting.
 # KUBECTL, SSH and OFFSITE are commands with arguments (ssh -o BatchMode=yes,
 # nix run .# --): they are split into words on purpose (globbing is off).
 # shellcheck disable=SC2086
@@ -24,6 +33,8 @@ OFFSITE=${OFFSITE:-offsite}
 MIRROR_TIMEOUT=${MIRROR_TIMEOUT:-14400}
 STEP_TIMEOUT=${STEP_TIMEOUT:-600}
 EVIDENCE=${EVIDENCE:-evidence}
+ETCD_SECRET_FILES=${ETCD_SECRET_FILES:-/run/secrets/minio_etcd_access_key_id /run/secrets/minio_etcd_secret_access_key}
+SECURITY_THRESHOLD=${SECURITY_THRESHOLD:-1.6}
 DRY=${DRY:-}
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -57,6 +68,54 @@ if [ "${1:-}" = wait-job ]; then
 	done
 fi
 
+# secret-keys: the keys of each Secret the CronJob's env reads, by name
+# only (a go-template that ranges over the keys never prints a value), and
+# whether every key the CronJob reads is there.
+if [ "${1:-}" = secret-keys ]; then
+	echo "+ $KUBECTL -n $NAMESPACE get cronjob/$CRONJOB -o jsonpath=<each env var read from a Secret>"
+	refs=$(timeout -k 5 60 $KUBECTL -n "$NAMESPACE" get "cronjob/$CRONJOB" -o jsonpath='{range .spec.jobTemplate.spec.template.spec.containers[*].env[?(@.valueFrom.secretKeyRef)]}{.name}{" "}{.valueFrom.secretKeyRef.name}{" "}{.valueFrom.secretKeyRef.key}{"\n"}{end}') ||
+		{ echo "kubectl get cronjob/$CRONJOB failed"; exit 1; }
+	[ -n "$refs" ] || { echo "cronjob/$CRONJOB reads no Secret"; exit 1; }
+	missing=0
+	for secret in $(printf '%s\n' "$refs" | awk '{ print $2 }' | sort -u); do
+		echo "+ $KUBECTL -n $NAMESPACE get secret/$secret -o go-template=<the key names>"
+# shellcheck disable=SC2016 # a Go template, not the shell's
+		keys=$(timeout -k 5 60 $KUBECTL -n "$NAMESPACE" get "secret/$secret" -o go-template='{{range $k, $v := .data}}{{$k}}{{"\n"}}{{end}}') ||
+			{ echo "secret/$secret: cannot be read"; missing=1; continue; }
+		echo "secret/$secret holds the keys:" $keys
+		for ref in $(printf '%s\n' "$refs" | awk -v s="$secret" '$2 == s { print $1 "=" $3 }'); do
+			if printf '%s\n' "$keys" | grep -qx "${ref#*=}"; then
+				echo "  ok: ${ref%%=*} reads secret/$secret key ${ref#*=}"
+			else
+				echo "  MISSING: ${ref%%=*} reads secret/$secret key ${ref#*=}, which it does not hold"
+				missing=1
+			fi
+		done
+	done
+	exit "$missing"
+fi
+
+# delete-mode JOB: the mirror Job's log line "mirror run finished" and the
+# run report it printed must both state delete mode "after".
+if [ "${1:-}" = delete-mode ]; then
+	job=$2
+	echo "+ $KUBECTL -n $NAMESPACE logs job/$job --tail=500"
+	log=$(timeout -k 5 60 $KUBECTL -n "$NAMESPACE" logs "job/$job" --tail=500) || { echo "kubectl logs failed"; exit 1; }
+	field() { printf '%s\n' "$1" | grep -o "\"$2\": *\"[^\"]*\"" | head -n 1 | sed 's/.*: *"\(.*\)"$/\1/'; }
+	line=$(printf '%s\n' "$log" | grep '"mirror run finished"' | tail -n 1)
+	report=$(printf '%s\n' "$log" | grep '"buckets":' | grep '"max_delete":' | tail -n 1)
+	logged=$(field "$line" delete_mode)
+	reported=$(field "$report" delete_mode)
+	echo "the log's \"mirror run finished\": status $(field "$line" status), mode $(field "$line" mode), delete_mode $logged"
+	echo "the run report: status $(field "$report" status), mode $(field "$report" mode), delete_mode $reported, max_delete $(field "$report" max_delete)"
+	if [ "$logged" = after ] && [ "$reported" = after ]; then
+		echo "ok: a sync deletes only after every transfer of its bucket succeeded, within max_delete"
+		exit 0
+	fi
+	echo "the delete mode must be \"after\" in both (log: ${logged:-none}, report: ${reported:-none}; the report is printed with OFFSITE_LOG_FORMAT=json)"
+	exit 1
+fi
+
 die() { echo "validate: $*" >&2; exit 2; }
 [ -n "$NODE" ] || die "NODE is not set: make validate NODE=<k3s server host> VALIDATE_BUCKET=<mirrored RGW bucket>"
 [ -n "$VALIDATE_BUCKET" ] || die "VALIDATE_BUCKET is not set: name a bucket the mirror copies (one in the CronJob's RGW_BUCKETS)"
@@ -66,16 +125,21 @@ for v in MIRROR_TIMEOUT STEP_TIMEOUT; do
 	case "$t" in '' | *[!0-9]*) die "$v=$t is not a number of seconds" ;; esac
 done
 command -v timeout >/dev/null || die "timeout (coreutils) is not installed: every step runs under it"
+case "$SECURITY_THRESHOLD" in
+[0-9] | [0-9].[0-9] | 10 | 10.0) ;;
+*) die "SECURITY_THRESHOLD=$SECURITY_THRESHOLD is not an exposure level from 0.0 to 10.0 (one decimal)" ;;
+esac
+[ -n "$ETCD_SECRET_FILES" ] || die "ETCD_SECRET_FILES is empty: name the node's secret files"
 
 run_id="$(date -u +%Y%m%dT%H%M%SZ)-$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
 key="offsite-validate/$run_id"
 job="$CRONJOB-validate-$(date +%s)"
-dir="$EVIDENCE/$(date -u +%Y-%m-%d)"
+dir="$EVIDENCE"
 work=""
 if [ -z "$DRY" ]; then
 	mkdir -p "$dir"
 	if [ -e "$dir/summary.txt" ]; then
-		# A day's earlier run keeps its evidence beside this one.
+		# An earlier run keeps its evidence beside this one.
 		old="$dir/earlier-$(sed -n 's/^run: //p' "$dir/summary.txt" | head -n 1)"
 		mkdir -p "$old"
 		mv "$dir"/*.txt "$old"/
@@ -86,7 +150,7 @@ set -f # the command variables are split into words, never globbed
 
 # Secret values the environment holds: never written into the evidence.
 secrets=""
-for v in RGW_SECRET_ACCESS_KEY MINIO_SECRET_ACCESS_KEY OFFSITE_PING_URL OFFSITE_PUSHGATEWAY_URL; do
+for v in RGW_SECRET_ACCESS_KEY MINIO_SECRET_ACCESS_KEY MINIO_ETCD_SECRET_ACCESS_KEY OFFSITE_PING_URL OFFSITE_PUSHGATEWAY_URL; do
 	eval "val=\${$v:-}; sfile=\${${v}_FILE:-}"
 	[ -z "$sfile" ] || [ ! -r "$sfile" ] || val=$(sed 's/^[[:space:]]*//; s/[[:space:]]*$//' "$sfile")
 	[ -z "$val" ] || secrets="$secrets$val
@@ -117,10 +181,11 @@ check=""
 child=""
 summary() { [ -n "$DRY" ] || echo "$*" >>"$dir/summary.txt"; }
 
-# step NAME LIMIT CMD...: run CMD under timeout LIMIT seconds, its evidence
-# in NN-NAME.txt, its output in $work/out. Returns CMD's exit code, or 1
-# when $check, a function given the output, fails (it prints why). While
-# $blocked is set, the step is skipped instead (and returns 1).
+# step NAME LIMIT CMD...: run CMD under timeout LIMIT seconds, its record
+# appended to $evidence.txt, its output in $work/out. Returns CMD's exit
+# code, or 1 when $check, a function given the output, fails (it prints
+# why). While $blocked is set, the step is skipped instead (and returns 1).
+evidence=""
 step() {
 	name=$1 limit=$2 this_check=$check
 	shift 2
@@ -128,17 +193,18 @@ step() {
 	n=$((n + 1))
 	id=$(printf '%02d-%s' "$n" "$name")
 	if [ -n "$DRY" ]; then
-		printf '%s (timeout %ss):\n    %s\n' "$id" "$limit" "$(quote "$@")"
+		printf '%s (timeout %ss, evidence %s.txt):\n    %s\n' "$id" "$limit" "$evidence" "$(quote "$@")"
 		return 0
 	fi
+	file="$dir/$evidence.txt"
 	if [ -n "$blocked" ]; then
 		echo "$id ... skipped: $blocked"
+		printf 'step: %s\nresult: skipped: %s\n\n' "$id" "$blocked" >>"$file"
 		summary "$id: skipped: $blocked"
 		return 1
 	fi
-	file="$dir/$id.txt"
 	start=$(date +%s)
-	printf 'step: %s\ncommand: %s\ntimeout: %ss\nstart: %s\n--- output\n' "$id" "$(quote "$@" | redact)" "$limit" "$(now)" >"$file"
+	printf 'step: %s\ncommand: %s\ntimeout: %ss\nstart: %s\n--- output\n' "$id" "$(quote "$@" | redact)" "$limit" "$(now)" >>"$file"
 	printf '%s ... ' "$id"
 	status=0
 	# In the background, so that Ctrl-C is handled at once, not after it.
@@ -156,10 +222,10 @@ step() {
 		status=1 result="FAILED ($checked)"
 	fi
 	[ "$status" -eq 0 ] || failed="$failed $id"
-	printf -- '--- end\nend: %s\nexit code: %s\nresult: %s\n' "$(now)" "$status" "$result" >>"$file"
+	printf -- '--- end\nend: %s\nexit code: %s\nresult: %s\n\n' "$(now)" "$status" "$result" >>"$file"
 	echo "$result ($(($(date +%s) - start))s)"
 	[ "$status" -eq 0 ] || tail -n 5 "$work/out" | redact | sed 's/^/    /'
-	summary "$id: $result"
+	summary "$id: $result ($evidence.txt)"
 	return "$status"
 }
 
@@ -167,10 +233,11 @@ cleanup() {
 	blocked=""
 	# The test object goes whatever happened before: even after a failure,
 	# a timeout or Ctrl-C.
+	evidence=phase4-rgw-mirror-happy
 	step remove-test-object "$STEP_TIMEOUT" $OFFSITE canary remove --bucket "$VALIDATE_BUCKET" --key "$key" || true
 	[ -z "$work" ] || rm -rf "$work"
 	if [ -n "$DRY" ]; then
-		echo "(dry run: nothing was run; a run writes its evidence under $EVIDENCE/<date>/)"
+		echo "(dry run: nothing was run; a run writes its evidence into $EVIDENCE/)"
 	elif [ -z "$failed" ]; then
 		summary "end: $(now)"
 		summary "validate: ok"
@@ -193,7 +260,7 @@ on_signal() {
 	if [ -n "$child" ]; then
 		kill -TERM "$child" 2>/dev/null || true
 		wait "$child" 2>/dev/null || true
-		printf -- '--- end\nend: %s\nresult: interrupted\n' "$(now)" >>"$file"
+		printf -- '--- end\nend: %s\nresult: interrupted\n\n' "$(now)" >>"$file"
 		echo "interrupted"
 		summary "$id: interrupted"
 	fi
@@ -210,7 +277,12 @@ else
 		"$run_id" "$(now)" "$NODE" "$VALIDATE_BUCKET" "$key" "$NAMESPACE" "$job" >"$dir/summary.txt"
 fi
 
+# RGW: the Secrets the CronJob reads hold its keys.
+evidence=phase4-rgw-secret-keys
+step rgw-secret-keys "$STEP_TIMEOUT" sh "$0" secret-keys || true
+
 # RGW: a test object goes through a mirror Job made from the CronJob.
+evidence=phase4-rgw-mirror-happy
 step put-test-object "$STEP_TIMEOUT" $OFFSITE canary put --bucket "$VALIDATE_BUCKET" --key "$key" ||
 	blocked="${blocked:-$id failed}"
 step mirror-job-create "$STEP_TIMEOUT" $KUBECTL -n "$NAMESPACE" create job --from=cronjob/"$CRONJOB" "$job" ||
@@ -222,9 +294,22 @@ blocked=$created # the job's log is evidence whether it completed or not
 step mirror-job-log "$STEP_TIMEOUT" $KUBECTL -n "$NAMESPACE" logs "job/$job" --tail=200 || true
 blocked=$waited
 step mirror-check-object "$STEP_TIMEOUT" $OFFSITE canary check --bucket "$VALIDATE_BUCKET" --key "$key" || true
+evidence=phase4-rgw-mirror-delete-safety
+blocked=$created # a failed run states its delete mode too
+step mirror-delete-mode "$STEP_TIMEOUT" sh "$0" delete-mode "$job" || true
 
-# etcd: on NODE, the offload unit ships the newest local snapshot.
+# etcd: on NODE, the secrets are in place, and the offload unit ships the
+# newest local snapshot.
 blocked=""
+evidence=phase4-etcd-secrets-on-cp
+# every file is there (stat fails on a missing one) with mode 0400
+mode_0400() {
+	awk -F: -v want="$(printf '%s\n' $ETCD_SECRET_FILES | grep -c .)" '$1 != "400" { bad = bad " " $NF }
+	END { if (bad != "" || NR != want) { printf "not mode 0400:%s", (bad == "" ? " a file is missing" : bad); exit 1 } }'
+}
+check=mode_0400
+step etcd-secret-files "$STEP_TIMEOUT" $SSH "$NODE" sudo -n stat -c %a:%U:%G:%n $ETCD_SECRET_FILES || true
+evidence=phase4-etcd-offload-happy
 host=${ETCD_HOST:-"<hostname of $NODE>"}
 if [ -z "$ETCD_HOST" ]; then
 	last_line() { grep . | tail -n 1 | grep . || { echo "no output"; return 1; }; }
@@ -249,8 +334,22 @@ blocked=${blocked:-${offloaded:-}}
 # fetch checks the snapshot against its .sha256 sidecar (and, when it is
 # raw, etcd's own trailer): both are in MinIO under <bucket>/<host>/.
 step etcd-check-snapshot "$STEP_TIMEOUT" $OFFSITE offload fetch --host "$host" --name "$newest" --to "${work:-<temp dir>}" || true
-
 blocked=""
+evidence=phase4-etcd-offload-security
+# the overall exposure, at most the threshold (systemd-analyze fails above
+# it too, and prints every setting it scored)
+exposure() {
+	awk -v max="$SECURITY_THRESHOLD" '/Overall exposure level/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+$/) level = $i }
+	END { if (level == "") { print "no overall exposure level"; exit 1 } if (level + 0 > max + 0) { printf "exposure %s is above %s", level, max; exit 1 } printf "exposure %s", level }'
+}
+check=exposure
+step etcd-offload-security "$STEP_TIMEOUT" $SSH "$NODE" systemd-analyze security --no-pager \
+	--threshold="$(echo "$SECURITY_THRESHOLD" | awk '{ printf "%d", $1 * 10 + 0.5 }')" "$UNIT.service" || true
+
+# Both backups as a whole.
+evidence=verify-and-status
+step verify-minio "$STEP_TIMEOUT" $OFFSITE verify minio || true
 step verify-rgw "$STEP_TIMEOUT" $OFFSITE verify rgw || true
 step verify-etcd "$STEP_TIMEOUT" $OFFSITE verify etcd --all-hosts || true
+step status "$STEP_TIMEOUT" $OFFSITE status || true
 # on_exit removes the test object and writes the summary

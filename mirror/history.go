@@ -24,9 +24,6 @@ var ErrNoReport = errors.New("no run report found")
 func latestReport(ctx context.Context, fbucket fs.Fs, prefix string) (*Report, error) {
 	var latest *Report
 	err := eachReport(ctx, fbucket, prefix, func(r *Report) bool {
-		if r.Mode == ModeRestore {
-			return true // a restore is not a mirror run
-		}
 		latest = r
 		return false
 	})
@@ -48,9 +45,6 @@ func latestRunReports(ctx context.Context, fbucket fs.Fs, prefix string, since t
 	found := map[int]*Report{}
 	var newest *Report
 	err = eachReport(ctx, fbucket, prefix, func(r *Report) bool {
-		if r.Mode == ModeRestore {
-			return true // a restore is not a mirror run
-		}
 		if newest == nil {
 			newest = r
 			if r.Shard == nil || !r.Shard.Sharded() {
@@ -86,8 +80,9 @@ func latestRunReports(ctx context.Context, fbucket fs.Fs, prefix string, since t
 	return reports, missing, nil
 }
 
-// eachReport calls fn with each report under prefix in fbucket, newest
-// first, until fn returns false.
+// eachReport calls fn with each mirror run's report under prefix in
+// fbucket, newest first, until fn returns false. Anything else there (a
+// restore's report, another command's record) is passed over.
 func eachReport(ctx context.Context, fbucket fs.Fs, prefix string, fn func(*Report) bool) error {
 	keys, err := reportKeys(ctx, fbucket, prefix)
 	if err != nil {
@@ -97,6 +92,9 @@ func eachReport(ctx context.Context, fbucket fs.Fs, prefix string, fn func(*Repo
 		r, err := readReport(ctx, fbucket, key)
 		if err != nil {
 			return err
+		}
+		if r.Mode != ModeCopy && r.Mode != ModeSync && r.Mode != ModeAuto {
+			continue
 		}
 		if !fn(r) {
 			return nil

@@ -147,6 +147,35 @@ func TestBadInput(t *testing.T) {
 		{"stray word in offload once", []string{"offload", "once", "now"}, nil, `"now"`},
 		{"stray word in verify etcd", []string{"verify", "etcd", "all", "--all-hosts"}, nil, `"all"`},
 		{"stray word in fetch", []string{"offload", "fetch", "--to", "/tmp", "latest"}, nil, `"latest"`},
+		{"retention zero", []string{"setup", "minio"}, map[string]string{"OFFSITE_RETENTION_DAYS": "0"}, "OFFSITE_RETENTION_DAYS"},
+		{"retention in words", []string{"verify", "minio"}, map[string]string{"OFFSITE_RETENTION_DAYS": "two weeks"}, "OFFSITE_RETENTION_DAYS"},
+		{"retention flag past ten years", []string{"setup", "minio", "--retention-days", "5000"}, nil, "OFFSITE_RETENTION_DAYS"},
+		{"setup bucket name", []string{"setup", "minio", "--bucket", "Bad_Bucket"}, nil, "OFFSITE_MINIO_BUCKETS"},
+		{"setup bucket twice", []string{"setup", "minio"}, map[string]string{"OFFSITE_MINIO_BUCKETS": "photos-backup,photos-backup"}, "OFFSITE_MINIO_BUCKETS"},
+		{"etcd bucket name", []string{"verify", "minio"}, map[string]string{"MINIO_ETCD_BUCKET": "Bad_Bucket"}, "MINIO_ETCD_BUCKET"},
+		{"etcd bucket is the mirror's", []string{"setup", "minio"}, map[string]string{"MINIO_ETCD_BUCKET": "homelab-backup-rgw"}, "MINIO_ETCD_BUCKET"},
+		{"etcd endpoint ftp", []string{"verify", "minio"}, map[string]string{"MINIO_ETCD_ENDPOINT": "ftp://minio"}, "MINIO_ETCD_ENDPOINT"},
+		{"etcd endpoint with credentials", []string{"setup", "minio"}, map[string]string{"MINIO_ETCD_ENDPOINT": "http://AK:" + badInputSecret + "@minio:9000"}, "MINIO_ETCD_ENDPOINT"},
+		{"etcd key id without its secret", []string{"setup", "minio"}, map[string]string{"MINIO_ETCD_ACCESS_KEY_ID": "etcd"}, "MINIO_ETCD_SECRET_ACCESS_KEY"},
+		{"etcd secret without its key id", []string{"verify", "minio"}, map[string]string{"MINIO_ETCD_SECRET_ACCESS_KEY": badInputSecret}, "MINIO_ETCD_ACCESS_KEY_ID"},
+		{"etcd secret and its file", []string{"verify", "minio"}, map[string]string{"MINIO_ETCD_ACCESS_KEY_ID": "etcd", "MINIO_ETCD_SECRET_ACCESS_KEY": badInputSecret, "MINIO_ETCD_SECRET_ACCESS_KEY_FILE": secretFile}, "MINIO_ETCD_SECRET_ACCESS_KEY"},
+		{"etcd secret file missing", []string{"setup", "minio"}, map[string]string{"MINIO_ETCD_ACCESS_KEY_ID": "etcd", "MINIO_ETCD_SECRET_ACCESS_KEY_FILE": filepath.Join(dir, "nope")}, "MINIO_ETCD_SECRET_ACCESS_KEY_FILE"},
+		{"etcd key id file is a device", []string{"verify", "minio"}, map[string]string{"MINIO_ETCD_ACCESS_KEY_ID_FILE": "/dev/zero", "MINIO_ETCD_SECRET_ACCESS_KEY": badInputSecret}, "MINIO_ETCD_ACCESS_KEY_ID_FILE"},
+		{"verify minio output unknown", []string{"verify", "minio", "--output", "yaml"}, nil, "--output"},
+		{"verify minio ping URL not http", []string{"verify", "minio"}, map[string]string{"OFFSITE_PING_URL": "ftp://hc/" + badInputSecret}, "OFFSITE_PING_URL"},
+		{"setup dry run not a boolean", []string{"setup", "minio", "--dry-run=perhaps"}, nil, "--dry-run"},
+		{"stray word in setup minio", []string{"setup", "minio", "now", "--dry-run"}, nil, `"now"`},
+		{"stray word in verify minio", []string{"verify", "minio", "homelab-backup-rgw"}, nil, `"homelab-backup-rgw"`},
+		{"unknown setup", []string{"setup", "postgres"}, nil, "postgres"},
+		{"status max age zero", []string{"status"}, map[string]string{"OFFSITE_MAX_AGE": "0s"}, "OFFSITE_MAX_AGE"},
+		{"status max age not a duration", []string{"status", "--max-age", "a day"}, nil, "--max-age"},
+		{"status report prefix absolute", []string{"status"}, map[string]string{"OFFSITE_REPORT_PREFIX": "/reports"}, "OFFSITE_REPORT_PREFIX"},
+		{"status retention zero", []string{"status", "--retention-days", "0"}, nil, "OFFSITE_RETENTION_DAYS"},
+		{"status etcd bucket is the mirror's", []string{"status"}, map[string]string{"MINIO_ETCD_BUCKET": "homelab-backup-rgw"}, "MINIO_ETCD_BUCKET"},
+		{"status etcd endpoint with a path", []string{"status"}, map[string]string{"MINIO_ETCD_ENDPOINT": "http://minio:9000/homelab-backup-etcd"}, "MINIO_ETCD_ENDPOINT"},
+		{"status etcd secret file missing", []string{"status"}, map[string]string{"MINIO_ETCD_ACCESS_KEY_ID": "etcd", "MINIO_ETCD_SECRET_ACCESS_KEY_FILE": filepath.Join(dir, "nope")}, "MINIO_ETCD_SECRET_ACCESS_KEY_FILE"},
+		{"status metrics file not .prom", []string{"status"}, map[string]string{"OFFSITE_METRICS_FILE": filepath.Join(dir, "status.txt")}, "OFFSITE_METRICS_FILE"},
+		{"stray word in status", []string{"status", "now"}, nil, `"now"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range ends {
@@ -200,10 +229,10 @@ func usageCommand(args []string) string {
 	case len(words) == 1 && words[0] == "mirrror":
 		return "offsite"
 	case len(words) == 2 && words[1] == "postgres":
-		return "offsite verify"
+		return "offsite " + words[0]
 	}
 	for i, w := range words {
-		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "restore", "canary", "put", "check", "remove"}, w) {
+		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "restore", "canary", "put", "check", "remove", "setup", "minio", "status"}, w) {
 			words = words[:i] // a stray word
 			break
 		}

@@ -57,6 +57,11 @@ func remoteFlags(end rcloneconf.End, what, region string) []cli.Flag {
 
 // remote builds the remote described by end's flags.
 func remote(c *cli.Context, end rcloneconf.End, name, provider string) (rcloneconf.Remote, error) {
+	return settings(c, end).Remote(name, provider)
+}
+
+// settings are the values of end's flags (those it has; the rest are "").
+func settings(c *cli.Context, end rcloneconf.End) rcloneconf.Settings {
 	get := func(suffix string) string { return c.String(flagName(end.Var(suffix))) }
 	return rcloneconf.Settings{
 		End:                 end,
@@ -67,7 +72,7 @@ func remote(c *cli.Context, end rcloneconf.End, name, provider string) (rcloneco
 		SecretAccessKey:     get("SECRET_ACCESS_KEY"),
 		SecretAccessKeyFile: get("SECRET_ACCESS_KEY_FILE"),
 		CAFile:              get("CA_FILE"),
-	}.Remote(name, provider)
+	}
 }
 
 // bwLimitFlag and tpsLimitFlag are the link limits mirror and offload share.

@@ -115,6 +115,8 @@ func (e *env) app() *cli.App {
 			e.verifyCommand(),
 			e.restoreCommand(),
 			e.canaryCommand(),
+			e.setupCommand(),
+			e.statusCommand(),
 			e.demoCommand(),
 			e.versionCommand(),
 		}),

@@ -17,6 +17,7 @@ func (e *env) verifyCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			e.verifyRGWCommand(),
 			e.verifyEtcdCommand(),
+			e.verifyMinioCommand(),
 		},
 	}
 }

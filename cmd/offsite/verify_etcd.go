@@ -3,8 +3,11 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/bucketsetup"
 	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/internal/runrecord"
 	"github.com/offsite-backup/offsite/offload"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) verifyEtcdCommand() *cli.Command {
@@ -52,6 +55,8 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 	if report != nil {
 		err = e.printVerifyReport(report, output, err)
 	}
+	e.record(c.Context, bucketsetup.Target{Bucket: cfg.Bucket, Remote: cfg.Dest, End: rcloneconf.MinIO}, "",
+		runrecord.VerifyEtcd, mon.started, etcdScope(cfg), err)
 	return mon.finish(c.Context, verifyEtcdRun(report), err)
 }
 
@@ -65,4 +70,12 @@ func verifyEtcdRun(r *offload.VerifyReport) monitor.Run {
 			Errors: int64(len(h.Problems) + len(h.Errors)), OK: len(h.Problems)+len(h.Errors) == 0})
 	}
 	return run
+}
+
+// etcdScope says which hosts a verify etcd covered, for its record.
+func etcdScope(cfg offload.VerifyConfig) string {
+	if cfg.AllHosts {
+		return "all hosts"
+	}
+	return "host " + cfg.Host
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
+	"github.com/offsite-backup/offsite/internal/bucketsetup"
 	"github.com/offsite-backup/offsite/internal/monitor"
+	"github.com/offsite-backup/offsite/internal/runrecord"
 	"github.com/offsite-backup/offsite/mirror"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 func (e *env) verifyRGWCommand() *cli.Command {
@@ -47,6 +52,8 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	rep, err := mirror.Verify(c.Context, cfg, e.log)
 	err = e.printVerifyReport(rep, output, err)
+	e.record(c.Context, bucketsetup.Target{Bucket: cfg.DestBucket, Remote: cfg.Dest, End: rcloneconf.MinIO}, cfg.ReportPrefix,
+		runrecord.VerifyRGW, mon.started, fmt.Sprintf("buckets: %d", len(rep.Buckets)), err)
 	return mon.finish(c.Context, verifyRGWRun(rep, cfg.DestBucket), err)
 }
 

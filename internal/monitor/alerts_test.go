@@ -191,11 +191,28 @@ func TestAlertRules(t *testing.T) {
 		}
 		return r
 	}
+	minio := func(end time.Time, versioning, lifecycle map[string]bool) Run {
+		r := Run{Job: JobVerifyMinio, Start: end.Add(-time.Minute), End: end, OK: true, Versioning: versioning, Lifecycle: lifecycle}
+		for name := range versioning {
+			ok := versioning[name] && lifecycle[name]
+			r.Items = append(r.Items, Item{Name: name, OK: ok})
+			if !ok {
+				r.OK, r.ExitCode = false, 4
+			}
+		}
+		return r
+	}
+	both := map[string]bool{"homelab-backup-rgw": true, "homelab-backup-etcd": true}
+	status := func(end time.Time, code int) Run {
+		return Run{Job: JobStatus, Start: end.Add(-time.Second), End: end, OK: code == 0, ExitCode: code}
+	}
 	healthy := slices.Concat(
 		textfileSeries(t, mirrorOK(at(2*time.Hour))),
 		textfileSeries(t, offload(at(time.Hour), true)),
 		textfileSeries(t, verify("verify_rgw", at(time.Hour), true)),
 		textfileSeries(t, verify("verify_etcd", at(time.Hour), true)),
+		textfileSeries(t, minio(at(time.Hour), both, both)),
+		textfileSeries(t, status(at(time.Hour), 0)),
 	)
 	scenarios := []scenario{
 		{name: "healthy", series: healthy},
@@ -249,6 +266,30 @@ func TestAlertRules(t *testing.T) {
 					Items: []Item{{Name: "photos", OK: true}}, Versioning: map[string]bool{"homelab-backup-rgw": false}})),
 			firing: map[string][]map[string]string{
 				"OffsiteMirrorVersioningOff": {with(node, map[string]string{"offsite_job": "verify_rgw", "destination_bucket": "homelab-backup-rgw"})},
+			}},
+		{name: "a destination bucket without versioning, the other without its rule",
+			series: slices.Concat(textfileSeries(t, mirrorOK(at(time.Hour))), textfileSeries(t, offload(at(time.Hour), true)),
+				textfileSeries(t, minio(at(0), map[string]bool{"homelab-backup-rgw": false, "homelab-backup-etcd": true},
+					map[string]bool{"homelab-backup-rgw": true, "homelab-backup-etcd": false}))),
+			firing: map[string][]map[string]string{
+				"OffsiteMinioNotProtected": {
+					with(node, map[string]string{"offsite_job": "verify_minio", "destination_bucket": "homelab-backup-rgw"}),
+					with(node, map[string]string{"offsite_job": "verify_minio", "destination_bucket": "homelab-backup-etcd"}),
+				},
+				"OffsiteVerifyFailed": {with(node, map[string]string{"offsite_job": "verify_minio"})},
+			}},
+		{name: "a destination bucket with neither: one alert",
+			series: slices.Concat(textfileSeries(t, mirrorOK(at(time.Hour))), textfileSeries(t, offload(at(time.Hour), true)),
+				pushedSeries(t, "", minio(at(0), map[string]bool{"homelab-backup-rgw": false}, map[string]bool{"homelab-backup-rgw": false}))),
+			firing: map[string][]map[string]string{
+				"OffsiteMinioNotProtected": {{"offsite_job": "verify_minio", "job": "verify_minio", "destination_bucket": "homelab-backup-rgw"}},
+				"OffsiteVerifyFailed":      {{"offsite_job": "verify_minio", "job": "verify_minio"}},
+			}},
+		{name: "status found a stale backup",
+			series: slices.Concat(textfileSeries(t, mirrorOK(at(time.Hour))), textfileSeries(t, offload(at(time.Hour), true)),
+				textfileSeries(t, status(at(0), 4))),
+			firing: map[string][]map[string]string{
+				"OffsiteVerifyFailed": {with(node, map[string]string{"offsite_job": "status"})},
 			}},
 		{name: "no metrics at all",
 			firing: map[string][]map[string]string{

@@ -27,6 +27,7 @@ const (
 	MetricErrors             = "offsite_errors"
 	MetricObjectsPending     = "offsite_objects_pending"
 	MetricVersioning         = "offsite_destination_versioning_enabled"
+	MetricLifecycle          = "offsite_destination_lifecycle_ok"
 )
 
 // lastSuccess is when a job, and each of its buckets or hosts, last
@@ -85,6 +86,12 @@ func registry(run Run, last *lastSuccess) *prometheus.Registry {
 		v := gauge(MetricVersioning, "1 if versioning is on in the destination bucket, else 0: without it no point-in-time restore, and a bad sync's deletions are final.", "destination_bucket")
 		for name, on := range run.Versioning {
 			v.WithLabelValues(job, name).Set(boolValue(on))
+		}
+	}
+	if len(run.Lifecycle) > 0 {
+		l := gauge(MetricLifecycle, "1 if a lifecycle rule expires the destination bucket's noncurrent versions within the retention, else 0: without it old versions are kept forever.", "destination_bucket")
+		for name, ok := range run.Lifecycle {
+			l.WithLabelValues(job, name).Set(boolValue(ok))
 		}
 	}
 	per := func(name, help string) *prometheus.GaugeVec { return gauge(name, help, run.Job.Kind()) }

@@ -29,16 +29,24 @@ const (
 	JobVerifyRGW  Job = "verify_rgw"
 	JobOffload    Job = "offload"
 	JobVerifyEtcd Job = "verify_etcd"
+	// JobVerifyMinio checks the destination buckets' protection; its
+	// items are the buckets.
+	JobVerifyMinio Job = "verify_minio"
+	// JobStatus is offsite status, a check of both backups from reports
+	// and listings; it has no items, only the run's outcome.
+	JobStatus Job = "status"
 )
 
 // jobKinds are the item kinds of offsite's jobs: each job's items are
 // buckets or hosts.
 var jobKinds = map[Job]string{
-	JobMirror:     KindBucket,
-	JobVerifyRGW:  KindBucket,
-	JobRestore:    KindBucket,
-	JobOffload:    KindHost,
-	JobVerifyEtcd: KindHost,
+	JobMirror:      KindBucket,
+	JobVerifyRGW:   KindBucket,
+	JobRestore:     KindBucket,
+	JobOffload:     KindHost,
+	JobVerifyEtcd:  KindHost,
+	JobVerifyMinio: KindBucket,
+	JobStatus:      KindBucket,
 }
 
 // Kind is the label of the job's items, KindBucket or KindHost.
@@ -51,9 +59,12 @@ type Run struct {
 	OK         bool
 	ExitCode   int
 	Items      []Item
-	// Versioning, for jobs that check it (verify_rgw), is whether
-	// versioning is on in each destination bucket, by bucket name.
+	// Versioning, for jobs that check it (verify_rgw, verify_minio), is
+	// whether versioning is on in each destination bucket, by bucket name.
 	Versioning map[string]bool
+	// Lifecycle, for verify_minio, is whether a lifecycle rule expires
+	// each destination bucket's noncurrent versions within the retention.
+	Lifecycle map[string]bool
 }
 
 // Item is one bucket or host of a run. For a long-running job (offload
