@@ -54,7 +54,7 @@ func (c copier) copyObject(ctx context.Context, src object, pol policy) error {
 	if _, err := operations.Copy(ctx, c.dstFs, nil, name, so); err != nil {
 		return err
 	}
-	return c.setExpires(ctx, so)
+	return c.carryRest(ctx, so)
 }
 
 // maxSinglePut is the largest object one PUT may write: S3's limit.
@@ -129,12 +129,14 @@ func spooled(ctx context.Context, so *sourceObject, tr *accounting.Transfer) (*o
 	return f, h.Sum(nil), nil
 }
 
-// setExpires gives rclone's copy of so the source's Expires header, which
-// rclone has no field for: the copy is copied onto itself with its headers
-// replaced (tags stay). Only objects that have one pay the request.
-func (c copier) setExpires(ctx context.Context, so *sourceObject) error {
+// carryRest gives rclone's copy of so what rclone's upload cannot: the
+// source's Expires header (no field for it), by a copy of the object onto
+// itself with its headers replaced; and the tags, set again, since a
+// server may drop tags given with a multipart upload or a replacing copy
+// (Ceph RGW 18.2 does both). Only objects that have them pay the requests.
+func (c copier) carryRest(ctx context.Context, so *sourceObject) error {
 	h, err := so.head(ctx)
-	if err != nil || h.expires == "" {
+	if err != nil || h.expires == "" && h.tags == "" {
 		return err
 	}
 	meta, err := so.Metadata(ctx)
@@ -142,12 +144,28 @@ func (c copier) setExpires(ctx context.Context, so *sourceObject) error {
 		return err
 	}
 	key := c.dst.prefix + so.obj.key
-	in := &s3.CopyObjectInput{Bucket: aws.String(c.dst.bucket), Key: aws.String(key),
-		CopySource: aws.String(escapePath(c.dst.bucket + "/" + key)), MetadataDirective: types.MetadataDirectiveReplace}
-	writeHeaders(h, meta, &in.ContentType, &in.CacheControl, &in.ContentDisposition, &in.ContentEncoding, &in.ContentLanguage, &in.Expires)
-	in.Metadata = userMetadata(meta)
-	if _, err := c.dst.client.CopyObject(ctx, in); err != nil {
-		return fmt.Errorf("set the Expires header of %s (a copy onto itself, up to 5 GiB): %w", key, err)
+	if h.expires != "" {
+		in := &s3.CopyObjectInput{Bucket: aws.String(c.dst.bucket), Key: aws.String(key),
+			CopySource: aws.String(escapePath(c.dst.bucket + "/" + key)), MetadataDirective: types.MetadataDirectiveReplace}
+		writeHeaders(h, meta, &in.ContentType, &in.CacheControl, &in.ContentDisposition, &in.ContentEncoding, &in.ContentLanguage, &in.Expires)
+		in.Metadata = userMetadata(meta)
+		if _, err := c.dst.client.CopyObject(ctx, in); err != nil {
+			return fmt.Errorf("set the Expires header of %s (a copy onto itself, up to 5 GiB): %w", key, err)
+		}
+	}
+	if tags := meta["x-amz-tagging"]; tags != "" {
+		set, err := url.ParseQuery(tags)
+		if err != nil {
+			return fmt.Errorf("the tags of %s: %w", so, err)
+		}
+		tagSet := make([]types.Tag, 0, len(set))
+		for k := range set {
+			tagSet = append(tagSet, types.Tag{Key: aws.String(k), Value: aws.String(set.Get(k))})
+		}
+		if _, err := c.dst.client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String(c.dst.bucket), Key: aws.String(key),
+			Tagging: &types.Tagging{TagSet: tagSet}}); err != nil {
+			return fmt.Errorf("set the tags of %s: %w", key, err)
+		}
 	}
 	return nil
 }
