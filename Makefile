@@ -17,11 +17,14 @@ build:
 demo:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/offsite demo
 
-## test: the fuzz targets, then the whole suite under the race detector
-## against real MinIO and Ceph RGW servers, plus promtool's alert rule test
-## and the offline Nix checks; a missing server or tool fails it, never skips,
-## and so does a test secret anywhere in its output (.cache/test.log)
-test: lint fuzz minio promtool rgw check-nix
+## test: the Debian packages it needs (make deps), the fuzz targets, then the
+## whole suite under the race detector against real MinIO and Ceph RGW servers,
+## plus promtool's alert rule test and the offline Nix checks; a missing server
+## or tool fails it, never skips, and so does a test secret anywhere in its
+## output (.cache/test.log)
+# deps comes first: the steps after it use its packages (make runs them in
+# order; with -j, run make deps before).
+test: deps lint fuzz minio promtool rgw check-nix
 	OFFSITE_TEST_REQUIRE_S3=1 OFFSITE_TEST_REQUIRE_NIX=1 internal/harness/suite.sh -race -count=1 -timeout 40m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (the corpus in testdata/fuzz runs with every go test too)
@@ -75,11 +78,10 @@ bench: minio
 	$(GO) test -tags bench -count=1 -v -timeout 60m ./bench/...
 	bash bench/mirror.sh
 
-## deps: the Debian packages the full suite needs (run as root, once per machine)
+## deps: install the Debian packages the suite needs that are missing (as root;
+## otherwise it prints the apt-get command); the list is in internal/harness/deps.sh
 deps:
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ca-certificates git make debootstrap util-linux nix-bin systemd systemd-container busybox-static shellcheck
+	internal/harness/deps.sh
 
 # Shell scripts: *.sh, and tracked files whose first line is a sh or bash shebang.
 SHELL_SCRIPTS = $(sort $(shell git ls-files '*.sh'; git grep -nI -E '^\#!.*[/ ](ba)?sh( |$$)' | sed -n 's/^\([^:]*\):1:.*/\1/p'))
