@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rclone/rclone/fs"
 	"go.uber.org/zap"
 
@@ -19,6 +21,9 @@ import (
 // configuration error: offsite never creates it, because the operator's
 // bucket carries versioning and lifecycle rules a new one would not.
 func openDestination(ctx context.Context, dest rcloneconf.Remote, bucket string) (fs.Fs, []string, error) {
+	if err := probeBucket(ctx, dest, bucket); err != nil {
+		return nil, nil, err
+	}
 	fbucket, err := dest.Fs(ctx, bucket)
 	if err != nil {
 		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, err)
@@ -31,6 +36,20 @@ func openDestination(ctx context.Context, dest rcloneconf.Remote, bucket string)
 		return nil, nil, rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list destination bucket %s: %w", bucket, err))
 	}
 	return fbucket, dirs, nil
+}
+
+// probeBucket asks dest for a key of bucket, so that a missing bucket is
+// told by S3's own answer (NoSuchBucket), and an endpoint that does not
+// answer like S3 (a proxy's 404 page) is not taken for one.
+func probeBucket(ctx context.Context, dest rcloneconf.Remote, bucket string) error {
+	_, err := dest.DataClient(ctx).ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+	switch {
+	case err == nil:
+		return nil
+	case rcloneconf.IsNotFound(err):
+		return exitcode.Configf(EnvDestBucket, "bucket %q does not exist on %s; create it (offsite setup minio makes it, with versioning and a lifecycle rule): the mirror never creates it", bucket, dest.Endpoint)
+	}
+	return rcloneconf.Classify(rcloneconf.MinIO, fmt.Errorf("list destination bucket %s: %w", bucket, err))
 }
 
 // listBuckets lists every bucket the source credentials can see, sorted.

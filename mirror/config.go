@@ -11,6 +11,7 @@ package mirror
 
 import (
 	"math"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -41,6 +42,7 @@ const (
 	EnvProgressInterval = "OFFSITE_PROGRESS_INTERVAL"
 	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
 	EnvMaxDuration      = "OFFSITE_MAX_DURATION"
+	EnvAudit            = "OFFSITE_AUDIT"
 )
 
 // AllBuckets, alone in RGW_BUCKETS, selects every bucket the source lists
@@ -50,6 +52,10 @@ const AllBuckets = "*"
 
 // bucketsRequired is the configuration error of an empty allow-list.
 var bucketsRequired = exitcode.Configf(EnvBuckets, "is required: name the buckets to mirror (%s=a,b) or take every bucket the credentials list (%s=%s)", EnvBuckets, EnvBuckets, AllBuckets)
+
+// DefaultAuditSlices is the default audit: 5% of a bucket a run, every
+// object in 20 runs.
+const DefaultAuditSlices = 20
 
 // DefaultDestBucket is where the RGW mirror goes unless MINIO_BUCKET says
 // otherwise, and DefaultReportPrefix where the reports go in it.
@@ -106,6 +112,10 @@ type Config struct {
 
 	MaxDelete        MaxDelete // per-bucket cap on deletions in sync mode
 	AllowEmptySource bool      // let a source bucket that lists empty empty its mirror
+	// Audit is the share of a bucket whose headers and tags each run reads
+	// again on both sides, a rotating slice, though the listings say the
+	// pair is equal: no listing shows a change of tags alone.
+	Audit Share
 
 	Version string // offsite's version, for the report
 }
@@ -117,6 +127,7 @@ func DefaultConfig() Config {
 		Tuning:    DefaultTuning(),
 		Mode:      ModeCopy,
 		MaxDelete: MaxDelete{Percent: 10, IsPercent: true},
+		Audit:     Share{Count: DefaultAuditSlices},
 		Version:   "dev",
 	}
 }
@@ -160,6 +171,11 @@ func (s *Scope) validateBuckets() error {
 	if err := validateEnds(s.Source, s.Dest, s.DestBucket); err != nil {
 		return err
 	}
+	if sameServer(s.Source, s.Dest) && (slices.Contains(s.Buckets, s.DestBucket) ||
+		slices.Contains(s.Buckets, AllBuckets) && !slices.Contains(s.Exclude, s.DestBucket)) {
+		return exitcode.Configf(EnvBuckets, "takes %s, the mirror's own bucket: RGW_ENDPOINT and MINIO_ENDPOINT are the same server, and the mirror would copy itself into itself (exclude it: %s=%s)",
+			s.DestBucket, EnvExcludeBuckets, s.DestBucket)
+	}
 	switch {
 	case len(s.Buckets) == 0:
 		return bucketsRequired
@@ -180,6 +196,20 @@ func (s *Scope) validateBuckets() error {
 		}
 	}
 	return nil
+}
+
+// sameServer reports whether a and b are one server: the same scheme,
+// host and port.
+func sameServer(a, b rcloneconf.Remote) bool {
+	ua, errA := url.Parse(a.Endpoint)
+	ub, errB := url.Parse(b.Endpoint)
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		return map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return errA == nil && errB == nil && ua.Scheme == ub.Scheme && strings.EqualFold(ua.Hostname(), ub.Hostname()) && port(ua) == port(ub)
 }
 
 // validateEnds checks the two ends, the RGW and the MinIO, and the bucket

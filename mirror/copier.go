@@ -19,6 +19,7 @@ type copier struct {
 	src, dst     bucketPlace
 	srcFs, dstFs fs.Fs // the same places through rclone: uploads go to dstFs
 	dryRun       bool
+	audit        Slice         // pairs whose headers and tags are read again, though the listings say equal
 	tries        int           // passes at most, the first included
 	sleep        time.Duration // pause between them, longer if the server asks
 	log          *zap.Logger

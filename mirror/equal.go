@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 )
 
@@ -93,4 +94,58 @@ func userEntry(user map[string]string, key string) string {
 		}
 	}
 	return ""
+}
+
+// addedByCopy are the user metadata entries a copy carries that its
+// source does not: rclone's modification time and MD5, and offsite's
+// record of the source.
+var addedByCopy = map[string]bool{"mtime": true, "md5chksum": true, sourceETagKey: true}
+
+// sameCarried compares what two objects carry besides their bytes: the
+// headers, the user metadata (but for what a copy adds) and the tags. It
+// says how they differ, "" when they do not: a HEAD of each, and their
+// tags where they have some.
+func sameCarried(ctx context.Context, pa, pb bucketPlace, a, b object) (string, error) {
+	ha, err := carriedBy(ctx, pa, a)
+	if err != nil {
+		return "", err
+	}
+	hb, err := carriedBy(ctx, pb, b)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range []struct{ name, a, b string }{
+		{"Content-Type", ha.contentType, hb.contentType}, {"Cache-Control", ha.cacheControl, hb.cacheControl},
+		{"Content-Disposition", ha.contentDisposition, hb.contentDisposition}, {"Content-Encoding", ha.contentEncoding, hb.contentEncoding},
+		{"Content-Language", ha.contentLanguage, hb.contentLanguage}, {"Expires", ha.expires, hb.expires}, {"tags", ha.tags, hb.tags},
+	} {
+		if f.a != f.b {
+			return fmt.Sprintf("%s %q, its copy's %q", f.name, f.a, f.b), nil
+		}
+	}
+	ua, ub := userOwn(ha.user), userOwn(hb.user)
+	if !maps.Equal(ua, ub) {
+		return fmt.Sprintf("user metadata %v, its copy's %v", ua, ub), nil
+	}
+	return "", nil
+}
+
+// carriedBy is what o carries besides its bytes: its headers and tags.
+func carriedBy(ctx context.Context, p bucketPlace, o object) (*headers, error) {
+	h, err := headObject(ctx, p, o)
+	if err == nil && h.tagCount > 0 {
+		h.tags, err = objectTags(ctx, p, o)
+	}
+	return h, err
+}
+
+// userOwn is user metadata without what a copy adds, names in lower case.
+func userOwn(user map[string]string) map[string]string {
+	own := map[string]string{}
+	for k, v := range user {
+		if k = strings.ToLower(k); !addedByCopy[k] {
+			own[k] = v
+		}
+	}
+	return own
 }

@@ -406,3 +406,68 @@ func randomData(t *testing.T, n int) []byte {
 	t.Helper()
 	return harness.Bytes(uint64(time.Now().UnixNano()), n)
 }
+
+// TestVerifySampleCoversEveryObject: verify rgw --sample reads a rotating
+// slice of the bucket whole, so that its count of runs reads every object
+// once; a change no listing shows (a header of the mirror's copy) is found
+// by the run whose slice holds it.
+func TestVerifySampleCoversEveryObject(t *testing.T) {
+	src, dst, cfg := sources(t)["MinIO"](t, "docs")
+	for i := range 30 {
+		putCarrying(t, src.Client(), "docs", fmt.Sprintf("doc-%02d", i), []byte(fmt.Sprintf("doc %d", i)), rich(), false)
+	}
+	if _, err := runMirror(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	tampered := rich()
+	tampered.cacheControl = "no-cache"
+	copyOntoItself(t, dst.Client(), mirror.DefaultDestBucket, "docs/doc-07", tampered)
+	vcfg := verifyConfigOf(cfg)
+	vcfg.Sample = mirror.Share{Count: 4}
+	sampled, slices, found := int64(0), map[string]bool{}, 0
+	for range 4 {
+		rep, err := verify(t, vcfg)
+		b := rep.Buckets[0]
+		sampled += b.Sampled
+		slices[b.SampleSlice] = true
+		if b.Differing > 0 {
+			found++
+			if exitcode.Of(err) != exitcode.Verify || b.DifferObj[0] != "doc-07" {
+				t.Fatalf("slice %s: %v, %+v; want exit 4 naming doc-07", b.SampleSlice, err, b)
+			}
+		}
+	}
+	if sampled != 30 || len(slices) != 4 || found != 1 {
+		t.Fatalf("4 runs sampled %d objects over slices %v, found the tampered header %d times; want all 30, 4 slices, once", sampled, slices, found)
+	}
+}
+
+// TestAuditCarriesTagsAlone: a change of tags alone shows in no listing;
+// the mirror's audit reads a rotating slice's headers and tags again, and
+// carries the change within its count of runs.
+func TestAuditCarriesTagsAlone(t *testing.T) {
+	src, dst, cfg := sources(t)["MinIO"](t, "docs")
+	for i := range 10 {
+		putCarrying(t, src.Client(), "docs", fmt.Sprintf("doc-%d", i), []byte("doc"), rich(), false)
+	}
+	cfg.Audit = mirror.Share{Count: 2}
+	if _, err := runMirror(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	retagged := rich()
+	retagged.tags = map[string]string{"team": "ops", "keep": "forever"}
+	putTags(t, src.Client(), "docs", "doc-3", retagged.tags)
+	var audited, transferred int64
+	for range 2 {
+		rep, err := runMirror(t, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		audited += bucketReport(t, rep, "docs").Audited
+		transferred += bucketReport(t, rep, "docs").Transferred
+	}
+	if audited != 10 || transferred != 1 {
+		t.Fatalf("two runs audited %d pairs and copied %d; want all 10, and the retagged one", audited, transferred)
+	}
+	assertCarries(t, dst.Client(), mirror.DefaultDestBucket, "docs/doc-3", []byte("doc"), retagged, false)
+}

@@ -134,31 +134,40 @@ func reportKeys(ctx context.Context, fbucket fs.Fs, prefix string) ([]string, er
 const maxReportSize = 16 << 20
 
 func readReport(ctx context.Context, fbucket fs.Fs, key string) (*Report, error) {
+	var r Report
+	if err := readJSON(ctx, fbucket, key, &r); err != nil {
+		return nil, err
+	}
+	r.Location = key
+	return &r, nil
+}
+
+// readJSON reads the JSON object at key in fbucket into v, refusing one
+// larger than a report can be: not one offsite wrote.
+func readJSON(ctx context.Context, fbucket fs.Fs, key string, v any) error {
 	o, err := fbucket.NewObject(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("open report %s: %w", key, err)
+		return fmt.Errorf("open %s: %w", key, err)
 	}
 	if o.Size() > maxReportSize {
-		return nil, fmt.Errorf("report %s is %d bytes, over the %d a report can be: not one offsite wrote; move it out of the report prefix", key, o.Size(), maxReportSize)
+		return fmt.Errorf("%s is %d bytes, over the %d a report can be: not one offsite wrote; move it out of the report prefix", key, o.Size(), maxReportSize)
 	}
 	in, err := o.Open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read report %s: %w", key, err)
+		return fmt.Errorf("read %s: %w", key, err)
 	}
 	defer in.Close()
 	data, err := io.ReadAll(io.LimitReader(in, maxReportSize+1))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("read report %s: %w", key, err)
+		return fmt.Errorf("read %s: %w", key, err)
 	case len(data) > maxReportSize:
-		return nil, fmt.Errorf("report %s is over the %d bytes a report can be: not one offsite wrote; move it out of the report prefix", key, maxReportSize)
+		return fmt.Errorf("%s is over the %d bytes a report can be: not one offsite wrote; move it out of the report prefix", key, maxReportSize)
 	}
-	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("parse report %s: %w", key, err)
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("parse %s: %w", key, err)
 	}
-	r.Location = key
-	return &r, nil
+	return nil
 }
 
 // cleanlyCopied returns which of buckets an earlier report shows copied or

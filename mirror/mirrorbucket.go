@@ -64,6 +64,11 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	if err != nil {
 		return fail(err)
 	}
+	audits := newRotation(r.fbucket, r.cfg.ReportPrefix, "audit", name)
+	if c.audit, err = audits.slice(ctx, r.cfg.Audit); err != nil {
+		log.Warn("the audit starts again at its first slice", zap.Error(err))
+		c.audit = Slice{Count: r.cfg.Audit.Count}
+	}
 	var last *mirrorPolicy
 	res, pol, t := copyBucket(ctx, c, func() *mirrorPolicy {
 		last.release()
@@ -75,7 +80,10 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	})
 	defer pol.release() // a spilled list's temp file
 	br.SourceObjects, br.SourceBytes, br.MirrorObjects = res.srcObjects, res.srcBytes, res.dstObjects
-	br.ByDate, br.Extra = res.byDate, res.extra
+	br.ByDate, br.Extra, br.Audited = res.byDate, res.extra, res.audited
+	if c.audit.Count > 0 {
+		br.AuditSlice = c.audit.String()
+	}
 	br.Checked, br.Transferred, br.Bytes = stats.GetChecks(), stats.GetTransfers(), stats.GetBytes()
 	if r.cfg.DryRun {
 		br.Transferred, br.Bytes = res.wouldCopy, res.wouldBytes
@@ -96,6 +104,11 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		return fail(err)
 	}
 	br.ended(StatusOK, t, start)
+	if !r.cfg.DryRun {
+		if err := audits.advance(ctx, c.audit); err != nil {
+			log.Warn("the next run audits this slice again", zap.Error(err))
+		}
+	}
 	log.Info("bucket done", zap.Int64("checked", br.Checked), zap.Int64("transferred", br.Transferred),
 		zap.Int64("bytes", br.Bytes), zap.Int64("deleted", br.Deleted), zap.Int64("compared_by_date", br.ByDate),
 		zap.Int("attempts", br.Attempts), zap.Bool("dry_run", r.cfg.DryRun))

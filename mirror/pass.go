@@ -57,6 +57,7 @@ type pass struct {
 	srcObjects, dstObjects atomic.Int64
 	srcBytes               atomic.Int64
 	byDate, extra          atomic.Int64
+	audited                atomic.Int64
 	wouldCopy, wouldBytes  atomic.Int64 // dry run
 
 	unreachable atomic.Int64 // transfers in a row that could not reach a server
@@ -85,6 +86,7 @@ type passResult struct {
 	srcObjects, dstObjects int64
 	srcBytes               int64
 	byDate, extra          int64 // pairs equal by their dates; objects only at the destination
+	audited                int64 // pairs whose headers and tags were read again
 	wouldCopy, wouldBytes  int64
 	errs                   []error
 }
@@ -124,7 +126,7 @@ func runPass(ctx context.Context, c copier, pol policy) passResult {
 	}
 	return passResult{
 		srcObjects: p.srcObjects.Load(), dstObjects: p.dstObjects.Load(), srcBytes: p.srcBytes.Load(),
-		byDate: p.byDate.Load(), extra: p.extra.Load(),
+		byDate: p.byDate.Load(), extra: p.extra.Load(), audited: p.audited.Load(),
 		wouldCopy: p.wouldCopy.Load(), wouldBytes: p.wouldBytes.Load(), errs: p.errs,
 	}
 }
@@ -188,6 +190,9 @@ func (p *pass) checker() {
 		}
 		tr := p.stats.NewCheckingTransfer(p.entry(pr.src), "checking")
 		v, why, err := p.policy.equal(p.ctx, pr.src, pr.dst)
+		if err == nil && v != differs && p.audit.Has(pr.src.key) {
+			v, why, err = p.reread(pr, v)
+		}
 		tr.Done(p.ctx, err)
 		switch {
 		case err != nil:
@@ -205,6 +210,17 @@ func (p *pass) checker() {
 			send(p, p.toCopy, &p.copyQ, pr.src, pr.src.size)
 		}
 	}
+}
+
+// reread reads pr's headers and tags again, on both sides: what no
+// listing shows (a change of tags alone) a run finds in its audit slice.
+func (p *pass) reread(pr pair, v verdict) (verdict, string, error) {
+	p.audited.Add(1)
+	why, err := sameCarried(p.ctx, p.src, p.dst, pr.src, pr.dst)
+	if err != nil || why != "" {
+		return differs, why, err
+	}
+	return v, "", nil
 }
 
 // entry is src as rclone's accounting names it.

@@ -72,7 +72,9 @@ type BucketReport struct {
 	Transferred      int64    `json:"transferred"`
 	Bytes            int64    `json:"bytes"`
 	ByDate           int64    `json:"compared_by_date"` // no common MD5 (multipart uploads): equal by size and date
-	Extra            int64    `json:"extra"`            // in the mirror only
+	Audited          int64    `json:"audited"`          // pairs whose headers and tags were read again
+	AuditSlice       string   `json:"audit_slice,omitempty"`
+	Extra            int64    `json:"extra"` // in the mirror only
 	Deleted          int64    `json:"deleted"`
 	DeletionsRefused int64    `json:"deletions_refused"`
 	Errors           int64    `json:"errors"`
@@ -152,6 +154,7 @@ type Totals struct {
 	Transferred      int64 `json:"transferred"`
 	Bytes            int64 `json:"bytes"`
 	ByDate           int64 `json:"compared_by_date"`
+	Audited          int64 `json:"audited"`
 	Deleted          int64 `json:"deleted"`
 	DeletionsRefused int64 `json:"deletions_refused"`
 	Errors           int64 `json:"errors"`
@@ -210,6 +213,7 @@ func (r *Report) finish(end time.Time) {
 		t.Transferred += b.Transferred
 		t.Bytes += b.Bytes
 		t.ByDate += b.ByDate
+		t.Audited += b.Audited
 		t.Deleted += b.Deleted
 		t.DeletionsRefused += b.DeletionsRefused
 		t.Errors += b.Errors
@@ -348,7 +352,7 @@ func reportKey(prefix string, start time.Time, mode Mode, shard *Shard) string {
 
 // writeAtEnd writes the report as a run ends.
 func (r *Report) writeAtEnd(ctx context.Context, fbucket fs.Fs, prefix string) (err error) {
-	r.Location, err = writeReport(ctx, fbucket, prefix, r, reportKey(prefix, r.Start, r.Mode, r.Shard))
+	r.Location, err = writeReport(ctx, fbucket, r, reportKey(prefix, r.Start, r.Mode, r.Shard))
 	return err
 }
 
@@ -356,7 +360,7 @@ func (r *Report) writeAtEnd(ctx context.Context, fbucket fs.Fs, prefix string) (
 // destination bucket's root) as the run ends, with a deadline of its own,
 // shorter when the run was cancelled: a SIGTERM's grace period must still
 // see it written, or fail. It returns the key.
-func writeReport(ctx context.Context, fbucket fs.Fs, prefix string, report any, key string) (string, error) {
+func writeReport(ctx context.Context, fbucket fs.Fs, report any, key string) (string, error) {
 	timeout := reportWriteTimeout
 	if ctx.Err() != nil {
 		timeout = reportWriteTimeoutCancelled

@@ -132,6 +132,9 @@ func (c *RestoreConfig) Validate() error {
 			return err
 		}
 	}
+	if into := c.ToBucket; sameServer(c.Target, c.Mirror) && (into == c.MirrorBucket || into == "" && slices.Contains(c.Buckets, c.MirrorBucket)) {
+		return exitcode.Configf(flagVar(FlagToBucket), "would restore into %s, the mirror's own bucket: RGW_ENDPOINT and MINIO_ENDPOINT are the same server; restore into another bucket", c.MirrorBucket)
+	}
 	if err := c.Tuning.validate(); err != nil {
 		return err
 	}
@@ -224,7 +227,7 @@ func (r *restorer) finish(ctx context.Context, rep *RestoreReport, fbucket fs.Fs
 	rep.finish(time.Now().UTC())
 	var err error
 	if !rep.DryRun {
-		if rep.Location, err = writeReport(ctx, fbucket, r.cfg.ReportPrefix, rep, reportKey(r.cfg.ReportPrefix, rep.Start, ModeRestore, nil)); err != nil {
+		if rep.Location, err = writeReport(ctx, fbucket, rep, reportKey(r.cfg.ReportPrefix, rep.Start, ModeRestore, nil)); err != nil {
 			r.log.Error("could not write the restore report", zap.Error(err))
 		}
 	}

@@ -100,6 +100,9 @@ func (r *restorer) targets(ctx context.Context, found []string) ([]restoreTarget
 		if r.cfg.ToBucket != "" {
 			t.target = r.cfg.ToBucket
 		}
+		if t.target == r.cfg.MirrorBucket && sameServer(r.cfg.Target, r.cfg.Mirror) {
+			return nil, exitcode.Configf(flagVar(FlagToBucket), "would restore %s into %s, the mirror's own bucket on the same server: restore it into another bucket", name, t.target)
+		}
 		if !slices.Contains(existing, t.target) {
 			if r.verifyOnly {
 				return nil, exitcode.Configf(flagVar(FlagBucket), "the RGW bucket %s does not exist: nothing restored there to verify (restored under another name? give it as --%s)", t.target, FlagToBucket)

@@ -29,6 +29,7 @@ const DeleteMode = "after"
 
 type runner struct {
 	cfg                  Config
+	fbucket              fs.Fs // the destination bucket, where the reports and rotations are
 	log                  *zap.Logger
 	srcClient, dstClient *s3.Client // list and read both ends
 	// stop ends when no new work may start: the run's context, or its
@@ -88,6 +89,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Report, error) {
 	if err != nil {
 		return rep.failed(err) // nowhere to write the report
 	}
+	r.fbucket = fbucket
 	sourceBuckets, err := listBuckets(ctx, cfg.Source)
 	if err != nil {
 		rep.Error = err.Error()

@@ -25,6 +25,10 @@ import (
 // It is not OFFSITE_DOWNLOAD: verify etcd reads that as latest|all|none.
 const EnvVerifyDownload = "OFFSITE_VERIFY_DOWNLOAD"
 
+// EnvVerifySample is verify rgw's --sample: the share of each bucket read
+// whole, a rotating slice.
+const EnvVerifySample = "OFFSITE_VERIFY_SAMPLE"
+
 // maxAgeLimit is the oldest a last run may be and still count as fresh:
 // past that, a freshness check checks nothing.
 const maxAgeLimit = 90 * 24 * time.Hour
@@ -35,9 +39,15 @@ const maxAgeLimit = 90 * 24 * time.Hour
 type VerifyConfig struct {
 	Scope
 	Tuning
-	Download     bool          // compare content where a hash is missing on either side
+	Download bool // compare content where a hash is missing on either side
+	// Sample is the share of each bucket whose bytes, headers and tags are
+	// read and compared, a rotating slice: every object within its count
+	// of runs.
+	Sample       Share
 	MaxReportAge time.Duration // the newest report must have ended within this
 	Now          time.Time     // the time report ages are measured at; zero means the time Verify starts
+
+	fbucket fs.Fs // the destination bucket, once open
 }
 
 // DefaultVerifyConfig returns the defaults: a daily mirror plus an hour.
@@ -91,18 +101,21 @@ type VerifyReport struct {
 // VerifyBucket is one bucket's check. Extra objects (in the mirror only)
 // are expected after copy runs and do not fail the check.
 type VerifyBucket struct {
-	Name       string   `json:"name"`
-	OK         bool     `json:"ok"`
-	Matched    int64    `json:"matched"`
-	Missing    int64    `json:"missing"`
-	Differing  int64    `json:"differing"`
-	Extra      int64    `json:"extra"`
-	ByDate     int64    `json:"compared_by_date"` // no common MD5, not downloaded: equal by size and date
-	Downloaded int64    `json:"compared_by_download"`
-	Errors     int64    `json:"errors"`
-	MissingObj []string `json:"missing_objects,omitempty"` // the first few
-	DifferObj  []string `json:"differing_objects,omitempty"`
-	ErrorMsgs  []string `json:"error_messages,omitempty"`
+	Name       string `json:"name"`
+	OK         bool   `json:"ok"`
+	Matched    int64  `json:"matched"`
+	Missing    int64  `json:"missing"`
+	Differing  int64  `json:"differing"`
+	Extra      int64  `json:"extra"`
+	ByDate     int64  `json:"compared_by_date"` // no common MD5, not downloaded: equal by size and date
+	Downloaded int64  `json:"compared_by_download"`
+	Sampled    int64  `json:"sampled"` // bytes, headers and tags read and compared
+	// SampleSlice is the slice of the bucket sampled: "3/20".
+	SampleSlice string   `json:"sample_slice,omitempty"`
+	Errors      int64    `json:"errors"`
+	MissingObj  []string `json:"missing_objects,omitempty"` // the first few
+	DifferObj   []string `json:"differing_objects,omitempty"`
+	ErrorMsgs   []string `json:"error_messages,omitempty"`
 }
 
 // LastReport is the newest run report, as verify judged it.
@@ -141,6 +154,7 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if err != nil {
 		return rep, err
 	}
+	cfg.fbucket = fbucket
 	rep.Versioning = versioning(ctx, fbucket, cfg.DestBucket, rep, log)
 	errs := []error{rep.judgeLastReports(ctx, fbucket, cfg, log)}
 	source, err := listBuckets(ctx, cfg.Source)
@@ -173,9 +187,16 @@ func (r *VerifyReport) verifyBucket(ctx context.Context, cfg VerifyConfig, name 
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", name, err)
 	}
+	samples := newRotation(cfg.fbucket, cfg.ReportPrefix, "sample", name)
+	if c.audit, err = samples.slice(ctx, cfg.Sample); err != nil {
+		return fmt.Errorf("bucket %s: %w", name, err)
+	}
 	ctx, _, stop := watchBucket(ctx, "verify/"+name, name, cfg.Tuning, log)
 	vb, err := verifyPair(ctx, c, name, "the mirror", mirrorRule, cfg.Download, log)
 	stop()
+	if err == nil {
+		err = samples.advance(ctx, c.audit)
+	}
 	r.Buckets = append(r.Buckets, vb)
 	if vb.Missing > 0 || vb.Differing > 0 {
 		r.problem(log, "bucket %s: %d objects missing from the mirror, %d differing", name, vb.Missing, vb.Differing)
@@ -304,8 +325,11 @@ func verifyPair(ctx context.Context, c copier, name, target string, same rule, d
 		err = fmt.Errorf("cut short: %w", ctx.Err())
 	}
 	vb := VerifyBucket{Name: name, Matched: v.matched.Load(), Missing: v.missing.count(), Differing: v.differing.count(),
-		Extra: v.extra.Load(), ByDate: v.byDate.Load(), Downloaded: v.downloaded.Load(), Errors: v.errors.count(),
+		Extra: v.extra.Load(), ByDate: v.byDate.Load(), Downloaded: v.downloaded.Load(), Sampled: v.sampled.Load(), Errors: v.errors.count(),
 		MissingObj: v.missing.list(), DifferObj: v.differing.list(), ErrorMsgs: v.errors.list()}
+	if c.audit.Count > 0 {
+		vb.SampleSlice = c.audit.String()
+	}
 	if err != nil {
 		vb.Errors++
 		vb.ErrorMsgs = append(vb.ErrorMsgs, err.Error())
@@ -328,8 +352,8 @@ type verifier struct {
 	download bool
 	pairs    chan pair
 
-	matched, extra, byDate, downloaded atomic.Int64
-	missing, differing, errors         names
+	matched, extra, byDate, downloaded, sampled atomic.Int64
+	missing, differing, errors                  names
 }
 
 func (v *verifier) srcOnly(src object) {
@@ -370,8 +394,12 @@ func (v *verifier) differ(ctx context.Context, src, dst object) (bool, string, e
 	switch {
 	case err != nil:
 		return false, "", err
-	case verdict != sameDate:
-		return verdict == differs, why, nil
+	case verdict == differs:
+		return true, why, nil
+	case v.c.audit.Has(src.key):
+		return v.sample(ctx, src, dst)
+	case verdict == sameHash:
+		return false, "", nil
 	case !v.download:
 		v.byDate.Add(1)
 		return false, "", nil
@@ -382,6 +410,18 @@ func (v *verifier) differ(ctx context.Context, src, dst object) (bool, string, e
 		return false, "", fmt.Errorf("download: %w", err)
 	}
 	return !equal, "content differs", nil
+}
+
+// sample reads a pair of the sample slice whole: its bytes, headers and
+// tags.
+func (v *verifier) sample(ctx context.Context, src, dst object) (bool, string, error) {
+	v.sampled.Add(1)
+	equal, err := sameBytes(ctx, v.c.src, v.c.dst, src, dst)
+	if err != nil || !equal {
+		return !equal, "content differs", err
+	}
+	why, err := sameCarried(ctx, v.c.src, v.c.dst, src, dst)
+	return why != "", why, err
 }
 
 // sameBytes downloads a from pa and b from pb and compares them, byte for
@@ -422,9 +462,9 @@ func sameBytes(ctx context.Context, pa, pb bucketPlace, a, b object) (bool, erro
 // run report, and the problems.
 func (r *VerifyReport) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUCKET\tOK\tMATCHED\tMISSING\tDIFFERING\tEXTRA\tBY-DATE\tDOWNLOADED\tERRORS")
+	fmt.Fprintln(tw, "BUCKET\tOK\tMATCHED\tMISSING\tDIFFERING\tEXTRA\tBY-DATE\tDOWNLOADED\tSAMPLED\tERRORS")
 	for _, b := range r.Buckets {
-		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.Name, b.OK, b.Matched, b.Missing, b.Differing, b.Extra, b.ByDate, b.Downloaded, b.Errors)
+		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.Name, b.OK, b.Matched, b.Missing, b.Differing, b.Extra, b.ByDate, b.Downloaded, b.Sampled, b.Errors)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -452,6 +492,9 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, "last run report: none")
 	}
 	for _, b := range r.Buckets {
+		if b.SampleSlice != "" {
+			fmt.Fprintf(w, "sample of %s: slice %s read whole (bytes, headers, tags)\n", b.Name, b.SampleSlice)
+		}
 		for _, o := range b.MissingObj {
 			fmt.Fprintf(w, "missing   %s/%s\n", b.Name, o)
 		}

@@ -57,7 +57,22 @@ func Classify(end End, err error) error {
 	if code := errorCode(err); credentialErrorCodes[code] || httpStatus(err) == http.StatusForbidden {
 		return &exitcode.ConfigError{Var: end.Var("ACCESS_KEY_ID"), Err: err}
 	}
+	if notS3(err) {
+		return exitcode.Configf(end.Var("ENDPOINT"), "answered 404 with no S3 error in its body: it does not answer like S3 (a reverse proxy's page, or the wrong port?): %v", err)
+	}
 	return err
+}
+
+// notS3 reports whether err is an answer no S3 server gives: a 404 to a
+// request that has a body to its answer (not a HEAD), with no S3 error
+// code in it. S3 says NoSuchBucket or NoSuchKey; a reverse proxy in front
+// of nothing says 404 and a page of its own.
+func notS3(err error) bool {
+	var op interface{ Operation() string }
+	if httpStatus(err) != http.StatusNotFound || errorCode(err) != "" && errorCode(err) != "NotFound" {
+		return false
+	}
+	return errors.As(err, &op) && !strings.HasPrefix(op.Operation(), "Head")
 }
 
 // errorCode is the S3 error code in err ("NoSuchBucket"), or "".

@@ -90,6 +90,7 @@ func (e *env) mirrorCommand() *cli.Command {
 			stringFlag(mirror.EnvShard, "", "mirror only shard i of n (0-based) of the buckets: i/n; each bucket goes to shard hash(name) mod n"),
 			intFlag(mirror.EnvShards, 0, "the shard count in an Indexed Job, whose "+mirror.EnvJobCompletionIndex+" is the shard index"),
 			stringFlag(mirror.EnvJobCompletionIndex, "", "the pod's index in an Indexed Job (Kubernetes sets it); used with "+mirror.EnvShards),
+			stringFlag(mirror.EnvAudit, "5%", "share of each bucket whose headers and tags a run reads again on both sides, a rotating slice (no listing shows a change of tags alone): a percentage, 0% for none"),
 			durationFlag(mirror.EnvMaxDuration, 0, "deadline of the run (5h): then no new transfer starts, running ones finish, unfinished buckets are incomplete (exit 1); 0 for none"),
 		), monitorFlags()...),
 		Action: e.action(e.mirror),
@@ -128,6 +129,9 @@ func (e *env) mirrorConfig(c *cli.Context, sh mirror.Shard, sink livebar.Sink) (
 		return cfg, err
 	}
 	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Audit, err = mirror.ParseShare(mirror.EnvAudit, c.String(flagName(mirror.EnvAudit))); err != nil {
 		return cfg, err
 	}
 	cfg.Tuning = e.tuning(c, sink)

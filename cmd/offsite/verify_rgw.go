@@ -17,9 +17,10 @@ func (e *env) verifyRGWCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "rgw",
 		Usage: "every RGW object is in the mirror with the same size and hash; the newest run report is fresh and ok",
-		UsageText: "offsite verify rgw [--rgw-buckets a,b] [--download] [--max-age 25h] [--output table|json]\n" +
+		UsageText: "offsite verify rgw [--rgw-buckets a,b] [--download] [--sample 5%] [--max-age 25h] [--output table|json]\n" +
 			"   offsite verify rgw --bucket B [--at TIME] [--to-bucket NAME]   # after a restore: the RGW bucket holds its mirror (at TIME)",
 		Flags: verifyFlags(append(append(rgwMirrorFlags(),
+			&cli.StringFlag{Name: "sample", EnvVars: []string{mirror.EnvVerifySample}, Usage: "also read a rotating slice of each bucket whole and compare bytes, headers and tags: a share (5%: every object in 20 runs) or one slice (3/20)"},
 			&cli.BoolFlag{Name: "download", EnvVars: []string{mirror.EnvVerifyDownload},
 				Usage: "compare content by downloading both sides where a hash is missing (multipart uploads)"},
 			durationFlag(mirror.EnvMaxReportAge, d.MaxReportAge, "fail when the newest run report ended longer ago than this"),
@@ -44,6 +45,9 @@ func (e *env) verifyRGW(c *cli.Context) error {
 		}
 		cfg.Tuning = verifyTuning(c)
 		cfg.Download = c.Bool("download")
+		if cfg.Sample, err = mirror.ParseShare(mirror.EnvVerifySample, c.String("sample")); err != nil {
+			return err
+		}
 		cfg.MaxReportAge = c.Duration(flagName(mirror.EnvMaxReportAge))
 		return cfg.Validate()
 	}))
