@@ -38,7 +38,6 @@ const (
 	EnvMaxDelete        = "OFFSITE_MAX_DELETE"
 	EnvAllowEmptySource = "OFFSITE_ALLOW_EMPTY_SOURCE"
 	EnvReportPrefix     = "OFFSITE_REPORT_PREFIX"
-	EnvFastList         = "OFFSITE_FAST_LIST"
 	EnvProgressInterval = "OFFSITE_PROGRESS_INTERVAL"
 	EnvMaxReportAge     = "OFFSITE_MAX_AGE" // shared with verify etcd: both jobs are daily
 	EnvMaxDuration      = "OFFSITE_MAX_DURATION"

@@ -51,6 +51,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	start := time.Now()
 	log := r.log.With(zap.String("bucket", name), zap.String("mode", string(mode)))
 	br := BucketReport{Name: name, Mode: mode}
+	runCtx := ctx // the audit's rotation is written outside the bucket's counters
 	ctx, stats, stop := watchBucket(ctx, "mirror/"+name, name, r.cfg.Tuning, log)
 	defer stop()
 	ctx = withStop(ctx, r.stop) // past the deadline, no new check or transfer starts
@@ -65,7 +66,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 		return fail(err)
 	}
 	audits := newRotation(r.fbucket, r.cfg.ReportPrefix, "audit", name)
-	if c.audit, err = audits.slice(ctx, r.cfg.Audit); err != nil {
+	if c.audit, err = audits.slice(runCtx, r.cfg.Audit); err != nil {
 		log.Warn("the audit starts again at its first slice", zap.Error(err))
 		c.audit = Slice{Count: r.cfg.Audit.Count}
 	}
@@ -105,7 +106,7 @@ func (r *runner) mirrorBucket(ctx context.Context, name string, mode Mode) (Buck
 	}
 	br.ended(StatusOK, t, start)
 	if !r.cfg.DryRun {
-		if err := audits.advance(ctx, c.audit); err != nil {
+		if err := audits.advance(runCtx, c.audit); err != nil {
 			log.Warn("the next run audits this slice again", zap.Error(err))
 		}
 	}

@@ -67,13 +67,25 @@ func TestRequestsPerObject(t *testing.T) {
 		}
 	}
 
+	audit := cfg.Audit
+	cfg.Audit = Share{}
 	mustRun(t, cfg)
 	got = log.take()
-	t.Logf("re-run: %v", got)
+	t.Logf("re-run without the audit: %v", got)
 	for kind, c := range got {
 		if strings.HasSuffix(kind, " object") {
 			t.Errorf("re-run with nothing changed: %d requests %q, want none", c, kind)
 		}
+	}
+
+	// The audit reads its slice's headers on both sides, and nothing else.
+	cfg.Audit = audit
+	audited := mustRun(t, cfg).Bucket("alpha").Audited
+	got = log.take()
+	t.Logf("re-run with the audit's slice of %d pairs: %v", audited, got)
+	if audited == 0 || got["source HEAD object"] != int(audited) || got["mirror HEAD object"] != int(audited) ||
+		got["source GET object"]+got["mirror GET object"]+got["mirror PUT object"] != 0 {
+		t.Errorf("the audit of %d pairs made %v; want a HEAD of each on both sides, nothing more", audited, got)
 	}
 	assertMirror(t, dst, map[string]map[string][]byte{"alpha": objects})
 }

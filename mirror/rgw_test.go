@@ -184,9 +184,7 @@ func TestRGWMirrorThreeBucketsWithMultipart(t *testing.T) {
 }
 
 // TestRGWMirrorManyNestedObjects mirrors a bucket of more than 2,500 objects
-// under nested prefixes, listed flat (fast-list, the default) and walked
-// level by level with a delimiter (OFFSITE_FAST_LIST=false): both see every
-// object.
+// under nested prefixes: the flat listing, in pages, sees every object.
 func TestRGWMirrorManyNestedObjects(t *testing.T) {
 	rgw, minio, cfg := rgwSetup(t)
 	const bucket = "many"
@@ -215,11 +213,6 @@ func TestRGWMirrorManyNestedObjects(t *testing.T) {
 	}
 	t.Run("copy", func(t *testing.T) { mirrorsAll(t, mirror.ModeCopy, want) })
 	t.Run("sync", func(t *testing.T) { mirrorsAll(t, mirror.ModeSync, 0) })
-
-	t.Run("sync without fast-list", func(t *testing.T) {
-		cfg.FastList = false
-		mirrorsAll(t, mirror.ModeSync, 0)
-	})
 }
 
 func TestRGWMirrorSyncAfterChanges(t *testing.T) {
@@ -350,7 +343,7 @@ func TestRGWVerifyDownloadMultipart(t *testing.T) {
 	assertMirrored(t, rgw, minio, bucket)
 
 	vcfg := mirror.DefaultVerifyConfig()
-	vcfg.Source, vcfg.Dest, vcfg.FastList, vcfg.Buckets = cfg.Source, cfg.Dest, cfg.FastList, cfg.Buckets
+	vcfg.Source, vcfg.Dest, vcfg.Buckets = cfg.Source, cfg.Dest, cfg.Buckets
 	verify := func(download bool) (mirror.VerifyBucket, error) {
 		t.Helper()
 		vcfg.Download = download

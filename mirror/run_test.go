@@ -91,6 +91,9 @@ func readReports(t *testing.T, dst *harness.Minio) map[string]Report {
 	t.Helper()
 	reports := map[string]Report{}
 	for key := range dst.List(t, destBucket, "_reports/") {
+		if !harness.IsRunReport(key) {
+			continue
+		}
 		data, _ := dst.Get(t, destBucket, key)
 		var r Report
 		if err := json.Unmarshal(data, &r); err != nil {

@@ -18,7 +18,6 @@ type Tuning struct {
 	LowLevelRetries  int           // tries of one request
 	Retries          int           // tries of a whole bucket, the first included
 	RetriesSleep     time.Duration // pause between tries, longer if the server asks
-	FastList         bool          // list whole buckets flat, streamed; RGW's DBStore under-lists with a delimiter
 	ProgressInterval time.Duration // how often each bucket logs its progress; 0 never
 	// Display, if set, is fed each running bucket's counters for a live
 	// view on a terminal, and told when each bucket is done.
@@ -33,7 +32,6 @@ func DefaultTuning() Tuning {
 		LowLevelRetries:  10,
 		Retries:          10,
 		RetriesSleep:     5 * time.Second,
-		FastList:         true,
 		ProgressInterval: time.Minute,
 	}
 }
@@ -78,7 +76,7 @@ func (t Tuning) rclone(ctx context.Context) (context.Context, *fs.ConfigInfo) {
 	ci.Transfers = t.Transfers
 	ci.Checkers = t.Checkers
 	ci.LowLevelRetries = t.LowLevelRetries
-	ci.UseListR = t.FastList
+	ci.UseListR = true // the few listings rclone does (restore's look at a mirror) are flat too
 	return ctx, ci
 }
 

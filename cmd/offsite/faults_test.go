@@ -546,7 +546,7 @@ func (s *suite) runBounded(ctx context.Context, c *mirrorCase, args []string) se
 func (s *suite) mirrorReport(bucket string) (string, map[string]string) {
 	var newest string
 	for k := range s.dst.List(s.t, bucket, "_reports/") {
-		if k > newest {
+		if harness.IsRunReport(k) && k > newest {
 			newest = k
 		}
 	}

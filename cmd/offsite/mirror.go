@@ -30,7 +30,6 @@ func rgwMirrorFlags() []cli.Flag {
 		stringFlag(mirror.EnvExcludeBuckets, "", "comma-separated deny-list of source buckets"),
 		stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "destination bucket (must exist; offsite never creates buckets)"),
 		stringFlag(mirror.EnvReportPrefix, d.ReportPrefix, "where run reports go in the destination bucket"),
-		boolFlag(mirror.EnvFastList, d.FastList, "list whole buckets without a delimiter (RGW's DBStore under-lists with one)"),
 		intFlag(mirror.EnvCheckers, d.Checkers, "parallel comparisons"),
 	)
 }
@@ -62,7 +61,6 @@ func (e *env) tuning(c *cli.Context, sink livebar.Sink) mirror.Tuning {
 		LowLevelRetries:  c.Int(flagName(mirror.EnvLowLevelRetries)),
 		Retries:          c.Int(flagName(mirror.EnvRetries)),
 		RetriesSleep:     c.Duration(flagName(mirror.EnvRetriesSleep)),
-		FastList:         c.Bool(flagName(mirror.EnvFastList)),
 		ProgressInterval: c.Duration(flagName(mirror.EnvProgressInterval)),
 		Display:          sink,
 	}

@@ -42,7 +42,6 @@ func (e *env) restoreRGWCommand() *cli.Command {
 		boolFlag(mirror.EnvDryRun, false, "list what would be restored, with counts and bytes; change nothing"),
 		stringFlag(mirror.EnvDestBucket, mirror.DefaultDestBucket, "the bucket holding the mirror, <bucket>/<name>/ per RGW bucket"),
 		stringFlag(mirror.EnvReportPrefix, d.ReportPrefix, "where run reports go in MINIO_BUCKET"),
-		boolFlag(mirror.EnvFastList, d.FastList, "list whole buckets without a delimiter (RGW's DBStore under-lists with one)"),
 		intFlag(mirror.EnvCheckers, d.Checkers, "parallel comparisons"),
 	)
 	return &cli.Command{

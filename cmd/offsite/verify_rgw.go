@@ -65,7 +65,6 @@ func (e *env) verifyRGW(c *cli.Context) error {
 // progress lines, as the table shows each bucket.
 func verifyTuning(c *cli.Context) mirror.Tuning {
 	t := mirror.DefaultTuning()
-	t.FastList = c.Bool(flagName(mirror.EnvFastList))
 	t.Checkers = c.Int(flagName(mirror.EnvCheckers))
 	t.ProgressInterval = 0
 	return t

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -143,3 +144,11 @@ func (s *Server) BucketExists(t testing.TB, bucket string) bool {
 	t.Fatalf("head bucket %s: %v", bucket, err)
 	return false
 }
+
+// runReport is where a run's report is: _reports/YYYY-MM-DD/<name>.json.
+// Beside them under the prefix stand other things of offsite's (the newest
+// records of verify and drills, where each rotation is at).
+var runReport = regexp.MustCompile(`^_reports/\d{4}-\d{2}-\d{2}/[^/]+\.json$`)
+
+// IsRunReport reports whether key, in a mirror's bucket, is a run's report.
+func IsRunReport(key string) bool { return runReport.MatchString(key) }
