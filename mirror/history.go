@@ -17,25 +17,6 @@ import (
 // ErrNoReport says the destination holds no run report yet.
 var ErrNoReport = errors.New("no run report found")
 
-// latestReport reads the newest run report under prefix in fbucket, the
-// destination bucket. It returns an error wrapping ErrNoReport when there
-// is none. Dry runs write no report, so the newest report is a real run;
-// restore reports are passed over.
-func latestReport(ctx context.Context, fbucket fs.Fs, prefix string) (*Report, error) {
-	var latest *Report
-	err := eachReport(ctx, fbucket, prefix, func(r *Report) bool {
-		latest = r
-		return false
-	})
-	if err != nil {
-		return nil, err
-	}
-	if latest == nil {
-		return nil, fmt.Errorf("%s/%s: %w", fbucket.Root(), prefix, ErrNoReport)
-	}
-	return latest, nil
-}
-
 // latestRunReports reads the newest run report and, when it is one
 // shard's, the newest report of each other shard of the same count, back
 // to since (older ones are stale anyway). missing are the shards with no
@@ -137,6 +118,11 @@ func readReport(ctx context.Context, fbucket fs.Fs, key string) (*Report, error)
 	var r Report
 	if err := readJSON(ctx, fbucket, key, &r); err != nil {
 		return nil, err
+	}
+	// Bounded as the settings that write it: a shard count from a report
+	// sizes what verify holds.
+	if sh := r.Shard; sh != nil && (sh.Count < 1 || sh.Count > maxShards || sh.Index < 0 || sh.Index >= sh.Count) {
+		return nil, fmt.Errorf("report %s: shard %d of %d is out of range (at most %d shards): not a report offsite wrote; move it out of the report prefix", key, sh.Index, sh.Count, maxShards)
 	}
 	r.Location = key
 	return &r, nil

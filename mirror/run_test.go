@@ -425,8 +425,12 @@ func TestAutoModeCopiesThenSyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latest, err := latestReport(context.Background(), fbucket, cfg.ReportPrefix)
-	if err != nil || latest.Location != rep.Location || latest.Bucket("alpha").Mode != ModeSync {
+	newest, _, err := latestRunReports(context.Background(), fbucket, cfg.ReportPrefix, time.Time{})
+	if err != nil || len(newest) != 1 {
+		t.Fatalf("newest report: %v, %d", err, len(newest))
+	}
+	latest := newest[0]
+	if latest.Location != rep.Location || latest.Bucket("alpha").Mode != ModeSync {
 		t.Fatalf("latestReport=%+v, %v; want %s", latest, err, rep.Location)
 	}
 }
@@ -444,8 +448,24 @@ func TestOversizedReportIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := latestReport(context.Background(), fbucket, cfg.ReportPrefix); err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "not one offsite wrote") {
-		t.Fatalf("latestReport with an oversized report: %v, want an error naming %s", err, key)
+	if _, _, err := latestRunReports(context.Background(), fbucket, cfg.ReportPrefix, time.Time{}); err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "not one offsite wrote") {
+		t.Fatalf("the newest report oversized: %v, want an error naming %s", err, key)
+	}
+}
+
+// TestForgedShardCountIsRefused: a report whose shard count no setting
+// allows (a billion: verify would hold a list of every missing shard) is
+// refused as not offsite's, fast, and verify says why.
+func TestForgedShardCountIsRefused(t *testing.T) {
+	src, dst, cfg := servers(t, "alpha")
+	src.Put(t, "alpha", "a", []byte("a"))
+	mustRun(t, cfg)
+	key := cfg.ReportPrefix + "/2999-01-01/2999-01-01T00:00:00.000Z-copy-shard-0-of-1000000000.json"
+	dst.Put(t, destBucket, key, []byte(`{"mode":"copy","status":"ok","end":"2999-01-01T00:00:00Z","shard":{"index":0,"count":1000000000},"buckets":[]}`))
+	start := time.Now()
+	rep, err := verify(t, verifyConfig(cfg))
+	if err == nil || rep.OK || !strings.Contains(err.Error(), key) || time.Since(start) > time.Minute {
+		t.Fatalf("verify over a forged shard count: %v after %v; want an error naming %s", err, time.Since(start), key)
 	}
 }
 
