@@ -25,7 +25,7 @@ func mirrorArgs(src, dst *harness.Minio) []string {
 
 func TestMirrorCommandConfigErrors(t *testing.T) {
 	ends := []string{"--rgw-endpoint", "http://127.0.0.1:1", "--rgw-access-key-id", "k", "--rgw-secret-access-key", "s",
-		"--minio-endpoint", "http://127.0.0.1:1", "--minio-access-key-id", "k", "--minio-secret-access-key", "s", "--rgw-buckets", "*"}
+		"--minio-endpoint", "http://127.0.0.1:2", "--minio-access-key-id", "k", "--minio-secret-access-key", "s", "--rgw-buckets", "*"}
 	for _, tt := range []struct {
 		name string
 		args []string
