@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -41,6 +42,7 @@ type bucketPlace struct {
 	prefix string    // "" or ending in "/"
 	at     time.Time // list and read the bucket as it was then (its versions); zero: as it is
 	absent bool      // a bucket a dry run would create: it lists empty
+	limit  int       // list the first limit objects only (a drill's sample); 0: every one
 }
 
 // listing is the place as one side of a merge, named what for errors.
@@ -57,10 +59,12 @@ const listPage = 1000
 // included); they are decoded here. An error is the listing's: a prefix
 // that holds nothing lists empty, never as an error.
 func (p bucketPlace) list(ctx context.Context, page func([]object) error) error {
-	if p.absent {
+	switch {
+	case p.absent:
 		return nil
-	}
-	if !p.at.IsZero() {
+	case p.limit > 0:
+		return p.listFirst(ctx, page)
+	case !p.at.IsZero():
 		return p.listAt(ctx, page)
 	}
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(p.bucket), Prefix: aws.String(p.prefix),
@@ -89,6 +93,30 @@ func (p bucketPlace) list(ctx context.Context, page func([]object) error) error 
 		}
 		in.ContinuationToken = out.NextContinuationToken
 	}
+}
+
+// errListed ends a listing that has given what was asked.
+var errListed = errors.New("listed enough")
+
+// listFirst lists the place's first p.limit objects.
+func (p bucketPlace) listFirst(ctx context.Context, page func([]object) error) error {
+	left, all := p.limit, p
+	all.limit = 0
+	err := all.list(ctx, func(objs []object) error {
+		objs = objs[:min(len(objs), left)]
+		left -= len(objs)
+		if err := page(objs); err != nil {
+			return err
+		}
+		if left == 0 {
+			return errListed
+		}
+		return nil
+	})
+	if errors.Is(err, errListed) {
+		return nil
+	}
+	return err
 }
 
 // decode is a listed key, URL-encoded, below the place's prefix.
