@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,20 @@ func TestBadInput(t *testing.T) {
 	}
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, []byte(badInputSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Malformed keys: age's own errors quote a character of the key and
+	// its position (s[60]=98), so none of them may reach the output.
+	badKey := filepath.Join(dir, "bad-key.txt")
+	if err := os.WriteFile(badKey, []byte("# created: offsite\nAGE-SECRET-KEY-1"+strings.Repeat("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 2)[:57]+"B\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPQKey := filepath.Join(dir, "bad-pq-key.txt")
+	if err := os.WriteFile(badPQKey, []byte("AGE-SECRET-KEY-PQ-1"+strings.ToUpper(strings.Repeat("s3cr3t", 10))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	privateAsRecipient := filepath.Join(dir, "recipients.txt")
+	if err := os.WriteFile(privateAsRecipient, []byte("AGE-SECRET-KEY-1"+strings.ToUpper(badInputSecret)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ends := map[string]string{
@@ -111,6 +126,10 @@ func TestBadInput(t *testing.T) {
 		{"verify download unknown", []string{"verify", "etcd"}, map[string]string{"OFFSITE_DOWNLOAD": "some"}, "OFFSITE_DOWNLOAD"},
 		{"verify max age zero", []string{"verify", "etcd"}, map[string]string{"OFFSITE_MAX_AGE": "0s"}, "OFFSITE_MAX_AGE"},
 		{"identity file missing", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"identity file malformed", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": badKey}, "OFFSITE_AGE_IDENTITY_FILE: " + badKey + ": line 2"},
+		{"identity file malformed, fetch", []string{"offload", "fetch", "--to", dir, "--identity", badKey}, nil, "OFFSITE_AGE_IDENTITY_FILE: " + badKey},
+		{"post-quantum identity malformed", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": badPQKey}, "OFFSITE_AGE_IDENTITY_FILE: " + badPQKey + ": line 1"},
+		{"recipients file holds a private key", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS_FILE": privateAsRecipient}, "OFFSITE_AGE_RECIPIENTS_FILE: " + privateAsRecipient + ": line 1"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
 		{"restore without a bucket", []string{"restore", "rgw"}, nil, "--bucket"},
@@ -182,9 +201,16 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(out.String()+stderr, badInputSecret) || strings.Contains(stderr, strings.ToUpper(badInputSecret)) {
 				t.Fatalf("a secret reached the output:\n%s%s", out.String(), stderr)
 			}
+			if quoted := quotedCharacter.FindString(out.String() + stderr); quoted != "" {
+				t.Fatalf("a character of a value reached the output (%s):\n%s%s", quoted, out.String(), stderr)
+			}
 		})
 	}
 }
+
+// quotedCharacter is how a parser's error quotes one character of its
+// input and where it was, as bech32's does: s[60]=98.
+var quotedCharacter = regexp.MustCompile(`\w\[\d+\]=\d+`)
 
 // usageCommand is the command of args that the usage hint names: the
 // words before the first flag, without an unknown one.
