@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"go.uber.org/zap"
@@ -75,7 +76,10 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	}
 	name := cfg.Name
 	if name == "" {
-		if name, _ = objs.newest(ctx); name == "" {
+		var future []string
+		name, _, future = objs.newest(ctx, time.Now())
+		warnFuture(log, future)
+		if name == "" {
 			return "", fmt.Errorf("%w: no complete snapshot (one with its %s sidecar) under %s/%s/: %d without", exitcode.ErrVerifyFailed, SidecarSuffix, cfg.Bucket, cfg.Host, len(objs.snapshots))
 		}
 	}
@@ -108,6 +112,14 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	}
 	log.Info("snapshot fetched and verified", zap.String("path", dst), zap.String("sha256", sum))
 	return dst, nil
+}
+
+// warnFuture says which snapshots were passed over as dated in the future.
+func warnFuture(log *zap.Logger, future []string) {
+	for _, n := range future {
+		log.Warn("snapshot dated in the future: passed over, never the newest (a clock running ahead, or an object planted in the bucket)",
+			zap.String("name", n), zap.Duration("tolerance", FutureTolerance))
+	}
 }
 
 // verifyErr marks integrity failures as verification failures.

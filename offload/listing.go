@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -85,22 +86,32 @@ func snapshotTime(name string, modTime time.Time) time.Time {
 	return modTime
 }
 
-// newest returns the latest complete snapshot of a listing: one whose
-// sidecar is there, since the sidecar is written last ("" when there is
-// none). A newer object without one is an upload in progress or cut short.
-func (h hostObjects) newest(ctx context.Context) (string, time.Time) {
-	var name string
-	var at time.Time
+// FutureTolerance is how far ahead of now a snapshot's time may be, for
+// clocks a little apart. A snapshot dated later would keep its host looking
+// fresh until that date: a node whose clock runs ahead, or an object planted
+// in the bucket.
+const FutureTolerance = 10 * time.Minute
+
+// newest returns the latest complete snapshot of a listing at now: one
+// whose sidecar is there, since the sidecar is written last ("" when there
+// is none). A newer object without one is an upload in progress or cut
+// short. Complete snapshots dated more than FutureTolerance after now are
+// never the newest: they are returned in future, by name.
+func (h hostObjects) newest(ctx context.Context, now time.Time) (name string, at time.Time, future []string) {
 	for n, o := range h.snapshots {
 		if _, ok := h.sidecars[n]; !ok {
 			continue
 		}
 		t := snapshotTime(n, o.ModTime(ctx))
-		if name == "" || t.After(at) || (t.Equal(at) && n > name) {
+		switch {
+		case t.After(now.Add(FutureTolerance)):
+			future = append(future, n)
+		case name == "" || t.After(at) || (t.Equal(at) && n > name):
 			name, at = n, t
 		}
 	}
-	return name, at
+	sort.Strings(future)
+	return name, at, future
 }
 
 // sidecarSum reads and parses the sidecar of name.

@@ -195,7 +195,11 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 			problem("%s: sidecar without its snapshot %s/%s", o.Remote(), host, n)
 		}
 	}
-	newest, at := objs.newest(ctx)
+	newest, at, future := objs.newest(ctx, now)
+	for _, n := range future {
+		problem("%s/%s is dated in the future (%s, more than %s ahead): a clock running ahead, or an object planted in the bucket",
+			host, n, snapshotTime(n, objs.snapshots[n].ModTime(ctx)).UTC().Format(time.RFC3339), FutureTolerance)
+	}
 	if newest == "" {
 		problem("no snapshots under %s/%s/", cfg.Bucket, host)
 	} else {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
@@ -161,5 +163,38 @@ func TestFetchRefusesCorrupt(t *testing.T) {
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 			t.Fatalf("fetch of %s left %v in the directory", n, entries)
 		}
+	}
+}
+
+// A snapshot named with a time ahead of now (a node whose clock runs
+// ahead, or an object planted in the bucket) is never the newest: verify
+// fails naming it, fetch passes over it with a warning.
+func TestFutureDatedSnapshotIsNeverNewest(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	good := offloadtest.Name(testHost, now.Add(-time.Hour).Unix())
+	future := offloadtest.Name(testHost, now.Add(30*24*time.Hour).Unix())
+	putSnapshot(t, f, testHost, good, offloadtest.Snapshot(4, 1200))
+	putSnapshot(t, f, testHost, future, offloadtest.Snapshot(4, 1201))
+
+	report, err := Verify(context.Background(), VerifyConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost,
+		MaxAge: 25 * time.Hour, Download: DownloadLatest}, zaptest.NewLogger(t))
+	if !errors.Is(err, exitcode.ErrVerifyFailed) {
+		t.Fatalf("Verify=%v, want exitcode.ErrVerifyFailed", err)
+	}
+	if got := strings.Join(report.Hosts[0].Problems, "\n"); !strings.Contains(got, future) || !strings.Contains(got, "dated in the future") {
+		t.Fatalf("problems:\n%s\nwant %s named as dated in the future", got, future)
+	}
+	if got, want := report.Hosts[0].Newest, good; got != want {
+		t.Fatalf("newest = %s, want %s", got, want)
+	}
+
+	core, logs := observer.New(zap.WarnLevel)
+	path, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: t.TempDir()}, zap.New(core))
+	if err != nil || filepath.Base(path) != good {
+		t.Fatalf("Fetch = %s, %v; want %s", path, err, good)
+	}
+	if warned := logs.FilterMessageSnippet("dated in the future").FilterField(zap.String("name", future)); warned.Len() != 1 {
+		t.Fatalf("fetch did not warn about %s: %v", future, logs.All())
 	}
 }
