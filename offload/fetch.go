@@ -48,12 +48,6 @@ func (c FetchConfig) Validate() error {
 	return nil
 }
 
-// RestoreCommand is the k3s command an operator runs to restore from path.
-// offsite prints it and never runs it.
-func RestoreCommand(path string) string {
-	return "k3s server --cluster-reset --cluster-reset-restore-path=" + path
-}
-
 // Fetch downloads a snapshot (the latest of Host unless Name is set) into
 // Dir and returns its path. The download is checked against its sidecar and
 // its etcd trailer or zip CRCs before it is renamed into place, so Dir never

@@ -235,8 +235,8 @@ func (e *env) offloadFetch(c *cli.Context) error {
 		return err
 	}
 	if plain, encrypted := strings.CutSuffix(path, offload.AgeSuffix); encrypted {
-		_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash of the encrypted snapshot passed; it is still encrypted.\nDecrypt it with the age identity (or fetch again with --identity KEY):\n  age -d -i KEY -o %s %s\nthen restore this node's etcd from it (stop k3s on every server first):\n  %s\n",
-			path, plain, path, offload.RestoreCommand(plain))
+		_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash of the encrypted snapshot passed; it is still encrypted.\nDecrypt it with the age identity (or fetch again with --identity KEY):\n  %s\nthen restore this node's etcd from it (stop k3s on every server first):\n  %s\n",
+			path, offload.DecryptCommand(path, plain), offload.RestoreCommand(plain))
 		return err
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash and etcd integrity check passed.\nTo restore this node's etcd from it (stop k3s on every server first), run:\n  %s\n", path, offload.RestoreCommand(path))
