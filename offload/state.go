@@ -13,6 +13,7 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/atomicfile"
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // StateFile is the name of the state file in the state dir.
@@ -34,6 +35,10 @@ func (r Record) object(name string) string {
 	}
 	return name
 }
+
+// stateFileLimit bounds the state file: it records the few snapshots k3s
+// keeps on disk.
+const stateFileLimit = 16 << 20
 
 // stateData is the state file's content.
 type stateData struct {
@@ -68,13 +73,15 @@ func openStateDir(dir string) error {
 func loadState(dir, dest string, log *zap.Logger) (*state, error) {
 	s := &state{path: filepath.Join(dir, StateFile)}
 	s.data = stateData{Version: 1, Dest: dest, Uploads: map[string]Record{}}
-	b, err := os.ReadFile(s.path)
+	// A regular file only, looked at before it is opened: a FIFO would
+	// block the read for good.
+	b, err := rcloneconf.ReadFile(EnvStateDir, s.path, stateFileLimit)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Info("no state file yet: the destination is consulted before each upload", zap.String("path", s.path))
 		return s, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, err
 	}
 	var d stateData
 	if err := json.Unmarshal(b, &d); err != nil || d.Version != 1 {

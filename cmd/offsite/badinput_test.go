@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
@@ -43,6 +44,12 @@ func TestBadInput(t *testing.T) {
 	privateAsRecipient := filepath.Join(dir, "recipients.txt")
 	if err := os.WriteFile(privateAsRecipient, []byte("AGE-SECRET-KEY-1"+strings.ToUpper(badInputSecret)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	for _, path := range []string{fifo, fifo + ".prom"} {
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ends := map[string]string{
 		"RGW_ENDPOINT": "http://127.0.0.1:1", "RGW_ACCESS_KEY_ID": "rgw-key", "RGW_SECRET_ACCESS_KEY": badInputSecret,
@@ -130,6 +137,10 @@ func TestBadInput(t *testing.T) {
 		{"identity file malformed, fetch", []string{"offload", "fetch", "--to", dir, "--identity", badKey}, nil, "OFFSITE_AGE_IDENTITY_FILE: " + badKey},
 		{"post-quantum identity malformed", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": badPQKey}, "OFFSITE_AGE_IDENTITY_FILE: " + badPQKey + ": line 1"},
 		{"recipients file holds a private key", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS_FILE": privateAsRecipient}, "OFFSITE_AGE_RECIPIENTS_FILE: " + privateAsRecipient + ": line 1"},
+		{"identity file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": fifo}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"recipients file a FIFO", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS_FILE": fifo}, "OFFSITE_AGE_RECIPIENTS_FILE"},
+		{"ping URL file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_PING_URL_FILE": fifo}, "OFFSITE_PING_URL_FILE"},
+		{"metrics file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_METRICS_FILE": fifo + ".prom"}, "OFFSITE_METRICS_FILE"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
 		{"restore without a bucket", []string{"restore", "rgw"}, nil, "--bucket"},

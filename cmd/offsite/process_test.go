@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/internal/harness"
+)
+
+// startOffsite starts offsite (this test binary's main) as a process of
+// its own, with a deadline that kills it.
+func startOffsite(t *testing.T, env []string, args ...string) (*harness.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := harness.Command(t.Context(), 2*time.Minute, mustExecutable(t), append([]string{"--log-format=console"}, args...)...)
+	cmd.Env = append(append(os.Environ(), envRunMain+"=1"), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Stop(0) })
+	return cmd, out
+}
+
+// exitWithin waits for cmd to end within d and returns its exit code; a
+// process still running then is a hang, and fails the test.
+func exitWithin(t *testing.T, cmd *harness.Cmd, out *syncBuffer, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-cmd.Done():
+	case <-time.After(d):
+		t.Fatalf("offsite still running %v later: it hangs\n%s", d, out.String())
+	}
+	return exitCode(t, cmd.Wait())
+}
+
+// A FIFO where the metrics file goes would block offsite in its open for
+// good: it is refused up front, naming the variable.
+func TestMetricsFileFIFOIsRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "offsite.prom")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := startOffsite(t, []string{envMetricsFile + "=" + fifo}, append([]string{"verify", "etcd"}, etcdArgs(nil)...)...)
+	if code := exitWithin(t, cmd, out, 20*time.Second); code != exitcode.Config || !strings.Contains(out.String(), envMetricsFile) {
+		t.Fatalf("exit %d, want %d naming %s:\n%s", code, exitcode.Config, envMetricsFile, out.String())
+	}
+}
