@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,5 +52,54 @@ func TestMetricsFileFIFOIsRefused(t *testing.T) {
 	cmd, out := startOffsite(t, []string{envMetricsFile + "=" + fifo}, append([]string{"verify", "etcd"}, etcdArgs(nil)...)...)
 	if code := exitWithin(t, cmd, out, 20*time.Second); code != exitcode.Config || !strings.Contains(out.String(), envMetricsFile) {
 		t.Fatalf("exit %d, want %d naming %s:\n%s", code, exitcode.Config, envMetricsFile, out.String())
+	}
+}
+
+// The first SIGINT or SIGTERM stops a command cleanly, and it may take its
+// time (a ping still on its way); a second ends the process at once, with
+// 128 + the signal, as a shell reports it.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGTERM, 143}, {syscall.SIGINT, 130}} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			// A ping endpoint that never answers: the start ping holds the
+			// run for its own timeout, whatever the signals say.
+			started := make(chan struct{}, 1)
+			hold := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case started <- struct{}{}:
+				default:
+				}
+				<-hold
+			}))
+			defer srv.Close()
+			defer close(hold)
+			cmd, out := startOffsite(t, []string{envPingURL + "=" + srv.URL + "/check"}, append([]string{"verify", "etcd"}, etcdArgs(nil)...)...)
+			select {
+			case <-started:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no start ping:\n%s", out.String())
+			}
+			if err := cmd.Process.Signal(tt.sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-cmd.Done():
+				t.Fatalf("the first %v ended the process; it should stop cleanly:\n%s", tt.sig, out.String())
+			case <-time.After(500 * time.Millisecond):
+			}
+			if err := cmd.Process.Signal(tt.sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := exitWithin(t, cmd, out, 3*time.Second); code != tt.code {
+				t.Fatalf("exit %d after a second %v, want %d:\n%s", code, tt.sig, tt.code, out.String())
+			}
+			if !bytes.Contains([]byte(out.String()), []byte("second")) {
+				t.Errorf("the output does not say why it ended:\n%s", out.String())
+			}
+		})
 	}
 }
