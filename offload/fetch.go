@@ -24,7 +24,7 @@ type FetchConfig struct {
 	Bucket string
 	Host   string
 	Name   string // "" for the latest snapshot of Host
-	Dir    string // existing directory to write the snapshot into
+	Dir    string // directory to write the snapshot into, made if missing
 	// Identities decrypt an encrypted snapshot (<name>.age); without them
 	// it is written as it is stored, still encrypted.
 	Identities []age.Identity
@@ -39,11 +39,22 @@ func (c FetchConfig) Validate() error {
 		return exitcode.Configf(EnvFetchDir, "is required: the directory to write the snapshot into")
 	}
 	info, err := os.Stat(c.Dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // Fetch makes it
+	case err != nil:
 		return &exitcode.ConfigError{Var: EnvFetchDir, Err: err}
-	}
-	if !info.IsDir() {
+	case !info.IsDir():
 		return exitcode.Configf(EnvFetchDir, "%s is not a directory", c.Dir)
+	}
+	return nil
+}
+
+// makeDir makes the directory a restore goes into, with its parents, for
+// the owner only: what lands there is the cluster's every secret.
+func makeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &exitcode.ConfigError{Var: EnvFetchDir, Err: err}
 	}
 	return nil
 }
@@ -95,6 +106,9 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	dst := filepath.Join(cfg.Dir, file)
 	if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("%s already exists: not overwriting it", dst)
+	}
+	if err := makeDir(cfg.Dir); err != nil {
+		return "", err
 	}
 	log.Info("fetching snapshot", zap.String("key", obj.Remote()), zap.Int64("bytes", obj.Size()), zap.String("sha256", sum))
 	// Renamed into place only once checked: Dir never holds a bad snapshot.

@@ -198,3 +198,39 @@ func TestFutureDatedSnapshotIsNeverNewest(t *testing.T) {
 		t.Fatalf("fetch did not warn about %s: %v", future, logs.All())
 	}
 }
+
+// fetch --to a directory that is not there yet (a restore at 3 am into a
+// new folder) makes it, and its parents, for the owner only.
+func TestFetchMakesItsDirectory(t *testing.T) {
+	f := newFixture(t)
+	name := offloadtest.Name(testHost, 1700003000)
+	data := offloadtest.Snapshot(4, 1300)
+	putSnapshot(t, f, testHost, name, data)
+	base := t.TempDir()
+	dir := filepath.Join(base, "restore", "cp1")
+	path, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ from the snapshot")
+	}
+	for _, d := range []string{filepath.Join(base, "restore"), dir} {
+		if info, err := os.Stat(d); err != nil || info.Mode().Perm() != 0o700 {
+			t.Fatalf("%s: %v, %v; want a directory of mode 0700", d, info.Mode(), err)
+		}
+	}
+
+	// Something else already there is still a configuration error.
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{file, filepath.Join(file, "sub")} {
+		_, err = Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: d}, zaptest.NewLogger(t))
+		var ce *exitcode.ConfigError
+		if !errors.As(err, &ce) || ce.Var != EnvFetchDir {
+			t.Fatalf("fetch into %s: %v, want a ConfigError naming %s", d, err, EnvFetchDir)
+		}
+	}
+}

@@ -143,6 +143,7 @@ func TestBadInput(t *testing.T) {
 		{"metrics file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_METRICS_FILE": fifo + ".prom"}, "OFFSITE_METRICS_FILE"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
+		{"fetch dir a file", []string{"offload", "fetch", "--to", secretFile}, nil, "OFFSITE_FETCH_DIR"},
 		{"restore without a bucket", []string{"restore", "rgw"}, nil, "--bucket"},
 		{"restore a bucket and all", []string{"restore", "rgw", "--bucket", "photos", "--all"}, nil, "--all"},
 		{"restore bucket name", []string{"restore", "rgw"}, map[string]string{"OFFSITE_RESTORE_BUCKETS": "photos,Bad_Bucket"}, "OFFSITE_RESTORE_BUCKETS"},

@@ -210,7 +210,7 @@ func (e *env) fetchFlags() []cli.Flag {
 	return append(etcdDestFlags(),
 		&cli.StringFlag{Name: "name", Usage: "the snapshot to fetch (default: the latest, by the time in its name)"},
 		&cli.BoolFlag{Name: "latest", Usage: "fetch the latest snapshot (the default)"},
-		&cli.StringFlag{Name: "to", EnvVars: []string{offload.EnvFetchDir}, Usage: "existing directory to write the snapshot into"},
+		&cli.StringFlag{Name: "to", EnvVars: []string{offload.EnvFetchDir}, Usage: "directory to write the snapshot into (made, mode 0700, with its parents, when missing)"},
 		identityFlag(),
 	)
 }
