@@ -6,11 +6,10 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	livebar "github.com/offsite-backup/offsite/internal/progress"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/offload"
+	"github.com/offsite-backup/offsite/offload/offloadtest/snapdb"
 )
 
 // Config is one demo run.
@@ -401,16 +401,16 @@ func (d *demo) remove(ctx context.Context, path string) error {
 	return o.Remove(ctx)
 }
 
-// writeSnapshot writes a valid etcd snapshot the way k3s does: random data
-// ending in the SHA-256 of what precedes it, as name.part, then renamed.
+// writeSnapshot writes a valid etcd snapshot the way k3s does: an etcd
+// database ending in the SHA-256 of what precedes it, as name.part, then
+// renamed.
 func writeSnapshot(dir, name string) error {
-	body := make([]byte, 256*1024) // etcd pads to 512 bytes: size % 512 == 32 with the trailer
-	if _, err := rand.Read(body); err != nil {
+	data, err := snapdb.Snapshot(snapdb.Spec{Keys: 64, ValueSize: 3900, Seed: rand.Uint64()})
+	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(body)
 	part := filepath.Join(dir, name+".part")
-	if err := writeFile(part, append(body, sum[:]...)); err != nil {
+	if err := writeFile(part, data); err != nil {
 		return err
 	}
 	return os.Rename(part, filepath.Join(dir, name))
