@@ -60,9 +60,10 @@ func makeDir(dir string) error {
 }
 
 // Fetch downloads a snapshot (the latest of Host unless Name is set) into
-// Dir and returns its path. The download is checked against its sidecar and
-// its etcd trailer or zip CRCs before it is renamed into place, so Dir never
-// holds a partial or corrupt snapshot. Failed checks wrap exitcode.ErrVerifyFailed.
+// Dir and returns its path. The download is checked against its sidecar,
+// its etcd trailer or zip CRCs, and that it opens as an etcd database,
+// before it is renamed into place, so Dir never holds a partial or corrupt
+// snapshot. Failed checks wrap exitcode.ErrVerifyFailed.
 func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -113,7 +114,11 @@ func Fetch(ctx context.Context, cfg FetchConfig, log *zap.Logger) (string, error
 	log.Info("fetching snapshot", zap.String("key", obj.Remote()), zap.Int64("bytes", obj.Size()), zap.String("sha256", sum))
 	// Renamed into place only once checked: Dir never holds a bad snapshot.
 	err = atomicfile.Write(dst, 0o600, func(w *os.File) error {
-		return copyChecked(ctx, obj, name, sum, w, cfg.Identities)
+		if err := copyChecked(ctx, obj, name, sum, w, cfg.Identities); err != nil || strings.HasSuffix(file, AgeSuffix) {
+			return err // still encrypted: the sidecar's hash is all there is to check
+		}
+		_, err := databaseOf(w, file, checkDatabase)
+		return err
 	})
 	if err != nil {
 		return "", verifyErr(err)

@@ -153,8 +153,10 @@ func TestFetchRefusesCorrupt(t *testing.T) {
 	bad := bytes.Clone(data)
 	bad[len(bad)-1] ^= 1
 	putSnapshot(t, f, testHost, badTrailer, bad) // sidecar matches, trailer does not
+	notDB := offloadtest.Name(testHost, 1700001000)
+	putSnapshot(t, f, testHost, notDB, offloadtest.NotADatabase(16, 1)) // sidecar and trailer match
 
-	for _, n := range []string{name, badTrailer} {
+	for _, n := range []string{name, badTrailer, notDB} {
 		dir := t.TempDir()
 		_, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Name: n, Dir: dir}, zaptest.NewLogger(t))
 		if !errors.Is(err, exitcode.ErrVerifyFailed) {

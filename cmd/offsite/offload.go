@@ -66,7 +66,7 @@ func (e *env) offloadFlags() []cli.Flag {
 		durationFlag(offload.EnvRescanInterval, offload.DefaultRescanInterval, "full rescan of the directory (plus up to 10% jitter), the safety net for missed events"),
 		stringFlag(offload.EnvInclude, "", "only files whose name matches this glob (default: every file but *.part, *.tmp and dotfiles)"),
 		&cli.BoolFlag{Name: flagName(offload.EnvVerifyFormat), EnvVars: []string{offload.EnvVerifyFormat}, Value: true,
-			Usage: "check etcd trailers and zip CRCs before upload (--verify-format=false for other kinds of files)"},
+			Usage: "check etcd trailers and zip CRCs, and that each snapshot opens as an etcd database, before upload (--verify-format=false for other kinds of files)"},
 		durationFlag(offload.EnvBackoffMin, offload.DefaultBackoffMin, "first retry delay while the destination fails"),
 		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
 		stringFlag(offload.EnvAgeRecipients, "", "encrypt every new snapshot to these age1... or ssh- public keys (comma-separated), stored as <name>.age"),

@@ -127,6 +127,19 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	if _, ok := m.Get(t, etcdTestBucket, "node1/"+bad); ok {
 		t.Fatal("corrupt snapshot uploaded")
 	}
+	// So does a file with a right trailer that is no etcd database.
+	if err := os.Remove(filepath.Join(snapDir, bad)); err != nil {
+		t.Fatal(err)
+	}
+	notDB := offloadtest.Name("node1", time.Now().Unix()+2)
+	offloadtest.WriteRaw(t, snapDir, notDB, offloadtest.NotADatabase(16, 1))
+	code, _, stderr = runOffsite(context.Background(), append([]string{"offload", "once"}, offloadArgs(m, snapDir, stateDir)...)...)
+	if code != exitcode.Failed || !strings.Contains(stderr, notDB) || !strings.Contains(stderr, "not an etcd database") {
+		t.Fatalf("once with a file that is no database: exit %d, stderr:\n%s\nwant %d naming %s", code, stderr, exitcode.Failed, notDB)
+	}
+	if _, ok := m.Get(t, etcdTestBucket, "node1/"+notDB); ok {
+		t.Fatal("a file that is no etcd database was uploaded")
+	}
 
 	// Changed bytes at the destination: verify and fetch exit 4 naming it.
 	m.Put(t, etcdTestBucket, "node1/"+name, corrupt)
