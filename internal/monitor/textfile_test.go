@@ -308,3 +308,46 @@ func TestWriteTextfileOverAFIFODoesNotBlock(t *testing.T) {
 		t.Fatal("WriteTextfile blocked on a FIFO")
 	}
 }
+
+// A drill's own series, per target, carry the last passed drill across
+// failed runs as every last success does.
+func TestWriteTextfileDrillMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "offsite-drill-etcd.prom")
+	drill := func(end time.Time, okNode2 bool) Run {
+		run := Run{Job: JobDrillEtcd, Start: end, End: end, OK: okNode2, Items: []Item{{Name: "node1", OK: true}, {Name: "node2", OK: okNode2}}}
+		if !okNode2 {
+			run.ExitCode = 4
+		}
+		return run
+	}
+	for _, run := range []Run{drill(t0, true), drill(t1, false)} {
+		if err := WriteTextfile(path, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	families := parseTextfile(t, path)
+	target := func(host string) map[string]string {
+		return map[string]string{JobLabel: "drill_etcd", DrillKindLabel: "etcd", DrillTargetLabel: host}
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{MetricDrillSuccess, target("node1"), 1},
+		{MetricDrillSuccess, target("node2"), 0},
+		{MetricDrillLastSuccess, target("node1"), float64(t1.Unix())},
+		{MetricDrillLastSuccess, target("node2"), float64(t0.Unix())},
+	} {
+		if got := value(t, families, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Other jobs have none.
+	if err := WriteTextfile(path, mirrorRun(t1, true)); err != nil {
+		t.Fatal(err)
+	}
+	if families := parseTextfile(t, path); families[MetricDrillSuccess] != nil || families[MetricDrillLastSuccess] != nil {
+		t.Error("a mirror run wrote drill metrics")
+	}
+}
