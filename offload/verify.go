@@ -123,11 +123,9 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if err != nil {
 		return nil, err
 	}
-	hosts := []string{cfg.Host}
-	if cfg.AllHosts {
-		if hosts, err = listHosts(ctx, bucketFs); err != nil {
-			return nil, err
-		}
+	hosts, err := hostsOf(ctx, bucketFs, cfg.Host, cfg.AllHosts)
+	if err != nil {
+		return nil, err
 	}
 	report := &VerifyReport{Bucket: cfg.Bucket, MaxAge: cfg.MaxAge, Checked: now}
 	var errs []error
@@ -181,12 +179,11 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 			problem("%s: empty object", o.Remote())
 		}
 		sum, err := objs.sidecarSum(ctx, n)
-		switch {
-		case errors.Is(err, ErrCorrupt):
-			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
-		case err != nil:
+		if p, ok := problemOf(err); ok {
+			problem("%s", p)
+		} else if err != nil {
 			errs = append(errs, err)
-		default:
+		} else {
 			sums[n] = sum
 		}
 	}
@@ -223,19 +220,55 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 			continue // already reported
 		}
 		err := downloadAndCheck(ctx, objs, n, sum, cfg.Identities)
-		switch {
-		case errors.Is(err, ErrNoIdentity):
-			problem("%v", err)
-			continue // its plaintext was not checked
-		case errors.Is(err, ErrCorrupt):
-			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
-		case err != nil:
+		if p, ok := problemOf(err); ok {
+			problem("%s", p)
+			if errors.Is(err, ErrNoIdentity) {
+				continue // its plaintext was not checked
+			}
+		} else if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		hr.Downloaded++
 	}
 	return hr, nil
+}
+
+// problemOf is err as a problem with the backup, for a report: a
+// snapshot that failed a check, or that the identities do not open. Any
+// other error is not one: it kept something from being checked.
+func problemOf(err error) (string, bool) {
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1), true
+	case errors.Is(err, ErrNoIdentity):
+		return err.Error(), true
+	}
+	return "", false
+}
+
+// hostsOf is the host prefixes a command looks at: host, or with all,
+// every one in the bucket.
+func hostsOf(ctx context.Context, bucketFs rfs.Fs, host string, all bool) ([]string, error) {
+	if all {
+		return listHosts(ctx, bucketFs)
+	}
+	return []string{host}, nil
+}
+
+// writeProblems prints a host's problems and errors, one a line.
+func writeProblems(w io.Writer, host string, problems, errs []string) error {
+	for _, p := range problems {
+		if _, err := fmt.Fprintf(w, "%s: %s\n", host, p); err != nil {
+			return err
+		}
+	}
+	for _, e := range errs {
+		if _, err := fmt.Fprintf(w, "%s: not checked: %s\n", host, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // downloadAndCheck downloads a snapshot and checks it; a zip goes through a
@@ -268,15 +301,8 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, h := range r.Hosts {
-		for _, p := range h.Problems {
-			if _, err := fmt.Fprintf(w, "%s: %s\n", h.Host, p); err != nil {
-				return err
-			}
-		}
-		for _, e := range h.Errors {
-			if _, err := fmt.Fprintf(w, "%s: not checked: %s\n", h.Host, e); err != nil {
-				return err
-			}
+		if err := writeProblems(w, h.Host, h.Problems, h.Errors); err != nil {
+			return err
 		}
 	}
 	return nil

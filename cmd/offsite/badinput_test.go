@@ -141,6 +141,12 @@ func TestBadInput(t *testing.T) {
 		{"recipients file a FIFO", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS_FILE": fifo}, "OFFSITE_AGE_RECIPIENTS_FILE"},
 		{"ping URL file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_PING_URL_FILE": fifo}, "OFFSITE_PING_URL_FILE"},
 		{"metrics file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_METRICS_FILE": fifo + ".prom"}, "OFFSITE_METRICS_FILE"},
+		{"drill output unknown", []string{"drill", "etcd", "--output", "xml"}, nil, "--output"},
+		{"drill identity file missing", []string{"drill", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"drill identity file malformed", []string{"drill", "etcd", "--identity", badKey}, nil, "OFFSITE_AGE_IDENTITY_FILE: " + badKey + ": line 2"},
+		{"drill hostname a path", []string{"drill", "etcd"}, map[string]string{"OFFSITE_HOSTNAME": "../etc"}, "OFFSITE_HOSTNAME"},
+		{"drill bucket name", []string{"drill", "etcd", "--all-hosts"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
+		{"stray word in drill etcd", []string{"drill", "etcd", "node1", "--all-hosts"}, nil, `"node1"`},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
 		{"fetch dir a file", []string{"offload", "fetch", "--to", secretFile}, nil, "OFFSITE_FETCH_DIR"},
@@ -241,7 +247,7 @@ func usageCommand(args []string) string {
 		return "offsite verify"
 	}
 	for i, w := range words {
-		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "restore", "canary", "put", "check", "remove"}, w) {
+		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "drill", "restore", "canary", "put", "check", "remove"}, w) {
 			words = words[:i] // a stray word
 			break
 		}

@@ -138,6 +138,7 @@ func (e *env) app() *cli.App {
 			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
+			e.drillCommand(),
 			e.restoreCommand(),
 			e.canaryCommand(),
 			e.demoCommand(),

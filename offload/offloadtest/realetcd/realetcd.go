@@ -122,6 +122,19 @@ func (e *Etcd) put(ctx context.Context, t testing.TB, key, value string) {
 // All is every key the etcd serves, with its value.
 func (e *Etcd) All(t testing.TB) map[string]string {
 	t.Helper()
+	all, _ := e.read(t)
+	return all
+}
+
+// Revision is the etcd's current revision.
+func (e *Etcd) Revision(t testing.TB) int64 {
+	t.Helper()
+	_, rev := e.read(t)
+	return rev
+}
+
+func (e *Etcd) read(t testing.TB) (map[string]string, int64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 	resp, err := e.client.Get(ctx, "", clientv3.WithPrefix())
@@ -132,7 +145,7 @@ func (e *Etcd) All(t testing.TB) map[string]string {
 	for _, kv := range resp.Kvs {
 		all[string(kv.Key)] = string(kv.Value)
 	}
-	return all
+	return all, resp.Header.Revision
 }
 
 // Snapshot writes a snapshot to path as k3s does: through the client
