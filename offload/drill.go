@@ -46,10 +46,18 @@ type DrillHost struct {
 	Taken    time.Time     `json:"taken,omitzero"`
 	Bytes    int64         `json:"bytes"`    // as stored
 	Database Database      `json:"database"` // what it holds, when it was read
+	Token    string        `json:"token"`    // the k3s token: TokenOK, TokenNone or TokenFailed
 	Duration time.Duration `json:"duration_ns"`
 	Problems []string      `json:"problems"`         // why it would not restore
 	Errors   []string      `json:"errors,omitempty"` // what kept the drill from finishing
 }
+
+// What a drill found of a host's k3s token.
+const (
+	TokenOK     = "ok"     // shipped, and it decrypts
+	TokenNone   = "none"   // not shipped (OFFSITE_K3S_TOKEN_FILE unset on the node)
+	TokenFailed = "failed" // shipped, and it does not check out: see the problems
+)
 
 // OK reports whether the host's snapshot passed every check.
 func (h DrillHost) OK() bool { return len(h.Problems) == 0 && len(h.Errors) == 0 }
@@ -66,10 +74,11 @@ type DrillReport struct {
 // cluster: it downloads it into an unlinked temporary file, decrypting it
 // when it is encrypted, checks it against its sidecar and its etcd trailer
 // (or zip CRCs), then reads all of it as etcd does, for its newest
-// revision and its live keys; the file is gone when Drill returns. It
-// carries on past every host's problems and returns them all: the error
-// wraps exitcode.ErrVerifyFailed, naming each snapshot that failed, and
-// joins what kept a drill from finishing. An encrypted snapshot and no
+// revision and its live keys; the file is gone when Drill returns. Where
+// the host's k3s token is shipped, it checks that it decrypts. It carries
+// on past every host's problems and returns them all: the error wraps
+// exitcode.ErrVerifyFailed, naming each snapshot (or token) that failed,
+// and joins what kept a drill from finishing. Something encrypted and no
 // identity is a configuration error naming EnvAgeIdentityFile.
 func Drill(ctx context.Context, cfg DrillConfig, log *zap.Logger) (*DrillReport, error) {
 	if log == nil {
@@ -141,7 +150,30 @@ func drillHost(ctx context.Context, cfg DrillConfig, bucketFs rfs.Fs, host strin
 		h.Problems = append(h.Problems, problem)
 		err = nil
 	}
+	if err != nil {
+		return h, err
+	}
+	h.Token, err = drillToken(ctx, objs, cfg.Identities)
+	if problem, ok := problemOf(err); ok {
+		h.Problems = append(h.Problems, problem)
+		return h, nil
+	}
 	return h, err
+}
+
+// drillToken checks that the host's k3s token, where one is shipped,
+// matches its sidecar and decrypts.
+func drillToken(ctx context.Context, objs hostObjects, ids []age.Identity) (string, error) {
+	switch {
+	case objs.token == nil:
+		return TokenNone, nil
+	case len(ids) == 0:
+		return TokenFailed, exitcode.Configf(EnvAgeIdentityFile, "is required: the k3s token %s is encrypted", objs.token.Remote())
+	}
+	if _, err := openToken(ctx, objs, ids); err != nil {
+		return TokenFailed, err
+	}
+	return TokenOK, nil
 }
 
 // drillSnapshot fetches the snapshot name into an unlinked temporary file,
@@ -166,10 +198,17 @@ func drillSnapshot(ctx context.Context, objs hostObjects, name string, ids []age
 	return db, nil
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // WriteTable prints the report as a table, then each problem on its own line.
 func (r *DrillReport) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSNAPSHOT\tAGE\tBYTES\tREVISION\tKEYS\tTOOK\tRESULT")
+	fmt.Fprintln(tw, "HOST\tSNAPSHOT\tAGE\tBYTES\tREVISION\tKEYS\tTOKEN\tTOOK\tRESULT")
 	for _, h := range r.Hosts {
 		snapshot, age, result := "-", "-", "ok"
 		if h.Snapshot != "" {
@@ -178,8 +217,8 @@ func (r *DrillReport) WriteTable(w io.Writer) error {
 		if !h.OK() {
 			result = "FAILED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", h.Host, snapshot, age, h.Bytes, h.Database.Revision, h.Database.Keys,
-			h.Duration.Round(10*time.Millisecond), result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", h.Host, snapshot, age, h.Bytes, h.Database.Revision, h.Database.Keys,
+			orDash(h.Token), h.Duration.Round(10*time.Millisecond), result)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

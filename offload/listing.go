@@ -25,10 +25,12 @@ func remoteCtx(ctx context.Context) context.Context {
 }
 
 // hostObjects is one host prefix's listing: snapshots and sidecars by the
-// snapshot name they belong to.
+// snapshot name they belong to, and the k3s token, when one is shipped
+// (its sidecar is among the sidecars).
 type hostObjects struct {
 	snapshots map[string]rfs.Object
 	sidecars  map[string]rfs.Object
+	token     rfs.Object
 }
 
 // listHost lists <bucket>/<host>/ on bucketFs (a remote rooted at the bucket).
@@ -48,9 +50,12 @@ func listHost(ctx context.Context, bucketFs rfs.Fs, host string) (hostObjects, e
 			continue
 		}
 		name := strings.TrimPrefix(o.Remote(), host+"/")
-		if snap, ok := strings.CutSuffix(name, SidecarSuffix); ok {
+		switch snap, ok := strings.CutSuffix(name, SidecarSuffix); {
+		case ok:
 			h.sidecars[snap] = o
-		} else {
+		case name == TokenObject:
+			h.token = o
+		default:
 			h.snapshots[name] = o
 		}
 	}

@@ -73,6 +73,9 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 func (e *engine) once(ctx context.Context) (Result, error) {
 	var r Result
 	e.recheckDest(ctx)
+	if err := e.shipToken(ctx); err != nil {
+		r.Failed = append(r.Failed, Failure{Name: TokenObject, Err: err})
+	}
 	uploaded, err := e.scan(time.Now())
 	if err != nil {
 		return r, fmt.Errorf("scan %s: %w", e.cfg.SnapshotDir, err)

@@ -50,11 +50,12 @@ func TestRealSnapshotsRestore(t *testing.T) {
 			if r, err := Once(context.Background(), f.cfg, zaptest.NewLogger(t)); err != nil || len(r.Uploaded) != 1 {
 				t.Fatalf("Once = %+v, %v; want the snapshot uploaded", r, err)
 			}
-			path, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost,
+			got, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost,
 				Dir: t.TempDir(), Identities: ids}, zaptest.NewLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
+			path := got.Snapshot
 			if tt.zip {
 				path = unzip(t, path)
 			}

@@ -45,6 +45,7 @@ type stateData struct {
 	Version int               `json:"version"`
 	Dest    string            `json:"dest"` // bucket/host the records are about
 	Uploads map[string]Record `json:"uploads"`
+	Token   *TokenRecord      `json:"token,omitempty"` // the k3s token shipped, if any
 }
 
 // state is the set of uploaded snapshots, saved after every change.
@@ -134,6 +135,12 @@ func (s *state) forgetAll() error {
 // record remembers an upload and saves the state.
 func (s *state) record(name string, r Record) error {
 	s.data.Uploads[name] = r
+	return s.save()
+}
+
+// recordToken remembers the token shipped and saves the state.
+func (s *state) recordToken(r TokenRecord) error {
+	s.data.Token = &r
 	return s.save()
 }
 

@@ -188,7 +188,7 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		}
 	}
 	for n, o := range objs.sidecars {
-		if _, ok := objs.snapshots[n]; !ok {
+		if _, ok := objs.snapshots[n]; !ok && n != TokenObject {
 			problem("%s: sidecar without its snapshot %s/%s", o.Remote(), host, n)
 		}
 	}
@@ -206,20 +206,29 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		}
 	}
 	var download []string
-	switch cfg.Download {
-	case DownloadAll:
+	switch {
+	case cfg.Download == DownloadAll:
 		download = names
-	case DownloadLatest:
-		if newest != "" {
-			download = []string{newest}
-		}
+	case cfg.Download == DownloadLatest && newest != "":
+		download = []string{newest}
 	}
-	for _, n := range download {
+	hr.Downloaded, errs = downloadAll(ctx, cfg.Identities, objs, download, sums, problem, errs)
+	return hr, nil
+}
+
+// downloadAll downloads the snapshots names and checks them against their
+// sidecar's hash in sums (one without is reported already); problems go
+// to problem, other errors are added to errs. It returns how many were
+// checked.
+func downloadAll(ctx context.Context, ids []age.Identity, objs hostObjects, names []string, sums map[string]string,
+	problem func(string, ...any), errs []error) (int, []error) {
+	checked := 0
+	for _, n := range names {
 		sum, ok := sums[n]
 		if !ok || objs.snapshots[n].Size() == 0 {
 			continue // already reported
 		}
-		err := downloadAndCheck(ctx, objs, n, sum, cfg.Identities)
+		err := downloadAndCheck(ctx, objs, n, sum, ids)
 		if p, ok := problemOf(err); ok {
 			problem("%s", p)
 			if errors.Is(err, ErrNoIdentity) {
@@ -229,9 +238,9 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 			errs = append(errs, err)
 			continue
 		}
-		hr.Downloaded++
+		checked++
 	}
-	return hr, nil
+	return checked, errs
 }
 
 // problemOf is err as a problem with the backup, for a report: a

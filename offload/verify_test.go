@@ -122,10 +122,11 @@ func TestFetchLatest(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}
-	path, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t))
+	got, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := got.Snapshot
 	if got, want := path, filepath.Join(dir, latest); got != want {
 		t.Fatalf("fetched %s, want %s", got, want)
 	}
@@ -135,7 +136,7 @@ func TestFetchLatest(t *testing.T) {
 	if _, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t)); err == nil {
 		t.Fatal("second fetch overwrote the first")
 	}
-	if got, want := RestoreCommand(path), "k3s server --cluster-reset --cluster-reset-restore-path="+path; got != want {
+	if got, want := RestoreCommand(path, ""), "k3s server --cluster-reset --cluster-reset-restore-path="+path; got != want {
 		t.Fatalf("restore command %q, want %q", got, want)
 	}
 }
@@ -192,9 +193,9 @@ func TestFutureDatedSnapshotIsNeverNewest(t *testing.T) {
 	}
 
 	core, logs := observer.New(zap.WarnLevel)
-	path, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: t.TempDir()}, zap.New(core))
-	if err != nil || filepath.Base(path) != good {
-		t.Fatalf("Fetch = %s, %v; want %s", path, err, good)
+	got, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: t.TempDir()}, zap.New(core))
+	if err != nil || filepath.Base(got.Snapshot) != good {
+		t.Fatalf("Fetch = %s, %v; want %s", got.Snapshot, err, good)
 	}
 	if warned := logs.FilterMessageSnippet("dated in the future").FilterField(zap.String("name", future)); warned.Len() != 1 {
 		t.Fatalf("fetch did not warn about %s: %v", future, logs.All())
@@ -210,11 +211,11 @@ func TestFetchMakesItsDirectory(t *testing.T) {
 	putSnapshot(t, f, testHost, name, data)
 	base := t.TempDir()
 	dir := filepath.Join(base, "restore", "cp1")
-	path, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}, zaptest.NewLogger(t))
+	got, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+	if got, _ := os.ReadFile(got.Snapshot); !bytes.Equal(got, data) {
 		t.Fatal("fetched bytes differ from the snapshot")
 	}
 	for _, d := range []string{filepath.Join(base, "restore"), dir} {

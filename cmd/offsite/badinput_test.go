@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/offsite-backup/offsite/internal/exitcode"
 )
 
@@ -50,6 +52,18 @@ func TestBadInput(t *testing.T) {
 		if err := syscall.Mkfifo(path, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("K10"+badInputSecret+"::server:"+badInputSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recipient, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRecipient := func(env map[string]string) map[string]string {
+		env["OFFSITE_AGE_RECIPIENTS"] = recipient.Recipient().String()
+		return env
 	}
 	ends := map[string]string{
 		"RGW_ENDPOINT": "http://127.0.0.1:1", "RGW_ACCESS_KEY_ID": "rgw-key", "RGW_SECRET_ACCESS_KEY": badInputSecret,
@@ -147,6 +161,11 @@ func TestBadInput(t *testing.T) {
 		{"drill hostname a path", []string{"drill", "etcd"}, map[string]string{"OFFSITE_HOSTNAME": "../etc"}, "OFFSITE_HOSTNAME"},
 		{"drill bucket name", []string{"drill", "etcd", "--all-hosts"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
 		{"stray word in drill etcd", []string{"drill", "etcd", "node1", "--all-hosts"}, nil, `"node1"`},
+		{"k3s token without recipients", []string{"offload", "once"}, map[string]string{"OFFSITE_K3S_TOKEN_FILE": tokenFile}, "OFFSITE_AGE_RECIPIENTS"},
+		{"k3s token without recipients, watch", []string{"offload", "watch"}, map[string]string{"OFFSITE_K3S_TOKEN_FILE": tokenFile}, "OFFSITE_AGE_RECIPIENTS"},
+		{"k3s token file missing", []string{"offload", "once"}, withRecipient(map[string]string{"OFFSITE_K3S_TOKEN_FILE": filepath.Join(dir, "nope")}), "OFFSITE_K3S_TOKEN_FILE"},
+		{"k3s token file a FIFO", []string{"offload", "watch"}, withRecipient(map[string]string{"OFFSITE_K3S_TOKEN_FILE": fifo}), "OFFSITE_K3S_TOKEN_FILE"},
+		{"k3s token file a directory", []string{"offload", "once"}, withRecipient(map[string]string{"OFFSITE_K3S_TOKEN_FILE": dir}), "OFFSITE_K3S_TOKEN_FILE"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
 		{"fetch dir a file", []string{"offload", "fetch", "--to", secretFile}, nil, "OFFSITE_FETCH_DIR"},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"filippo.io/age"
@@ -71,6 +70,8 @@ func (e *env) offloadFlags() []cli.Flag {
 		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
 		stringFlag(offload.EnvAgeRecipients, "", "encrypt every new snapshot to these age1... or ssh- public keys (comma-separated), stored as <name>.age"),
 		stringFlag(offload.EnvAgeRecipients+"_FILE", "", "file of age recipients, one per line, # comments (as age -R reads)"),
+		stringFlag(offload.EnvK3sTokenFile, "", "ship this k3s server token file (usually "+offload.K3sTokenFile+"), encrypted, as <host>/"+offload.TokenObject+
+			", again whenever it changes: a snapshot does not restore without it (needs "+offload.EnvAgeRecipients+")"),
 		bwLimitFlag(), tpsLimitFlag(),
 	)
 }
@@ -136,6 +137,7 @@ func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
 	cfg.VerifyFormat = c.Bool(flagName(offload.EnvVerifyFormat))
 	cfg.BackoffMin = c.Duration(flagName(offload.EnvBackoffMin))
 	cfg.BackoffMax = c.Duration(flagName(offload.EnvBackoffMax))
+	cfg.TokenFile = c.String(flagName(offload.EnvK3sTokenFile))
 	cfg.Counters = &offload.Counters{}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err
@@ -223,7 +225,7 @@ func (e *env) offloadFetch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	path, err := offload.Fetch(c.Context, offload.FetchConfig{
+	fetched, err := offload.Fetch(c.Context, offload.FetchConfig{
 		Dest:       dest,
 		Bucket:     c.String(flagName(offload.EnvBucket)),
 		Host:       c.String(flagName(offload.EnvHostname)),
@@ -234,11 +236,5 @@ func (e *env) offloadFetch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if plain, encrypted := strings.CutSuffix(path, offload.AgeSuffix); encrypted {
-		_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash of the encrypted snapshot passed; it is still encrypted.\nDecrypt it with the age identity (or fetch again with --identity KEY):\n  %s\nthen restore this node's etcd from it (stop k3s on every server first):\n  %s\n",
-			path, offload.DecryptCommand(path, plain), offload.RestoreCommand(plain))
-		return err
-	}
-	_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash and etcd integrity check passed.\nTo restore this node's etcd from it (stop k3s on every server first), run:\n  %s\n", path, offload.RestoreCommand(path))
-	return err
+	return fetched.WriteInstructions(e.stdout)
 }

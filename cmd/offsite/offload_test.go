@@ -111,7 +111,7 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	dir := t.TempDir()
 	code, stdout, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir}, etcdArgs(m)...)...)
 	path := filepath.Join(dir, name)
-	if code != exitcode.OK || !strings.Contains(stdout, offload.RestoreCommand(path)) {
+	if code != exitcode.OK || !strings.Contains(stdout, offload.RestoreCommand(path, "")) {
 		t.Fatalf("fetch: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
@@ -393,5 +393,53 @@ func checkPastedCommand(t *testing.T, out, prefix string, want ...string) {
 	}
 	if words := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n"); !slices.Equal(words, want) {
 		t.Fatalf("the shell splits\n  %s\ninto %q, want %q", line, words, want)
+	}
+}
+
+// TestOffloadShipsTheToken: with OFFSITE_K3S_TOKEN_FILE the server token
+// goes with the snapshots, encrypted; fetch --identity writes it beside the
+// snapshot (mode 0600) and prints the whole restore command, ready to
+// paste; the drill checks it decrypts.
+func TestOffloadShipsTheToken(t *testing.T) {
+	m := harness.StartMinio(t, etcdTestBucket)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	keyFile, tokenFile := filepath.Join(work, "key.txt"), filepath.Join(work, "token")
+	for path, data := range map[string]string{keyFile: key.String() + "\n", tokenFile: "K10" + pingSecret + "::server:" + pingSecret + "\n"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapDir := t.TempDir()
+	name := offloadtest.Name("node1", time.Now().Unix())
+	offloadtest.WriteRaw(t, snapDir, name, offloadtest.Snapshot(4, 21))
+	once := append([]string{"offload", "once", "--k3s-token-file", tokenFile, "--age-recipients", key.Recipient().String()}, offloadArgs(m, snapDir, t.TempDir())...)
+	if code, _, stderr := runOffsite(context.Background(), once...); code != exitcode.OK {
+		t.Fatalf("once: exit %d\n%s", code, stderr)
+	}
+	if _, ok := m.Get(t, etcdTestBucket, "node1/"+offload.TokenObject); !ok {
+		t.Fatalf("%s not shipped", offload.TokenObject)
+	}
+
+	dir := filepath.Join(work, "restore at 3 am")
+	code, stdout, stderr := runOffsite(context.Background(), append([]string{"offload", "fetch", "--latest", "--identity", keyFile, "--to", dir}, etcdArgs(m)...)...)
+	if code != exitcode.OK {
+		t.Fatalf("fetch: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	token := filepath.Join(dir, offload.TokenFile)
+	if info, err := os.Stat(token); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token %s: %v, %v; want mode 0600", token, info, err)
+	}
+	checkPastedCommand(t, stdout, "k3s server", "server", "--cluster-reset", "--cluster-reset-restore-path="+filepath.Join(dir, name), "--token-file="+token)
+	if strings.Contains(stdout+stderr, pingSecret) {
+		t.Fatal("the token reached the output")
+	}
+
+	code, stdout, stderr = runOffsite(context.Background(), append([]string{"drill", "etcd", "--identity", keyFile}, etcdArgs(m)...)...)
+	if code != exitcode.OK || !strings.Contains(stdout, " ok ") {
+		t.Fatalf("drill: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

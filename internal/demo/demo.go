@@ -265,12 +265,12 @@ func (d *demo) offloadEncrypted(ctx context.Context) error {
 		return err
 	}
 	d.heading("offsite offload fetch --host "+cfg.Hostname+" --identity KEY --to "+dir, "decrypts on the way, then checks the sidecar hash and the etcd trailer of the plaintext")
-	path, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: cfg.Hostname, Dir: dir,
+	got, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: cfg.Hostname, Dir: dir,
 		Identities: []age.Identity{key}}, d.Log)
 	if err != nil {
 		return fmt.Errorf("fetch --identity: %w", err)
 	}
-	d.printf("   fetched and decrypted %s\n", path)
+	d.printf("   fetched and decrypted %s\n", got.Snapshot)
 	return nil
 }
 
@@ -348,11 +348,11 @@ func (d *demo) fetch(ctx context.Context) error {
 		return err
 	}
 	d.heading("offsite offload fetch --latest --to "+dir, "the restore drill: download the newest snapshot, check its sidecar hash and etcd trailer")
-	path, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: host, Dir: dir}, d.Log)
+	got, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: host, Dir: dir}, d.Log)
 	if err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
-	d.printf("   fetched %s\n   to restore, on a stopped control plane: %s\n", path, offload.RestoreCommand(path))
+	d.printf("   fetched %s\n   to restore, on a stopped control plane: %s\n", got.Snapshot, offload.RestoreCommand(got.Snapshot, got.Token))
 	return nil
 }
 
