@@ -200,6 +200,10 @@ func TestFutureDatedSnapshotIsNeverNewest(t *testing.T) {
 	if warned := logs.FilterMessageSnippet("dated in the future").FilterField(zap.String("name", future)); warned.Len() != 1 {
 		t.Fatalf("fetch did not warn about %s: %v", future, logs.All())
 	}
+	drill, err := Drill(context.Background(), DrillConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost}, zaptest.NewLogger(t))
+	if err != nil || drill.Hosts[0].Snapshot != testHost+"/"+good {
+		t.Fatalf("Drill = %v, drilled %s; want %s", err, drill.Hosts[0].Snapshot, good)
+	}
 }
 
 // fetch --to a directory that is not there yet (a restore at 3 am into a
