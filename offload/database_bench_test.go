@@ -4,7 +4,6 @@ package offload
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/offsite-backup/offsite/offload/offloadtest"
@@ -17,7 +16,7 @@ import (
 func BenchmarkDatabaseCheck(b *testing.B) {
 	name := offloadtest.Name("n", 1700000000)
 	raw := offloadtest.Snapshot(256*256, 1)
-	rawFile, zipFile := open(b, name, raw), open(b, name+".zip", offloadtest.Zip(b, name, raw))
+	rawFile, zipFile := writeTemp(b, name, raw), writeTemp(b, name+".zip", offloadtest.Zip(b, name, raw))
 	for _, bench := range []struct {
 		name  string
 		f     *os.File
@@ -40,17 +39,4 @@ func BenchmarkDatabaseCheck(b *testing.B) {
 			}
 		})
 	}
-}
-
-func open(b *testing.B, name string, data []byte) *os.File {
-	path := filepath.Join(b.TempDir(), name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	return f
 }

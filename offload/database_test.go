@@ -14,7 +14,7 @@ import (
 )
 
 // writeTemp writes data to a file of the test's and opens it.
-func writeTemp(t *testing.T, name string, data []byte) *os.File {
+func writeTemp(t testing.TB, name string, data []byte) *os.File {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
