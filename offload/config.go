@@ -69,6 +69,9 @@ type Config struct {
 	// Recipients, when there are any, get every new snapshot encrypted to
 	// them, stored as <name>.age.
 	Recipients []age.Recipient
+	// TokenFile, if set, is the k3s server token file (K3sTokenFile): it is
+	// shipped encrypted to Recipients, as TokenObject, whenever it changes.
+	TokenFile string
 
 	// OnUpload, if set, is called after each upload, once its sidecar is
 	// written. It runs on the upload path: keep it short.
@@ -143,6 +146,9 @@ func (c Config) Validate() error {
 		if d.value < d.low || d.value > d.high {
 			return exitcode.Configf(d.env, "%v is out of range %v..%v", d.value, d.low, d.high)
 		}
+	}
+	if c.TokenFile != "" && len(c.Recipients) == 0 {
+		return exitcode.Configf(EnvAgeRecipients, "is required with %s: the k3s token leaves the node only encrypted", EnvK3sTokenFile)
 	}
 	if _, err := path.Match(c.Include, ""); err != nil {
 		return exitcode.Configf(EnvInclude, "%q is not a valid glob: %v", c.Include, err)

@@ -93,10 +93,26 @@ func ReadIdentities(env, path string) ([]age.Identity, error) {
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(b))
 	if err != nil {
-		// age's message names the line, never its content.
-		return nil, exitcode.Configf(env, "%s: %v", path, err)
+		// age's message may quote a character of the key and its position:
+		// say which line is wrong, never what is on it.
+		return nil, exitcode.Configf(env, "%s: %s", path, badIdentityLine(b))
 	}
 	return ids, nil
+}
+
+// badIdentityLine says which line of an identity file age cannot read,
+// without quoting any of it.
+func badIdentityLine(b []byte) string {
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if _, err := age.ParseIdentities(strings.NewReader(line)); err != nil {
+			return fmt.Sprintf("line %d is not an age secret key (AGE-SECRET-KEY-1...)", i+1)
+		}
+	}
+	return "holds no age secret key (AGE-SECRET-KEY-1...) or unencrypted OpenSSH private key"
 }
 
 // ReadRecipients reads a recipients file (as age -R takes it) given in env
@@ -106,7 +122,12 @@ func ReadRecipients(env, path string) ([]age.Recipient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseRecipients(env, string(b))
+	recipients, err := ParseRecipients(env, string(b))
+	var cfg *exitcode.ConfigError
+	if errors.As(err, &cfg) {
+		cfg.Err = fmt.Errorf("%s: %w", path, cfg.Err) // name the file
+	}
+	return recipients, err
 }
 
 // encryptedSize is the size of the age file that holds size bytes of

@@ -237,8 +237,9 @@ func TestOnceEncryptedRoundTrip(t *testing.T) {
 	}
 
 	fetch := func(name string, ids ...age.Identity) (string, error) {
-		return Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost,
+		got, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost,
 			Name: name, Dir: t.TempDir(), Identities: ids}, zaptest.NewLogger(t))
+		return got.Snapshot, err
 	}
 	for name, want := range map[string][]byte{raw: rawData, zipName: zipData} {
 		path, err := fetch(name, second)

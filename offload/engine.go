@@ -56,10 +56,12 @@ type engine struct {
 	up       uploader
 	state    *state
 	counters *Counters
-	alerted  bool // OnFailure was called, and no snapshot made it since
+	token    *tokenShipper // nil without a token file
+	alerted  bool          // OnFailure was called, and no snapshot made it since
 }
 
-// newEngine validates cfg, opens the state and the destination.
+// newEngine validates cfg, reads the token file (if any) once, opens the
+// state and the destination.
 func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -69,6 +71,11 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	}
 	if err := openStateDir(cfg.StateDir); err != nil {
 		return nil, err
+	}
+	if cfg.TokenFile != "" {
+		if _, err := readToken(cfg.TokenFile); err != nil {
+			return nil, err
+		}
 	}
 	dest := cfg.Bucket + "/" + cfg.Hostname
 	st, err := loadState(cfg.StateDir, dest, log)
@@ -86,8 +93,12 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (*engine, error
 	if counters == nil {
 		counters = &Counters{}
 	}
+	var token *tokenShipper
+	if cfg.TokenFile != "" {
+		token = &tokenShipper{path: cfg.TokenFile, dst: dst, recipients: cfg.Recipients, state: st, log: log}
+	}
 	return &engine{
-		cfg: cfg, log: log, state: st, counters: counters,
+		cfg: cfg, log: log, state: st, counters: counters, token: token,
 		m: newMachine(cfg.QuietPeriod, func(name string, l look) bool { return st.uploaded(name, l.size, l.mtime) },
 			destRetry{min: cfg.BackoffMin, max: cfg.BackoffMax}),
 		up: &remoteUploader{dst: dst, dir: cfg.SnapshotDir, host: cfg.Hostname, verifyFormat: cfg.VerifyFormat, recipients: cfg.Recipients, display: cfg.Display},
@@ -122,6 +133,25 @@ func (e *engine) recheckDest(ctx context.Context) {
 			e.log.Error("cannot save state", zap.Error(err))
 		}
 	}
+}
+
+// tokenTimeout bounds the shipping of the k3s token.
+const tokenTimeout = time.Minute
+
+// shipToken ships the k3s token when it changed or is gone from the
+// destination; a failure is counted, logged and returned.
+func (e *engine) shipToken(ctx context.Context) error {
+	if e.token == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(remoteCtx(ctx), tokenTimeout)
+	defer cancel()
+	err := e.token.ship(ctx)
+	if err != nil {
+		e.counters.failed.Add(1)
+		e.log.Error("k3s token not shipped: tried again at the next rescan", zap.Error(err))
+	}
+	return err
 }
 
 // lookAt reads how name looks in the snapshot directory, never following

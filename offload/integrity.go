@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -88,7 +89,11 @@ func IsZip(name string) bool { return strings.HasSuffix(name, ".zip") }
 
 // CheckZip opens a compressed k3s snapshot, reads every entry so archive/zip
 // checks its CRC, and checks each entry's etcd trailer on the same pass.
-func CheckZip(r io.ReaderAt, size int64) error {
+func CheckZip(r io.ReaderAt, size int64) error { return checkZip(r, size, nil) }
+
+// checkZip is CheckZip; with db set, each entry is also written to a
+// scratch file on the same pass, and db checks that.
+func checkZip(r io.ReaderAt, size int64, db func(entry string, f *os.File) error) error {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return corruptf("zip does not open: %v", err)
@@ -97,26 +102,41 @@ func CheckZip(r io.ReaderAt, size int64) error {
 		return corruptf("zip holds no snapshot")
 	}
 	for _, f := range zr.File {
-		if err := checkZipEntry(f); err != nil {
+		if err := checkZipEntry(f, db); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkZipEntry(f *zip.File) error {
+func checkZipEntry(f *zip.File, db func(entry string, f *os.File) error) error {
 	rc, err := f.Open()
 	if err != nil {
 		return corruptf("zip entry %s does not open: %v", f.Name, err)
 	}
 	defer rc.Close()
 	tc := NewTrailerChecker()
+	sink := &sinkWriter{w: io.Discard}
+	var scratch *os.File
+	if db != nil {
+		if scratch, err = scratchFile(); err != nil {
+			return err
+		}
+		defer scratch.Close()
+		sink.w = scratch
+	}
 	// Reading to EOF is what makes archive/zip compare the CRC.
-	if _, err := io.Copy(tc, rc); err != nil {
+	if _, err := io.Copy(io.MultiWriter(tc, sink), rc); err != nil {
+		if sink.err != nil {
+			return &localError{fmt.Errorf("write the scratch file: %w", sink.err)}
+		}
 		return corruptf("zip entry %s: %v", f.Name, err)
 	}
 	if err := tc.Check(); err != nil {
 		return fmt.Errorf("zip entry %s: %w", f.Name, err)
+	}
+	if db != nil {
+		return db(f.Name, scratch)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +25,12 @@ func remoteCtx(ctx context.Context) context.Context {
 }
 
 // hostObjects is one host prefix's listing: snapshots and sidecars by the
-// snapshot name they belong to.
+// snapshot name they belong to, and the k3s token, when one is shipped
+// (its sidecar is among the sidecars).
 type hostObjects struct {
 	snapshots map[string]rfs.Object
 	sidecars  map[string]rfs.Object
+	token     rfs.Object
 }
 
 // listHost lists <bucket>/<host>/ on bucketFs (a remote rooted at the bucket).
@@ -47,9 +50,12 @@ func listHost(ctx context.Context, bucketFs rfs.Fs, host string) (hostObjects, e
 			continue
 		}
 		name := strings.TrimPrefix(o.Remote(), host+"/")
-		if snap, ok := strings.CutSuffix(name, SidecarSuffix); ok {
+		switch snap, ok := strings.CutSuffix(name, SidecarSuffix); {
+		case ok:
 			h.sidecars[snap] = o
-		} else {
+		case name == TokenObject:
+			h.token = o
+		default:
 			h.snapshots[name] = o
 		}
 	}
@@ -79,22 +85,32 @@ func snapshotTime(name string, modTime time.Time) time.Time {
 	return modTime
 }
 
-// newest returns the latest complete snapshot of a listing: one whose
-// sidecar is there, since the sidecar is written last ("" when there is
-// none). A newer object without one is an upload in progress or cut short.
-func (h hostObjects) newest(ctx context.Context) (string, time.Time) {
-	var name string
-	var at time.Time
+// FutureTolerance is how far ahead of now a snapshot's time may be, for
+// clocks a little apart. A snapshot dated later would keep its host looking
+// fresh until that date: a node whose clock runs ahead, or an object planted
+// in the bucket.
+const FutureTolerance = 10 * time.Minute
+
+// newest returns the latest complete snapshot of a listing at now: one
+// whose sidecar is there, since the sidecar is written last ("" when there
+// is none). A newer object without one is an upload in progress or cut
+// short. Complete snapshots dated more than FutureTolerance after now are
+// never the newest: they are returned in future, by name.
+func (h hostObjects) newest(ctx context.Context, now time.Time) (name string, at time.Time, future []string) {
 	for n, o := range h.snapshots {
 		if _, ok := h.sidecars[n]; !ok {
 			continue
 		}
 		t := snapshotTime(n, o.ModTime(ctx))
-		if name == "" || t.After(at) || (t.Equal(at) && n > name) {
+		switch {
+		case t.After(now.Add(FutureTolerance)):
+			future = append(future, n)
+		case name == "" || t.After(at) || (t.Equal(at) && n > name):
 			name, at = n, t
 		}
 	}
-	return name, at
+	sort.Strings(future)
+	return name, at, future
 }
 
 // sidecarSum reads and parses the sidecar of name.

@@ -20,7 +20,8 @@ type Result struct {
 	Failed   []Failure
 }
 
-// Failure is a snapshot that was not uploaded, and why.
+// Failure is a snapshot (or the k3s token, TokenObject) that was not
+// uploaded, and why.
 type Failure struct {
 	Name string
 	Err  error
@@ -63,7 +64,7 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 		for i, f := range r.Failed {
 			errs[i] = fmt.Errorf("%s: %w", f.Name, f.Err)
 		}
-		return r, fmt.Errorf("%d of %d snapshots failed: %w", len(r.Failed), len(r.Failed)+len(r.Uploaded), errors.Join(errs...))
+		return r, fmt.Errorf("%d of %d uploads failed: %w", len(r.Failed), len(r.Failed)+len(r.Uploaded), errors.Join(errs...))
 	}
 	return r, nil
 }
@@ -73,6 +74,9 @@ func Once(ctx context.Context, cfg Config, log *zap.Logger) (Result, error) {
 func (e *engine) once(ctx context.Context) (Result, error) {
 	var r Result
 	e.recheckDest(ctx)
+	if err := e.shipToken(ctx); err != nil {
+		r.Failed = append(r.Failed, Failure{Name: TokenObject, Err: err})
+	}
 	uploaded, err := e.scan(time.Now())
 	if err != nil {
 		return r, fmt.Errorf("scan %s: %w", e.cfg.SnapshotDir, err)

@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/offsite-backup/offsite/offload/offloadtest"
 )
 
 // fakeUploader answers uploads with uploadFunc, and remembers the names it
@@ -171,4 +174,40 @@ func TestPresentAfterAnAlertReportsRecovery(t *testing.T) {
 	if len(recovered) != 1 {
 		t.Fatalf("OnUpload calls = %v, want one for the snapshot found at the destination", recovered)
 	}
+}
+
+// A file whose etcd trailer is right but which is no etcd database, raw or
+// zipped, is refused like a bad trailer: named, not a byte uploaded; a
+// real snapshot beside it still goes.
+func TestOnceRefusesWhatIsNoDatabase(t *testing.T) {
+	forPlainAndEncrypted(t, testOnceRefusesWhatIsNoDatabase)
+}
+
+func testOnceRefusesWhatIsNoDatabase(t *testing.T, f *fixture) {
+	raw := offloadtest.Name(testHost, 1700000300)
+	zipped := offloadtest.Name(testHost, 1700000400) + ".zip"
+	good := offloadtest.Name(testHost, 1700000500)
+	f.write(raw, offloadtest.NotADatabase(64, 1))
+	f.write(zipped, offloadtest.Zip(t, strings.TrimSuffix(zipped, ".zip"), offloadtest.NotADatabase(64, 2)))
+	data := offloadtest.Snapshot(8, 3)
+	f.write(good, data)
+	time.Sleep(testQuiet)
+
+	r, err := Once(context.Background(), f.cfg, zaptest.NewLogger(t))
+	if err == nil || !strings.Contains(err.Error(), raw) || !strings.Contains(err.Error(), zipped) {
+		t.Fatalf("Once = %v, want an error naming %s and %s", err, raw, zipped)
+	}
+	for _, fail := range r.Failed {
+		if !errors.Is(fail.Err, ErrCorrupt) || !strings.Contains(fail.Err.Error(), "not an etcd database") {
+			t.Errorf("%s: %v, want ErrCorrupt saying it is not an etcd database", fail.Name, fail.Err)
+		}
+	}
+	if got := len(r.Failed); got != 2 {
+		t.Fatalf("failed = %v, want the 2 that are no database", r.Failed)
+	}
+	objs := f.objects()
+	if got, want := len(objs), 2; got != want {
+		t.Fatalf("objects = %v, want only %s and its sidecar", objs, good)
+	}
+	f.checkUploaded(good, data)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/offsite-backup/offsite/internal/atomicfile"
 	"github.com/offsite-backup/offsite/internal/exitcode"
+	"github.com/offsite-backup/offsite/rcloneconf"
 )
 
 // StateFile is the name of the state file in the state dir.
@@ -35,11 +36,16 @@ func (r Record) object(name string) string {
 	return name
 }
 
+// stateFileLimit bounds the state file: it records the few snapshots k3s
+// keeps on disk.
+const stateFileLimit = 16 << 20
+
 // stateData is the state file's content.
 type stateData struct {
 	Version int               `json:"version"`
 	Dest    string            `json:"dest"` // bucket/host the records are about
 	Uploads map[string]Record `json:"uploads"`
+	Token   *TokenRecord      `json:"token,omitempty"` // the k3s token shipped, if any
 }
 
 // state is the set of uploaded snapshots, saved after every change.
@@ -68,13 +74,15 @@ func openStateDir(dir string) error {
 func loadState(dir, dest string, log *zap.Logger) (*state, error) {
 	s := &state{path: filepath.Join(dir, StateFile)}
 	s.data = stateData{Version: 1, Dest: dest, Uploads: map[string]Record{}}
-	b, err := os.ReadFile(s.path)
+	// A regular file only, looked at before it is opened: a FIFO would
+	// block the read for good.
+	b, err := rcloneconf.ReadFile(EnvStateDir, s.path, stateFileLimit)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Info("no state file yet: the destination is consulted before each upload", zap.String("path", s.path))
 		return s, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, err
 	}
 	var d stateData
 	if err := json.Unmarshal(b, &d); err != nil || d.Version != 1 {
@@ -127,6 +135,12 @@ func (s *state) forgetAll() error {
 // record remembers an upload and saves the state.
 func (s *state) record(name string, r Record) error {
 	s.data.Uploads[name] = r
+	return s.save()
+}
+
+// recordToken remembers the token shipped and saves the state.
+func (s *state) recordToken(r TokenRecord) error {
+	s.data.Token = &r
 	return s.save()
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,5 +73,28 @@ func TestStateDirNotWritable(t *testing.T) {
 	var ce *exitcode.ConfigError
 	if !errors.As(err, &ce) || ce.Var != EnvStateDir {
 		t.Fatalf("openStateDir=%v, want a ConfigError for %s", err, EnvStateDir)
+	}
+}
+
+// Anything but a regular file at the state's path is refused, at once: a
+// FIFO would block the read for good.
+func TestStateFileMustBeRegular(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, StateFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := loadState(dir, "b/h", zaptest.NewLogger(t))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ce *exitcode.ConfigError
+		if !errors.As(err, &ce) || ce.Var != EnvStateDir {
+			t.Fatalf("loadState=%v, want a ConfigError for %s", err, EnvStateDir)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("loadState blocked on a FIFO")
 	}
 }

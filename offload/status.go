@@ -34,7 +34,7 @@ func LatestSnapshots(ctx context.Context, dest rcloneconf.Remote, bucket string)
 		if err != nil {
 			return latest, err
 		}
-		name, at := objs.newest(ctx)
+		name, at, _ := objs.newest(ctx, time.Now()) // one dated in the future is verify etcd's to name
 		latest = append(latest, HostLatest{Host: host, Snapshots: len(objs.snapshots), Newest: name, Time: at})
 	}
 	return latest, nil

@@ -254,16 +254,16 @@ func readSidecar(ctx context.Context, dst fs.Fs, name string) ([]byte, error) {
 }
 
 // precheck runs the checks that must pass before a byte is sent: the size
-// rule of a raw snapshot, and the whole zip check, which needs random access
-// and so costs a read of its own.
+// rule of a raw snapshot and that it opens as an etcd database (a few
+// pages read), or the whole zip check, which needs random access and so
+// costs a read of its own, and a scratch file per entry for the database
+// check. The trailer of a raw snapshot is checked on the upload's pass.
 func precheck(f *os.File, name string, size int64) error {
-	if IsZip(name) {
-		return CheckZip(f, size)
-	}
-	if size%512 != trailerSize {
+	if !IsZip(name) && size%512 != trailerSize {
 		return corruptf("size %d is not an etcd snapshot with a trailer (size %% 512 = %d, want %d)", size, size%512, trailerSize)
 	}
-	return nil
+	_, err := databaseOf(f, name, checkDatabase)
+	return err
 }
 
 // unchanged checks an open file still has the look its quiet period ended on.

@@ -123,11 +123,9 @@ func Verify(ctx context.Context, cfg VerifyConfig, log *zap.Logger) (*VerifyRepo
 	if err != nil {
 		return nil, err
 	}
-	hosts := []string{cfg.Host}
-	if cfg.AllHosts {
-		if hosts, err = listHosts(ctx, bucketFs); err != nil {
-			return nil, err
-		}
+	hosts, err := hostsOf(ctx, bucketFs, cfg.Host, cfg.AllHosts)
+	if err != nil {
+		return nil, err
 	}
 	report := &VerifyReport{Bucket: cfg.Bucket, MaxAge: cfg.MaxAge, Checked: now}
 	var errs []error
@@ -181,21 +179,24 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 			problem("%s: empty object", o.Remote())
 		}
 		sum, err := objs.sidecarSum(ctx, n)
-		switch {
-		case errors.Is(err, ErrCorrupt):
-			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
-		case err != nil:
+		if p, ok := problemOf(err); ok {
+			problem("%s", p)
+		} else if err != nil {
 			errs = append(errs, err)
-		default:
+		} else {
 			sums[n] = sum
 		}
 	}
 	for n, o := range objs.sidecars {
-		if _, ok := objs.snapshots[n]; !ok {
+		if _, ok := objs.snapshots[n]; !ok && n != TokenObject {
 			problem("%s: sidecar without its snapshot %s/%s", o.Remote(), host, n)
 		}
 	}
-	newest, at := objs.newest(ctx)
+	newest, at, future := objs.newest(ctx, now)
+	for _, n := range future {
+		problem("%s/%s is dated in the future (%s, more than %s ahead): a clock running ahead, or an object planted in the bucket",
+			host, n, snapshotTime(n, objs.snapshots[n].ModTime(ctx)).UTC().Format(time.RFC3339), FutureTolerance)
+	}
 	if newest == "" {
 		problem("no snapshots under %s/%s/", cfg.Bucket, host)
 	} else {
@@ -205,33 +206,78 @@ func verifyHost(ctx context.Context, cfg VerifyConfig, bucketFs rfs.Fs, host str
 		}
 	}
 	var download []string
-	switch cfg.Download {
-	case DownloadAll:
+	switch {
+	case cfg.Download == DownloadAll:
 		download = names
-	case DownloadLatest:
-		if newest != "" {
-			download = []string{newest}
-		}
+	case cfg.Download == DownloadLatest && newest != "":
+		download = []string{newest}
 	}
-	for _, n := range download {
+	hr.Downloaded, errs = downloadAll(ctx, cfg.Identities, objs, download, sums, problem, errs)
+	return hr, nil
+}
+
+// downloadAll downloads the snapshots names and checks them against their
+// sidecar's hash in sums (one without is reported already); problems go
+// to problem, other errors are added to errs. It returns how many were
+// checked.
+func downloadAll(ctx context.Context, ids []age.Identity, objs hostObjects, names []string, sums map[string]string,
+	problem func(string, ...any), errs []error) (int, []error) {
+	checked := 0
+	for _, n := range names {
 		sum, ok := sums[n]
 		if !ok || objs.snapshots[n].Size() == 0 {
 			continue // already reported
 		}
-		err := downloadAndCheck(ctx, objs, n, sum, cfg.Identities)
-		switch {
-		case errors.Is(err, ErrNoIdentity):
-			problem("%v", err)
-			continue // its plaintext was not checked
-		case errors.Is(err, ErrCorrupt):
-			problem("%s", strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1))
-		case err != nil:
+		err := downloadAndCheck(ctx, objs, n, sum, ids)
+		if p, ok := problemOf(err); ok {
+			problem("%s", p)
+			if errors.Is(err, ErrNoIdentity) {
+				continue // its plaintext was not checked
+			}
+		} else if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		hr.Downloaded++
+		checked++
 	}
-	return hr, nil
+	return checked, errs
+}
+
+// problemOf is err as a problem with the backup, for a report: a
+// snapshot that failed a check, or that the identities do not open. Any
+// other error is not one: it kept something from being checked.
+func problemOf(err error) (string, bool) {
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		return strings.Replace(err.Error(), ErrCorrupt.Error()+": ", "", 1), true
+	case errors.Is(err, ErrNoIdentity):
+		return err.Error(), true
+	}
+	return "", false
+}
+
+// hostsOf is the host prefixes a command looks at: host, or with all,
+// every one in the bucket.
+func hostsOf(ctx context.Context, bucketFs rfs.Fs, host string, all bool) ([]string, error) {
+	if all {
+		return listHosts(ctx, bucketFs)
+	}
+	return []string{host}, nil
+}
+
+// writeProblems prints a host's problems and errors, one a line.
+func writeProblems(w io.Writer, host string, problems, errs []string) error {
+	for _, p := range problems {
+		if _, err := fmt.Fprintf(w, "%s: %s\n", host, p); err != nil {
+			return err
+		}
+	}
+	for _, e := range errs {
+		if _, err := fmt.Fprintf(w, "%s: not checked: %s\n", host, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // downloadAndCheck downloads a snapshot and checks it; a zip goes through a
@@ -264,15 +310,8 @@ func (r *VerifyReport) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, h := range r.Hosts {
-		for _, p := range h.Problems {
-			if _, err := fmt.Fprintf(w, "%s: %s\n", h.Host, p); err != nil {
-				return err
-			}
-		}
-		for _, e := range h.Errors {
-			if _, err := fmt.Fprintf(w, "%s: not checked: %s\n", h.Host, e); err != nil {
-				return err
-			}
+		if err := writeProblems(w, h.Host, h.Problems, h.Errors); err != nil {
+			return err
 		}
 	}
 	return nil

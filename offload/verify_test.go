@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 	"github.com/offsite-backup/offsite/offload/offloadtest"
@@ -120,10 +122,11 @@ func TestFetchLatest(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}
-	path, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t))
+	got, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := got.Snapshot
 	if got, want := path, filepath.Join(dir, latest); got != want {
 		t.Fatalf("fetched %s, want %s", got, want)
 	}
@@ -133,7 +136,7 @@ func TestFetchLatest(t *testing.T) {
 	if _, err := Fetch(context.Background(), cfg, zaptest.NewLogger(t)); err == nil {
 		t.Fatal("second fetch overwrote the first")
 	}
-	if got, want := RestoreCommand(path), "k3s server --cluster-reset --cluster-reset-restore-path="+path; got != want {
+	if got, want := RestoreCommand(path, ""), "k3s server --cluster-reset --cluster-reset-restore-path="+path; got != want {
 		t.Fatalf("restore command %q, want %q", got, want)
 	}
 }
@@ -151,8 +154,10 @@ func TestFetchRefusesCorrupt(t *testing.T) {
 	bad := bytes.Clone(data)
 	bad[len(bad)-1] ^= 1
 	putSnapshot(t, f, testHost, badTrailer, bad) // sidecar matches, trailer does not
+	notDB := offloadtest.Name(testHost, 1700001000)
+	putSnapshot(t, f, testHost, notDB, offloadtest.NotADatabase(16, 1)) // sidecar and trailer match
 
-	for _, n := range []string{name, badTrailer} {
+	for _, n := range []string{name, badTrailer, notDB} {
 		dir := t.TempDir()
 		_, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Name: n, Dir: dir}, zaptest.NewLogger(t))
 		if !errors.Is(err, exitcode.ErrVerifyFailed) {
@@ -160,6 +165,79 @@ func TestFetchRefusesCorrupt(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 			t.Fatalf("fetch of %s left %v in the directory", n, entries)
+		}
+	}
+}
+
+// A snapshot named with a time ahead of now (a node whose clock runs
+// ahead, or an object planted in the bucket) is never the newest: verify
+// fails naming it, fetch passes over it with a warning.
+func TestFutureDatedSnapshotIsNeverNewest(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	good := offloadtest.Name(testHost, now.Add(-time.Hour).Unix())
+	future := offloadtest.Name(testHost, now.Add(30*24*time.Hour).Unix())
+	putSnapshot(t, f, testHost, good, offloadtest.Snapshot(4, 1200))
+	putSnapshot(t, f, testHost, future, offloadtest.Snapshot(4, 1201))
+
+	report, err := Verify(context.Background(), VerifyConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost,
+		MaxAge: 25 * time.Hour, Download: DownloadLatest}, zaptest.NewLogger(t))
+	if !errors.Is(err, exitcode.ErrVerifyFailed) {
+		t.Fatalf("Verify=%v, want exitcode.ErrVerifyFailed", err)
+	}
+	if got := strings.Join(report.Hosts[0].Problems, "\n"); !strings.Contains(got, future) || !strings.Contains(got, "dated in the future") {
+		t.Fatalf("problems:\n%s\nwant %s named as dated in the future", got, future)
+	}
+	if got, want := report.Hosts[0].Newest, good; got != want {
+		t.Fatalf("newest = %s, want %s", got, want)
+	}
+
+	core, logs := observer.New(zap.WarnLevel)
+	got, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: t.TempDir()}, zap.New(core))
+	if err != nil || filepath.Base(got.Snapshot) != good {
+		t.Fatalf("Fetch = %s, %v; want %s", got.Snapshot, err, good)
+	}
+	if warned := logs.FilterMessageSnippet("dated in the future").FilterField(zap.String("name", future)); warned.Len() != 1 {
+		t.Fatalf("fetch did not warn about %s: %v", future, logs.All())
+	}
+	drill, err := Drill(context.Background(), DrillConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost}, zaptest.NewLogger(t))
+	if err != nil || drill.Hosts[0].Snapshot != testHost+"/"+good {
+		t.Fatalf("Drill = %v, drilled %s; want %s", err, drill.Hosts[0].Snapshot, good)
+	}
+}
+
+// fetch --to a directory that is not there yet (a restore at 3 am into a
+// new folder) makes it, and its parents, for the owner only.
+func TestFetchMakesItsDirectory(t *testing.T) {
+	f := newFixture(t)
+	name := offloadtest.Name(testHost, 1700003000)
+	data := offloadtest.Snapshot(4, 1300)
+	putSnapshot(t, f, testHost, name, data)
+	base := t.TempDir()
+	dir := filepath.Join(base, "restore", "cp1")
+	got, err := Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: dir}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(got.Snapshot); !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ from the snapshot")
+	}
+	for _, d := range []string{filepath.Join(base, "restore"), dir} {
+		if info, err := os.Stat(d); err != nil || info.Mode().Perm() != 0o700 {
+			t.Fatalf("%s: %v, %v; want a directory of mode 0700", d, info.Mode(), err)
+		}
+	}
+
+	// Something else already there is still a configuration error.
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{file, filepath.Join(file, "sub")} {
+		_, err = Fetch(context.Background(), FetchConfig{Dest: f.cfg.Dest, Bucket: testBucket, Host: testHost, Dir: d}, zaptest.NewLogger(t))
+		var ce *exitcode.ConfigError
+		if !errors.As(err, &ce) || ce.Var != EnvFetchDir {
+			t.Fatalf("fetch into %s: %v, want a ConfigError naming %s", d, err, EnvFetchDir)
 		}
 	}
 }

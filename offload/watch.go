@@ -133,9 +133,12 @@ func (w *watcher) loop(ctx context.Context) {
 }
 
 // rescan checks the destination still holds the newest recorded upload,
-// then scans the directory.
+// ships the k3s token if it changed, then scans the directory.
 func (w *watcher) rescan(ctx context.Context) {
 	w.recheckDest(ctx)
+	if err := w.shipToken(ctx); err != nil {
+		w.alert(fmt.Errorf("k3s token: %w", err))
+	}
 	if _, err := w.scan(time.Now()); err != nil {
 		w.log.Warn("cannot scan the snapshot directory", zap.Error(err))
 	}

@@ -219,9 +219,19 @@ func cpuTime(t *testing.T, pid int) time.Duration {
 // memory is pid's resident set and its peak, in MiB.
 func memory(t *testing.T, pid int) (rss, peak float64) {
 	t.Helper()
+	rss, peak, ok := readMemory(pid)
+	if !ok {
+		t.Fatalf("no /proc/%d/status", pid)
+	}
+	return rss, peak
+}
+
+// readMemory is pid's resident set and its peak, in MiB; ok is false once
+// the process is gone.
+func readMemory(pid int) (rss, peak float64, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, _ := strings.Cut(line, ":")
@@ -233,7 +243,7 @@ func memory(t *testing.T, pid int) (rss, peak float64) {
 			peak = kb / 1024
 		}
 	}
-	return rss, peak
+	return rss, peak, peak > 0
 }
 
 func median(ds []time.Duration) time.Duration {

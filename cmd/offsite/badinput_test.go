@@ -4,9 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+
+	"filippo.io/age"
 
 	"github.com/offsite-backup/offsite/internal/exitcode"
 )
@@ -28,6 +32,38 @@ func TestBadInput(t *testing.T) {
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, []byte(badInputSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// Malformed keys: age's own errors quote a character of the key and
+	// its position (s[60]=98), so none of them may reach the output.
+	badKey := filepath.Join(dir, "bad-key.txt")
+	if err := os.WriteFile(badKey, []byte("# created: offsite\nAGE-SECRET-KEY-1"+strings.Repeat("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 2)[:57]+"B\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badPQKey := filepath.Join(dir, "bad-pq-key.txt")
+	if err := os.WriteFile(badPQKey, []byte("AGE-SECRET-KEY-PQ-1"+strings.ToUpper(strings.Repeat("s3cr3t", 10))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	privateAsRecipient := filepath.Join(dir, "recipients.txt")
+	if err := os.WriteFile(privateAsRecipient, []byte("AGE-SECRET-KEY-1"+strings.ToUpper(badInputSecret)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	for _, path := range []string{fifo, fifo + ".prom"} {
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("K10"+badInputSecret+"::server:"+badInputSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recipient, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRecipient := func(env map[string]string) map[string]string {
+		env["OFFSITE_AGE_RECIPIENTS"] = recipient.Recipient().String()
+		return env
 	}
 	ends := map[string]string{
 		"RGW_ENDPOINT": "http://127.0.0.1:1", "RGW_ACCESS_KEY_ID": "rgw-key", "RGW_SECRET_ACCESS_KEY": badInputSecret,
@@ -111,8 +147,28 @@ func TestBadInput(t *testing.T) {
 		{"verify download unknown", []string{"verify", "etcd"}, map[string]string{"OFFSITE_DOWNLOAD": "some"}, "OFFSITE_DOWNLOAD"},
 		{"verify max age zero", []string{"verify", "etcd"}, map[string]string{"OFFSITE_MAX_AGE": "0s"}, "OFFSITE_MAX_AGE"},
 		{"identity file missing", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"identity file malformed", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": badKey}, "OFFSITE_AGE_IDENTITY_FILE: " + badKey + ": line 2"},
+		{"identity file malformed, fetch", []string{"offload", "fetch", "--to", dir, "--identity", badKey}, nil, "OFFSITE_AGE_IDENTITY_FILE: " + badKey},
+		{"post-quantum identity malformed", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": badPQKey}, "OFFSITE_AGE_IDENTITY_FILE: " + badPQKey + ": line 1"},
+		{"recipients file holds a private key", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS_FILE": privateAsRecipient}, "OFFSITE_AGE_RECIPIENTS_FILE: " + privateAsRecipient + ": line 1"},
+		{"identity file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": fifo}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"recipients file a FIFO", []string{"offload", "once"}, map[string]string{"OFFSITE_AGE_RECIPIENTS_FILE": fifo}, "OFFSITE_AGE_RECIPIENTS_FILE"},
+		{"ping URL file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_PING_URL_FILE": fifo}, "OFFSITE_PING_URL_FILE"},
+		{"metrics file a FIFO", []string{"verify", "etcd"}, map[string]string{"OFFSITE_METRICS_FILE": fifo + ".prom"}, "OFFSITE_METRICS_FILE"},
+		{"drill output unknown", []string{"drill", "etcd", "--output", "xml"}, nil, "--output"},
+		{"drill identity file missing", []string{"drill", "etcd"}, map[string]string{"OFFSITE_AGE_IDENTITY_FILE": filepath.Join(dir, "key.txt")}, "OFFSITE_AGE_IDENTITY_FILE"},
+		{"drill identity file malformed", []string{"drill", "etcd", "--identity", badKey}, nil, "OFFSITE_AGE_IDENTITY_FILE: " + badKey + ": line 2"},
+		{"drill hostname a path", []string{"drill", "etcd"}, map[string]string{"OFFSITE_HOSTNAME": "../etc"}, "OFFSITE_HOSTNAME"},
+		{"drill bucket name", []string{"drill", "etcd", "--all-hosts"}, map[string]string{"MINIO_BUCKET": "Bad_Bucket"}, "MINIO_BUCKET"},
+		{"stray word in drill etcd", []string{"drill", "etcd", "node1", "--all-hosts"}, nil, `"node1"`},
+		{"k3s token without recipients", []string{"offload", "once"}, map[string]string{"OFFSITE_K3S_TOKEN_FILE": tokenFile}, "OFFSITE_AGE_RECIPIENTS"},
+		{"k3s token without recipients, watch", []string{"offload", "watch"}, map[string]string{"OFFSITE_K3S_TOKEN_FILE": tokenFile}, "OFFSITE_AGE_RECIPIENTS"},
+		{"k3s token file missing", []string{"offload", "once"}, withRecipient(map[string]string{"OFFSITE_K3S_TOKEN_FILE": filepath.Join(dir, "nope")}), "OFFSITE_K3S_TOKEN_FILE"},
+		{"k3s token file a FIFO", []string{"offload", "watch"}, withRecipient(map[string]string{"OFFSITE_K3S_TOKEN_FILE": fifo}), "OFFSITE_K3S_TOKEN_FILE"},
+		{"k3s token file a directory", []string{"offload", "once"}, withRecipient(map[string]string{"OFFSITE_K3S_TOKEN_FILE": dir}), "OFFSITE_K3S_TOKEN_FILE"},
 		{"fetch name and latest", []string{"offload", "fetch", "--name", "x", "--latest"}, map[string]string{"OFFSITE_FETCH_DIR": dir}, "--name"},
 		{"fetch dir missing", []string{"offload", "fetch"}, nil, "OFFSITE_FETCH_DIR"},
+		{"fetch dir a file", []string{"offload", "fetch", "--to", secretFile}, nil, "OFFSITE_FETCH_DIR"},
 		{"restore without a bucket", []string{"restore", "rgw"}, nil, "--bucket"},
 		{"restore a bucket and all", []string{"restore", "rgw", "--bucket", "photos", "--all"}, nil, "--all"},
 		{"restore bucket name", []string{"restore", "rgw"}, map[string]string{"OFFSITE_RESTORE_BUCKETS": "photos,Bad_Bucket"}, "OFFSITE_RESTORE_BUCKETS"},
@@ -216,9 +272,16 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(out.String()+stderr, badInputSecret) || strings.Contains(stderr, strings.ToUpper(badInputSecret)) {
 				t.Fatalf("a secret reached the output:\n%s%s", out.String(), stderr)
 			}
+			if quoted := quotedCharacter.FindString(out.String() + stderr); quoted != "" {
+				t.Fatalf("a character of a value reached the output (%s):\n%s%s", quoted, out.String(), stderr)
+			}
 		})
 	}
 }
+
+// quotedCharacter is how a parser's error quotes one character of its
+// input and where it was, as bech32's does: s[60]=98.
+var quotedCharacter = regexp.MustCompile(`\w\[\d+\]=\d+`)
 
 // usageCommand is the command of args that the usage hint names: the
 // words before the first flag, without an unknown one.
@@ -237,7 +300,7 @@ func usageCommand(args []string) string {
 		return "offsite " + words[0]
 	}
 	for i, w := range words {
-		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "restore", "canary", "put", "check", "remove", "setup", "minio", "status"}, w) {
+		if !slices.Contains([]string{"offsite", "mirror", "offload", "once", "watch", "fetch", "verify", "rgw", "etcd", "restore", "canary", "put", "check", "remove", "setup", "minio", "status", "drill"}, w) {
 			words = words[:i] // a stray word
 			break
 		}

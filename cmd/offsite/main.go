@@ -31,10 +31,41 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := interruptible(context.Background(), os.Stderr, os.Exit)
 	code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Environ())
 	stop()
 	os.Exit(code)
+}
+
+// interruptible returns a context that the first SIGINT or SIGTERM cancels:
+// the command stops cleanly, and says so the four ways. A second one ends
+// the process at once with 128 + the signal (130, 143), as a shell reports
+// it, for a stop that takes too long.
+func interruptible(parent context.Context, stderr io.Writer, exit func(int)) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for first := true; ; first = false {
+			select {
+			case <-done:
+				return
+			case sig := <-signals:
+				if first {
+					cancel()
+					continue
+				}
+				fmt.Fprintf(stderr, "offsite: a second %v: exiting now, without finishing\n", sig)
+				exit(128 + int(sig.(syscall.Signal)))
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(signals)
+		close(done)
+		cancel()
+	}
 }
 
 // env is what one invocation sees of the world; tests give their own.
@@ -113,6 +144,7 @@ func (e *env) app() *cli.App {
 			e.mirrorCommand(),
 			e.offloadCommand(),
 			e.verifyCommand(),
+			e.drillCommand(),
 			e.restoreCommand(),
 			e.canaryCommand(),
 			e.setupCommand(),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"filippo.io/age"
@@ -63,11 +62,13 @@ func (e *env) offloadFlags() []cli.Flag {
 		durationFlag(offload.EnvRescanInterval, offload.DefaultRescanInterval, "full rescan of the directory (plus up to 10% jitter), the safety net for missed events"),
 		stringFlag(offload.EnvInclude, "", "only files whose name matches this glob (default: every file but *.part, *.tmp and dotfiles)"),
 		&cli.BoolFlag{Name: flagName(offload.EnvVerifyFormat), EnvVars: []string{offload.EnvVerifyFormat}, Value: true,
-			Usage: "check etcd trailers and zip CRCs before upload (--verify-format=false for other kinds of files)"},
+			Usage: "check etcd trailers and zip CRCs, and that each snapshot opens as an etcd database, before upload (--verify-format=false for other kinds of files)"},
 		durationFlag(offload.EnvBackoffMin, offload.DefaultBackoffMin, "first retry delay while the destination fails"),
 		durationFlag(offload.EnvBackoffMax, offload.DefaultBackoffMax, "longest retry delay while the destination fails"),
 		stringFlag(offload.EnvAgeRecipients, "", "encrypt every new snapshot to these age1... or ssh- public keys (comma-separated), stored as <name>.age"),
 		stringFlag(offload.EnvAgeRecipients+"_FILE", "", "file of age recipients, one per line, # comments (as age -R reads)"),
+		stringFlag(offload.EnvK3sTokenFile, "", "ship this k3s server token file (usually "+offload.K3sTokenFile+"), encrypted, as <host>/"+offload.TokenObject+
+			", again whenever it changes: a snapshot does not restore without it (needs "+offload.EnvAgeRecipients+")"),
 		bwLimitFlag(), tpsLimitFlag(),
 	)
 }
@@ -124,6 +125,7 @@ func (e *env) offloadConfig(c *cli.Context) (offload.Config, error) {
 	cfg.VerifyFormat = c.Bool(flagName(offload.EnvVerifyFormat))
 	cfg.BackoffMin = c.Duration(flagName(offload.EnvBackoffMin))
 	cfg.BackoffMax = c.Duration(flagName(offload.EnvBackoffMax))
+	cfg.TokenFile = c.String(flagName(offload.EnvK3sTokenFile))
 	cfg.Counters = &offload.Counters{}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err
@@ -194,7 +196,7 @@ func (e *env) fetchFlags() []cli.Flag {
 	return append(etcdDestFlags(),
 		&cli.StringFlag{Name: "name", Usage: "the snapshot to fetch (default: the latest, by the time in its name)"},
 		&cli.BoolFlag{Name: "latest", Usage: "fetch the latest snapshot (the default)"},
-		&cli.StringFlag{Name: "to", EnvVars: []string{offload.EnvFetchDir}, Usage: "existing directory to write the snapshot into"},
+		&cli.StringFlag{Name: "to", EnvVars: []string{offload.EnvFetchDir}, Usage: "directory to write the snapshot into (made, mode 0700, with its parents, when missing)"},
 		identityFlag(),
 	)
 }
@@ -207,7 +209,7 @@ func (e *env) offloadFetch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	path, err := offload.Fetch(c.Context, offload.FetchConfig{
+	fetched, err := offload.Fetch(c.Context, offload.FetchConfig{
 		Dest:       dest,
 		Bucket:     c.String(flagName(offload.EnvBucket)),
 		Host:       c.String(flagName(offload.EnvHostname)),
@@ -218,11 +220,5 @@ func (e *env) offloadFetch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if plain, encrypted := strings.CutSuffix(path, offload.AgeSuffix); encrypted {
-		_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash of the encrypted snapshot passed; it is still encrypted.\nDecrypt it with the age identity (or fetch again with --identity KEY):\n  age -d -i KEY -o %s %s\nthen restore this node's etcd from it (stop k3s on every server first):\n  %s\n",
-			path, plain, path, offload.RestoreCommand(plain))
-		return err
-	}
-	_, err = fmt.Fprintf(e.stdout, "%s\nverified: sidecar hash and etcd integrity check passed.\nTo restore this node's etcd from it (stop k3s on every server first), run:\n  %s\n", path, offload.RestoreCommand(path))
-	return err
+	return fetched.WriteInstructions(e.stdout)
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -109,7 +111,7 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	dir := t.TempDir()
 	code, stdout, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir}, etcdArgs(m)...)...)
 	path := filepath.Join(dir, name)
-	if code != exitcode.OK || !strings.Contains(stdout, offload.RestoreCommand(path)) {
+	if code != exitcode.OK || !strings.Contains(stdout, offload.RestoreCommand(path, "")) {
 		t.Fatalf("fetch: exit %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
@@ -124,6 +126,19 @@ func TestOffloadOnceAndVerifyAndFetch(t *testing.T) {
 	}
 	if _, ok := m.Get(t, etcdTestBucket, "node1/"+bad); ok {
 		t.Fatal("corrupt snapshot uploaded")
+	}
+	// So does a file with a right trailer that is no etcd database.
+	if err := os.Remove(filepath.Join(snapDir, bad)); err != nil {
+		t.Fatal(err)
+	}
+	notDB := offloadtest.Name("node1", time.Now().Unix()+2)
+	offloadtest.WriteRaw(t, snapDir, notDB, offloadtest.NotADatabase(16, 1))
+	code, _, stderr = runOffsite(context.Background(), append([]string{"offload", "once"}, offloadArgs(m, snapDir, stateDir)...)...)
+	if code != exitcode.Failed || !strings.Contains(stderr, notDB) || !strings.Contains(stderr, "not an etcd database") {
+		t.Fatalf("once with a file that is no database: exit %d, stderr:\n%s\nwant %d naming %s", code, stderr, exitcode.Failed, notDB)
+	}
+	if _, ok := m.Get(t, etcdTestBucket, "node1/"+notDB); ok {
+		t.Fatal("a file that is no etcd database was uploaded")
 	}
 
 	// Changed bytes at the destination: verify and fetch exit 4 naming it.
@@ -301,5 +316,130 @@ func TestOffloadEncryptedOnceFetchAndBadRecipient(t *testing.T) {
 	// verify etcd with the key decrypts and checks the trailer.
 	if code, stdout, stderr := runOffsite(context.Background(), append([]string{"verify", "etcd", "--identity", "%d/etcd-age"}, etcdArgs(m)...)...); code != exitcode.OK {
 		t.Fatalf("verify with the key: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestFetchPrintsCommandsAPersonCanPaste: the commands fetch prints are
+// pasted into a root shell, so every path in them is quoted: a space in
+// --to, or a name planted in the bucket with shell characters in it, must
+// come out as one word each, and nothing in them may run.
+func TestFetchPrintsCommandsAPersonCanPaste(t *testing.T) {
+	m := harness.StartMinio(t, etcdTestBucket)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	planted := "etcd-snapshot-node1-$(touch PWNED) it's `touch PWNED`-" + strconv.FormatInt(time.Now().Unix(), 10)
+	data := offloadtest.Snapshot(4, 11)
+	m.Put(t, etcdTestBucket, "node1/"+planted, data)
+	m.Put(t, etcdTestBucket, "node1/"+planted+offload.SidecarSuffix, offload.Sidecar(offloadtest.SHA256(data), planted))
+
+	dir := filepath.Join(work, "restore here's $HOME")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runOffsite(context.Background(), append([]string{"offload", "fetch", "--to", dir}, etcdArgs(m)...)...)
+	if code != exitcode.OK {
+		t.Fatalf("fetch: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	path := filepath.Join(dir, planted)
+	checkPastedCommand(t, stdout, "k3s server", "server", "--cluster-reset", "--cluster-reset-restore-path="+path)
+
+	// Encrypted, fetched without the key: the age command too.
+	enc := planted + "-2" + offload.AgeSuffix
+	var sealed bytes.Buffer
+	w, err := age.Encrypt(&sealed, key.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write(data)
+	_ = w.Close()
+	m.Put(t, etcdTestBucket, "node1/"+enc, sealed.Bytes())
+	m.Put(t, etcdTestBucket, "node1/"+enc+offload.SidecarSuffix, offload.Sidecar(offloadtest.SHA256(sealed.Bytes()), enc))
+	code, stdout, stderr = runOffsite(context.Background(), append([]string{"offload", "fetch", "--name", enc, "--to", dir}, etcdArgs(m)...)...)
+	if code != exitcode.OK {
+		t.Fatalf("fetch of the encrypted one: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	encPath := filepath.Join(dir, enc)
+	checkPastedCommand(t, stdout, "age -d", "-d", "-i", "KEY", "-o", strings.TrimSuffix(encPath, offload.AgeSuffix), encPath)
+}
+
+// checkPastedCommand finds the line of out that starts with prefix (after
+// its indent), has a POSIX shell split it into words, without running it,
+// and checks the words after the program's name.
+func checkPastedCommand(t *testing.T, out, prefix string, want ...string) {
+	t.Helper()
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), prefix) {
+			line = strings.TrimSpace(l)
+		}
+	}
+	if line == "" {
+		t.Fatalf("no %q command in:\n%s", prefix, out)
+	}
+	program, _, _ := strings.Cut(line, " ")
+	// The shell reads the line as the person's would, with printf in the
+	// program's place: one word per line comes back.
+	cmd := harness.Command(context.Background(), 30*time.Second, "sh", "-c", "printf '%s\\n'"+strings.TrimPrefix(line, program))
+	cmd.Dir = t.TempDir()
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sh: %v", err)
+	}
+	if ran, _ := os.ReadDir(cmd.Dir); len(ran) > 0 {
+		t.Errorf("pasting\n  %s\nran a command that an object's name held: it made %s", line, ran[0].Name())
+	}
+	if words := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n"); !slices.Equal(words, want) {
+		t.Fatalf("the shell splits\n  %s\ninto %q, want %q", line, words, want)
+	}
+}
+
+// TestOffloadShipsTheToken: with OFFSITE_K3S_TOKEN_FILE the server token
+// goes with the snapshots, encrypted; fetch --identity writes it beside the
+// snapshot (mode 0600) and prints the whole restore command, ready to
+// paste; the drill checks it decrypts.
+func TestOffloadShipsTheToken(t *testing.T) {
+	m := harness.StartMinio(t, etcdTestBucket)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	keyFile, tokenFile := filepath.Join(work, "key.txt"), filepath.Join(work, "token")
+	for path, data := range map[string]string{keyFile: key.String() + "\n", tokenFile: "K10" + pingSecret + "::server:" + pingSecret + "\n"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapDir := t.TempDir()
+	name := offloadtest.Name("node1", time.Now().Unix())
+	offloadtest.WriteRaw(t, snapDir, name, offloadtest.Snapshot(4, 21))
+	once := append([]string{"offload", "once", "--k3s-token-file", tokenFile, "--age-recipients", key.Recipient().String()}, offloadArgs(m, snapDir, t.TempDir())...)
+	if code, _, stderr := runOffsite(context.Background(), once...); code != exitcode.OK {
+		t.Fatalf("once: exit %d\n%s", code, stderr)
+	}
+	if _, ok := m.Get(t, etcdTestBucket, "node1/"+offload.TokenObject); !ok {
+		t.Fatalf("%s not shipped", offload.TokenObject)
+	}
+
+	dir := filepath.Join(work, "restore at 3 am")
+	code, stdout, stderr := runOffsite(context.Background(), append([]string{"offload", "fetch", "--latest", "--identity", keyFile, "--to", dir}, etcdArgs(m)...)...)
+	if code != exitcode.OK {
+		t.Fatalf("fetch: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	token := filepath.Join(dir, offload.TokenFile)
+	if info, err := os.Stat(token); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token %s: %v, %v; want mode 0600", token, info, err)
+	}
+	checkPastedCommand(t, stdout, "k3s server", "server", "--cluster-reset", "--cluster-reset-restore-path="+filepath.Join(dir, name), "--token-file="+token)
+	if strings.Contains(stdout+stderr, pingSecret) {
+		t.Fatal("the token reached the output")
+	}
+
+	code, stdout, stderr = runOffsite(context.Background(), append([]string{"drill", "etcd", "--identity", keyFile}, etcdArgs(m)...)...)
+	if code != exitcode.OK || !strings.Contains(stdout, " ok ") {
+		t.Fatalf("drill: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
 	"github.com/offsite-backup/offsite/internal/bucketsetup"
@@ -33,16 +34,16 @@ func (e *env) verifyEtcd(c *cli.Context) error {
 		if output, err = outputFormat(c); err != nil {
 			return err
 		}
-		dest, ids, err := etcdReader(c)
+		target, err := readEtcdTarget(c)
 		if err != nil {
 			return err
 		}
 		cfg = offload.VerifyConfig{
-			Identities: ids,
-			Dest:       dest,
-			Bucket:     c.String(flagName(offload.EnvBucket)),
-			Host:       c.String(flagName(offload.EnvHostname)),
-			AllHosts:   c.Bool("all-hosts"),
+			Identities: target.ids,
+			Dest:       target.dest,
+			Bucket:     target.bucket,
+			Host:       target.host,
+			AllHosts:   target.allHosts,
 			MaxAge:     c.Duration(flagName(offload.EnvMaxAge)),
 			Download:   c.String(flagName(offload.EnvDownload)),
 		}
@@ -78,4 +79,19 @@ func etcdScope(cfg offload.VerifyConfig) string {
 		return "all hosts"
 	}
 	return "host " + cfg.Host
+}
+
+// etcdTarget is what verify etcd and drill etcd read: the destination, the
+// identities of --identity, and the host prefixes.
+type etcdTarget struct {
+	dest         rcloneconf.Remote
+	ids          []age.Identity
+	bucket, host string
+	allHosts     bool
+}
+
+func readEtcdTarget(c *cli.Context) (etcdTarget, error) {
+	dest, ids, err := etcdReader(c)
+	return etcdTarget{dest: dest, ids: ids, bucket: c.String(flagName(offload.EnvBucket)),
+		host: c.String(flagName(offload.EnvHostname)), allHosts: c.Bool("all-hosts")}, err
 }

@@ -6,11 +6,10 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/offsite-backup/offsite/internal/livebar"
 	"github.com/offsite-backup/offsite/mirror"
 	"github.com/offsite-backup/offsite/offload"
+	"github.com/offsite-backup/offsite/offload/offloadtest/snapdb"
 )
 
 // Config is one demo run.
@@ -278,12 +278,12 @@ func (d *demo) offloadEncrypted(ctx context.Context) error {
 		return err
 	}
 	d.heading("offsite offload fetch --host "+cfg.Hostname+" --identity KEY --to "+dir, "decrypts on the way, then checks the sidecar hash and the etcd trailer of the plaintext")
-	path, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: cfg.Hostname, Dir: dir,
+	got, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: cfg.Hostname, Dir: dir,
 		Identities: []age.Identity{key}}, d.Log)
 	if err != nil {
 		return fmt.Errorf("fetch --identity: %w", err)
 	}
-	d.printf("   fetched and decrypted %s\n", path)
+	d.printf("   fetched and decrypted %s\n", got.Snapshot)
 	return nil
 }
 
@@ -363,11 +363,11 @@ func (d *demo) fetch(ctx context.Context) error {
 		return err
 	}
 	d.heading("offsite offload fetch --latest --to "+dir, "the restore drill: download the newest snapshot, check its sidecar hash and etcd trailer")
-	path, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: host, Dir: dir}, d.Log)
+	got, err := offload.Fetch(ctx, offload.FetchConfig{Dest: d.minio.remote, Bucket: etcdBucket, Host: host, Dir: dir}, d.Log)
 	if err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
-	d.printf("   fetched %s\n   to restore, on a stopped control plane: %s\n", path, offload.RestoreCommand(path))
+	d.printf("   fetched %s\n   to restore, on a stopped control plane: %s\n", got.Snapshot, offload.RestoreCommand(got.Snapshot, got.Token))
 	return nil
 }
 
@@ -416,16 +416,16 @@ func (d *demo) remove(ctx context.Context, path string) error {
 	return o.Remove(ctx)
 }
 
-// writeSnapshot writes a valid etcd snapshot the way k3s does: random data
-// ending in the SHA-256 of what precedes it, as name.part, then renamed.
+// writeSnapshot writes a valid etcd snapshot the way k3s does: an etcd
+// database ending in the SHA-256 of what precedes it, as name.part, then
+// renamed.
 func writeSnapshot(dir, name string) error {
-	body := make([]byte, 256*1024) // etcd pads to 512 bytes: size % 512 == 32 with the trailer
-	if _, err := rand.Read(body); err != nil {
+	data, err := snapdb.Snapshot(snapdb.Spec{Keys: 64, ValueSize: 3900, Seed: rand.Uint64()})
+	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(body)
 	part := filepath.Join(dir, name+".part")
-	if err := writeFile(part, append(body, sum[:]...)); err != nil {
+	if err := writeFile(part, data); err != nil {
 		return err
 	}
 	return os.Rename(part, filepath.Join(dir, name))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -206,6 +207,22 @@ func TestAlertRules(t *testing.T) {
 	status := func(end time.Time, code int) Run {
 		return Run{Job: JobStatus, Start: end.Add(-time.Second), End: end, OK: code == 0, ExitCode: code}
 	}
+	drill := func(job Job, end time.Time, failed ...string) Run {
+		r := Run{Job: job, Start: end.Add(-time.Minute), End: end, OK: len(failed) == 0}
+		for _, name := range []string{"node1", "node2"} {
+			if job == JobDrillRGW {
+				name = strings.Replace(name, "node", "bucket", 1)
+			}
+			r.Items = append(r.Items, Item{Name: name, OK: !slices.Contains(failed, name)})
+		}
+		if !r.OK {
+			r.ExitCode = 4
+		}
+		return r
+	}
+	drillStopped := func(job Job, end time.Time) Run { // before it reached any target
+		return Run{Job: job, Start: end, End: end, ExitCode: 2}
+	}
 	healthy := slices.Concat(
 		textfileSeries(t, mirrorOK(at(2*time.Hour))),
 		textfileSeries(t, offload(at(time.Hour), true)),
@@ -213,7 +230,13 @@ func TestAlertRules(t *testing.T) {
 		textfileSeries(t, verify("verify_etcd", at(time.Hour), true)),
 		textfileSeries(t, minio(at(time.Hour), both, both)),
 		textfileSeries(t, status(at(time.Hour), 0)),
+		textfileSeries(t, drill(JobDrillEtcd, at(3*24*time.Hour))),
+		pushedSeries(t, "", drill(JobDrillRGW, at(7*24*time.Hour))),
 	)
+	alive := slices.Concat(textfileSeries(t, mirrorOK(at(time.Hour))), textfileSeries(t, offload(at(time.Hour), true)))
+	drillTarget := func(job Job, target string, extra map[string]string) map[string]string {
+		return with(extra, map[string]string{"offsite_job": string(job), "kind": job.Drill(), "target": target})
+	}
 	scenarios := []scenario{
 		{name: "healthy", series: healthy},
 		{name: "mirror failed after a success an hour before",
@@ -290,6 +313,33 @@ func TestAlertRules(t *testing.T) {
 				textfileSeries(t, status(at(0), 4))),
 			firing: map[string][]map[string]string{
 				"OffsiteVerifyFailed": {with(node, map[string]string{"offsite_job": "status"})},
+			}},
+		{name: "drill of one host failed",
+			series: slices.Concat(alive, textfileSeries(t, drill(JobDrillEtcd, at(48*time.Hour)), drill(JobDrillEtcd, at(0), "node2"))),
+			firing: map[string][]map[string]string{
+				"OffsiteDrillFailed": {drillTarget(JobDrillEtcd, "node2", node)},
+			}},
+		{name: "drill failed before reaching a target, pushed",
+			series: slices.Concat(alive, pushedSeries(t, "", drill(JobDrillRGW, at(48*time.Hour)), drillStopped(JobDrillRGW, at(0)))),
+			firing: map[string][]map[string]string{
+				"OffsiteDrillFailed": {{"offsite_job": "drill_rgw", "job": "drill_rgw"}},
+			}},
+		{name: "drill stopped early in a textfile",
+			series: slices.Concat(alive, textfileSeries(t, drill(JobDrillEtcd, at(48*time.Hour)), drillStopped(JobDrillEtcd, at(0)))),
+			firing: map[string][]map[string]string{
+				"OffsiteDrillFailed": {with(node, map[string]string{"offsite_job": "drill_etcd"})},
+			}},
+		{name: "last passed drill 9 days ago",
+			series: slices.Concat(alive, pushedSeries(t, "", drill(JobDrillRGW, at(9*24*time.Hour)))),
+			firing: map[string][]map[string]string{
+				"OffsiteDrillStale": {drillTarget(JobDrillRGW, "bucket1", map[string]string{"job": "drill_rgw"}), drillTarget(JobDrillRGW, "bucket2", map[string]string{"job": "drill_rgw"})},
+			}},
+		// Its last passed drill is 0, "never": stale too, once the epoch is
+		// 8 days behind (here it is 30 hours).
+		{name: "first drill failed",
+			series: slices.Concat(alive, textfileSeries(t, drill(JobDrillEtcd, at(0), "node1"))),
+			firing: map[string][]map[string]string{
+				"OffsiteDrillFailed": {drillTarget(JobDrillEtcd, "node1", node)},
 			}},
 		{name: "no metrics at all",
 			firing: map[string][]map[string]string{
@@ -392,10 +442,12 @@ func seriesName(labels map[string]string) string {
 	return labels[model.MetricNameLabel] + "{" + strings.Join(pairs, ",") + "}"
 }
 
-// expand fills in the rules' only template form, {{ $labels.NAME }}.
+// labelTemplate is the rules' only template form, {{ $labels.NAME }}.
+var labelTemplate = regexp.MustCompile(`{{ \$labels\.(\w+) }}`)
+
+// expand fills in the rules' templates; a label the alert lacks is empty.
 func expand(text string, labels map[string]string) string {
-	for k, v := range labels {
-		text = strings.ReplaceAll(text, "{{ $labels."+k+" }}", v)
-	}
-	return text
+	return labelTemplate.ReplaceAllStringFunc(text, func(m string) string {
+		return labels[labelTemplate.FindStringSubmatch(m)[1]]
+	})
 }

@@ -28,6 +28,15 @@ const (
 	MetricObjectsPending     = "offsite_objects_pending"
 	MetricVersioning         = "offsite_destination_versioning_enabled"
 	MetricLifecycle          = "offsite_destination_lifecycle_ok"
+	MetricDrillSuccess       = "offsite_drill_success"
+	MetricDrillLastSuccess   = "offsite_drill_last_success_timestamp_seconds"
+)
+
+// Labels of the drill metrics: what a drill restores (Job.Drill), and
+// which host or bucket.
+const (
+	DrillKindLabel   = "kind"
+	DrillTargetLabel = "target"
 )
 
 // lastSuccess is when a job, and each of its buckets or hosts, last
@@ -115,7 +124,28 @@ func registry(run Run, last *lastSuccess) *prometheus.Registry {
 			lastItem.WithLabelValues(job, name).Set(v)
 		}
 	}
+	if kind := run.Job.Drill(); kind != "" {
+		drillMetrics(run, last, kind, gauge)
+	}
 	return reg
+}
+
+// drillMetrics adds a restore drill's own series, per target: whether its
+// drill passed, and (with last) when one last did, carried as every last
+// success is.
+func drillMetrics(run Run, last *lastSuccess, kind string, gauge func(name, help string, labels ...string) *prometheus.GaugeVec) {
+	job := string(run.Job)
+	success := gauge(MetricDrillSuccess, "1 if the last restore drill of the host or bucket passed, else 0.", DrillKindLabel, DrillTargetLabel)
+	for _, it := range run.Items {
+		success.WithLabelValues(job, kind, it.Name).Set(boolValue(it.OK))
+	}
+	if last == nil {
+		return
+	}
+	lastDrill := gauge(MetricDrillLastSuccess, "When a restore drill of the host or bucket last passed, in Unix seconds; 0 if none did.", DrillKindLabel, DrillTargetLabel)
+	for name, v := range last.items {
+		lastDrill.WithLabelValues(job, kind, name).Set(v)
+	}
 }
 
 func seconds(t time.Time) float64 {

@@ -160,3 +160,27 @@ func TestNewPushgatewayRejectsBadURLs(t *testing.T) {
 		})
 	}
 }
+
+// A failed drill pushes its targets' results, never their last passed
+// drill: the gateway keeps the earlier one.
+func TestPushFailedDrillKeepsGatewaysLastDrill(t *testing.T) {
+	srv := newGatewayServer(t)
+	g := newTestGateway(t, srv.URL, "")
+	for _, ok := range []bool{true, false} {
+		run := Run{Job: JobDrillRGW, Start: t0, End: t1, OK: ok, Items: []Item{{Name: "photos", OK: ok}}}
+		if err := g.Push(context.Background(), run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := map[string]string{JobLabel: "drill_rgw", DrillKindLabel: "rgw", DrillTargetLabel: "photos"}
+	passed, failed := srv.received()[0], srv.received()[1]
+	if got, want := value(t, passed.families, MetricDrillLastSuccess, target), float64(t1.Unix()); got != want {
+		t.Errorf("last drill pushed by a passed drill = %v, want %v", got, want)
+	}
+	if failed.families[MetricDrillLastSuccess] != nil {
+		t.Errorf("a failed drill pushed %s, overwriting the last passed one", MetricDrillLastSuccess)
+	}
+	if got, want := value(t, failed.families, MetricDrillSuccess, target), 0.0; got != want {
+		t.Errorf("drill success pushed by a failed drill = %v, want %v", got, want)
+	}
+}

@@ -34,7 +34,9 @@ const (
 	JobVerifyMinio Job = "verify_minio"
 	// JobStatus is offsite status, a check of both backups from reports
 	// and listings; it has no items, only the run's outcome.
-	JobStatus Job = "status"
+	JobStatus    Job = "status"
+	JobDrillEtcd Job = "drill_etcd"
+	JobDrillRGW  Job = "drill_rgw"
 )
 
 // jobKinds are the item kinds of offsite's jobs: each job's items are
@@ -47,10 +49,23 @@ var jobKinds = map[Job]string{
 	JobVerifyEtcd:  KindHost,
 	JobVerifyMinio: KindBucket,
 	JobStatus:      KindBucket,
+	JobDrillEtcd:   KindHost,
+	JobDrillRGW:    KindBucket,
 }
 
 // Kind is the label of the job's items, KindBucket or KindHost.
 func (j Job) Kind() string { return jobKinds[j] }
+
+// drillKinds are what the restore drills restore: the kind label of the
+// drill metrics, whose targets are the drill's items.
+var drillKinds = map[Job]string{
+	JobDrillEtcd: "etcd",
+	JobDrillRGW:  "rgw",
+}
+
+// Drill is what the job restores when it is a restore drill ("etcd",
+// "rgw"), else "".
+func (j Job) Drill() string { return drillKinds[j] }
 
 // Run is what one run of a job did, as the metrics and pings show it.
 type Run struct {

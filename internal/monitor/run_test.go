@@ -19,6 +19,8 @@ func TestRunValidate(t *testing.T) {
 		{"restore is per bucket", Run{Job: JobRestore}, KindBucket, true},
 		{"offload is per host", Run{Job: JobOffload}, KindHost, true},
 		{"verify etcd is per host", Run{Job: JobVerifyEtcd}, KindHost, true},
+		{"drill etcd is per host", Run{Job: JobDrillEtcd}, KindHost, true},
+		{"drill rgw is per bucket", Run{Job: JobDrillRGW}, KindBucket, true},
 		{"not a job of offsite's", Run{Job: "other"}, "", false},
 		{"no job", Run{}, "", false},
 		{"duplicate item", Run{Job: JobMirror, Items: []Item{{Name: "a"}, {Name: "a"}}}, KindBucket, false},

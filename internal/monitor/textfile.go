@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -20,8 +21,10 @@ func CheckTextfile(path string) error {
 	if filepath.Ext(path) != ".prom" {
 		return errors.New("must end in .prom: node_exporter's textfile collector reads nothing else")
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
+	// Anything but a regular file would be opened for good: a FIFO blocks
+	// the reading of the last successes until a writer comes.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".offsite-check-*")
 	if err != nil {
@@ -64,11 +67,15 @@ func WriteTextfile(path string, run Run) error {
 // the textfile at path; nothing when it is missing or unreadable.
 func readLastSuccess(path string, run Run) lastSuccess {
 	last := lastSuccess{items: map[string]float64{}}
-	f, err := os.Open(path)
+	// Opened without blocking, then looked at: only a regular file is read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return last
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return last
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(f)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,6 +262,10 @@ func TestCheckTextfile(t *testing.T) {
 	if err := os.Mkdir(promDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(dir, "fifo.prom")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, path string
 		ok         bool
@@ -269,6 +274,7 @@ func TestCheckTextfile(t *testing.T) {
 		{"not .prom", filepath.Join(dir, "offsite-mirror.txt"), false},
 		{"missing directory", filepath.Join(dir, "nope", "offsite.prom"), false},
 		{"a directory", promDir, false},
+		{"a FIFO", fifo, false},
 		{"read-only directory", filepath.Join(readOnly, "offsite.prom"), os.Geteuid() == 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -279,7 +285,69 @@ func TestCheckTextfile(t *testing.T) {
 		})
 	}
 	entries, _ := os.ReadDir(dir)
-	if got, want := len(entries), 2; got != want {
+	if got, want := len(entries), 3; got != want {
 		t.Errorf("CheckTextfile left files behind: %d entries, want %d", got, want)
+	}
+}
+
+// A FIFO where the last successes are read from is passed over, not
+// waited on: opening one for reading blocks until a writer comes.
+func TestWriteTextfileOverAFIFODoesNotBlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "offsite.prom")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- WriteTextfile(path, Run{Job: JobMirror, End: time.Now(), OK: true}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteTextfile blocked on a FIFO")
+	}
+}
+
+// A drill's own series, per target, carry the last passed drill across
+// failed runs as every last success does.
+func TestWriteTextfileDrillMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "offsite-drill-etcd.prom")
+	drill := func(end time.Time, okNode2 bool) Run {
+		run := Run{Job: JobDrillEtcd, Start: end, End: end, OK: okNode2, Items: []Item{{Name: "node1", OK: true}, {Name: "node2", OK: okNode2}}}
+		if !okNode2 {
+			run.ExitCode = 4
+		}
+		return run
+	}
+	for _, run := range []Run{drill(t0, true), drill(t1, false)} {
+		if err := WriteTextfile(path, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	families := parseTextfile(t, path)
+	target := func(host string) map[string]string {
+		return map[string]string{JobLabel: "drill_etcd", DrillKindLabel: "etcd", DrillTargetLabel: host}
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{MetricDrillSuccess, target("node1"), 1},
+		{MetricDrillSuccess, target("node2"), 0},
+		{MetricDrillLastSuccess, target("node1"), float64(t1.Unix())},
+		{MetricDrillLastSuccess, target("node2"), float64(t0.Unix())},
+	} {
+		if got := value(t, families, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Other jobs have none.
+	if err := WriteTextfile(path, mirrorRun(t1, true)); err != nil {
+		t.Fatal(err)
+	}
+	if families := parseTextfile(t, path); families[MetricDrillSuccess] != nil || families[MetricDrillLastSuccess] != nil {
+		t.Error("a mirror run wrote drill metrics")
 	}
 }

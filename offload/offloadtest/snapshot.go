@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/offsite-backup/offsite/offload/offloadtest/snapdb"
 )
 
 // Name is a k3s scheduled snapshot name for node at unix time ts.
@@ -19,10 +21,21 @@ func Name(node string, ts int64) string {
 	return fmt.Sprintf("etcd-snapshot-%s-%d", node, ts)
 }
 
-// Snapshot returns a well-formed etcd snapshot: pages*4096 bytes of
-// pseudo-random data (seeded by seed) followed by their SHA-256, the
-// trailer etcd checks on restore.
+// Snapshot returns a well-formed etcd snapshot of about pages*4096 bytes
+// (seeded by seed): an etcd database of pages keys whose values fill a page
+// each, and the SHA-256 trailer etcd checks on restore.
 func Snapshot(pages int, seed uint64) []byte {
+	data, err := snapdb.Snapshot(snapdb.Spec{Keys: pages, ValueSize: 3900, Seed: seed})
+	if err != nil {
+		panic("make a snapshot: " + err.Error()) // a temp dir that cannot be written
+	}
+	return data
+}
+
+// NotADatabase returns pages*4096 bytes of pseudo-random data (seeded by
+// seed) followed by their SHA-256: a file whose etcd trailer is right and
+// which is no etcd database.
+func NotADatabase(pages int, seed uint64) []byte {
 	body := make([]byte, pages*4096, pages*4096+sha256.Size)
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for i := 0; i+8 <= len(body); i += 8 {
