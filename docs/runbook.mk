@@ -29,11 +29,11 @@ ETCD_SECRET_FILES ?= /run/secrets/minio_etcd_access_key_id /run/secrets/minio_et
 SECURITY_THRESHOLD ?= 1.6
 STEP_TIMEOUT  ?= 600
 EVIDENCE      ?= evidence
-# make drill-rgw: the mirrored bucket to restore, the scratch bucket
-# (default: <bucket>-drill-<UTC time>), and a time to restore as of (--at)
+# make drill-rgw: the mirrored bucket to restore, a time to restore as of
+# (--at), and how many of its objects (--sample; empty: all)
 DRILL_BUCKET  ?=
-DRILL_TO      ?=
 DRILL_AT      ?=
+DRILL_SAMPLE  ?=
 # the directory of this file, for validate.sh beside it
 RUNBOOK_DIR   := $(dir $(lastword $(MAKEFILE_LIST)))
 
@@ -122,7 +122,7 @@ validate:
 validate-dry: DRY = 1
 validate-dry: validate
 
-## drill-rgw: restore DRILL_BUCKET into a new scratch RGW bucket, verify it, print the time and the projection for the whole mirror
+## drill-rgw: restore DRILL_BUCKET into a scratch RGW bucket, compare it with the mirror, print the time and the projection for the whole mirror, remove it
 drill-rgw:
-	@OFFSITE='$(OFFSITE)' DRILL_BUCKET='$(DRILL_BUCKET)' DRILL_TO='$(DRILL_TO)' DRILL_AT='$(DRILL_AT)' STEP_TIMEOUT='$(MIRROR_TIMEOUT)' \
+	@OFFSITE='$(OFFSITE)' DRILL_BUCKET='$(DRILL_BUCKET)' DRILL_AT='$(DRILL_AT)' DRILL_SAMPLE='$(DRILL_SAMPLE)' STEP_TIMEOUT='$(MIRROR_TIMEOUT)' \
 	sh $(RUNBOOK_DIR)drill-rgw.sh

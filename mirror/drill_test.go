@@ -50,7 +50,7 @@ func TestDrill(t *testing.T) {
 
 			dcfg := drillConfigOf(cfg)
 			dcfg.LowLevelRetries = 1 // a failed upload fails fast
-			var now int64 // the bytes restored as the mirror is
+			var now int64            // the bytes restored as the mirror is
 			t.Run("as it is", func(t *testing.T) {
 				rep := runDrill(t, src, dcfg, nil)
 				now = rep.Bytes

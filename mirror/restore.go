@@ -72,10 +72,12 @@ func DefaultRestoreConfig() RestoreConfig {
 	return RestoreConfig{Tuning: DefaultTuning(), MirrorBucket: DefaultDestBucket, ReportPrefix: DefaultReportPrefix, Version: "dev"}
 }
 
-// ParseAt parses --at: an RFC 3339 time, a date (its start, UTC), or a
-// duration before now ("36h", "2d"). Empty is the zero time: the current
-// mirror. Errors are configuration errors naming --at.
-func ParseAt(s string, now time.Time) (time.Time, error) {
+// ParseAt parses --at of restore rgw (envVar: EnvRestoreAt) or drill rgw
+// (EnvDrillAt): an RFC 3339 time, a date (its start, UTC), or a duration
+// before now ("36h", "2d"). Empty is the zero time: the current mirror.
+// Errors are configuration errors naming --at and envVar.
+func ParseAt(envVar, s string, now time.Time) (time.Time, error) {
+	name := "--" + FlagAt + " (" + envVar + ")"
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
@@ -97,12 +99,12 @@ func ParseAt(s string, now time.Time) (time.Time, error) {
 	}
 	switch {
 	case err != nil:
-		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%q is not an RFC 3339 time (2026-12-01T04:00:00Z), a date (2026-12-01) or a duration ago (36h, 2d)", s)
+		return time.Time{}, exitcode.Configf(name, "%q is not an RFC 3339 time (2026-12-01T04:00:00Z), a date (2026-12-01) or a duration ago (36h, 2d)", s)
 	case at.Before(time.Unix(0, 0)):
 		// The zero time would read as no --at at all: the current mirror.
-		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%q is before 1970: no backup is from then", s)
+		return time.Time{}, exitcode.Configf(name, "%q is before 1970: no backup is from then", s)
 	case at.After(now):
-		return time.Time{}, exitcode.Configf(flagVar(FlagAt), "%s is in the future", at.UTC().Format(time.RFC3339))
+		return time.Time{}, exitcode.Configf(name, "%s is in the future", at.UTC().Format(time.RFC3339))
 	}
 	return at.UTC(), nil
 }

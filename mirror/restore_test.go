@@ -31,7 +31,7 @@ func TestParseAt(t *testing.T) {
 		{"1700000000", time.Time{}, false},
 	} {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseAt(tt.in, now)
+			got, err := ParseAt(EnvRestoreAt, tt.in, now)
 			var cfg *exitcode.ConfigError
 			switch {
 			case tt.ok && err != nil:

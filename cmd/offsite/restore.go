@@ -121,7 +121,7 @@ func restoreScope(c *cli.Context, cfg *mirror.RestoreConfig) error {
 	for _, b := range c.StringSlice(mirror.FlagBucket) {
 		cfg.Buckets = append(cfg.Buckets, list(b)...)
 	}
-	if cfg.At, err = mirror.ParseAt(c.String(mirror.FlagAt), time.Now()); err != nil {
+	if cfg.At, err = mirror.ParseAt(mirror.EnvRestoreAt, c.String(mirror.FlagAt), time.Now()); err != nil {
 		return err
 	}
 	cfg.ToBucket = c.String(mirror.FlagToBucket)
