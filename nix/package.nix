@@ -29,7 +29,7 @@ buildGo126Module {
   # imports. After a dependency change run nix/vendor-hash.sh --write (it runs
   # `go mod vendor` and `nix hash path`, offline), or build once with
   # lib.fakeHash here and copy the hash Nix reports.
-  vendorHash = "sha256-PN2gB+8RN4Q7skgaRDPu1Kgl4SruPPNa2swcyhcd89Y=";
+  vendorHash = "sha256-nOUWvzAt65L76Vg0okP1F/7G+bWMOjvymI0UxZ8jB1w=";
 
   subPackages = [ "cmd/offsite" ];
   env.CGO_ENABLED = 0;
