@@ -268,19 +268,19 @@ func (r *restorer) removeScratch(ctx context.Context, rep *DrillReport, log *zap
 // emptyAndRemove aborts the bucket's unfinished uploads (which keep a
 // bucket from being removed), deletes its objects, then the bucket.
 func (r *restorer) emptyAndRemove(ctx context.Context, bucket string) error {
-	ups, err := r.targetClient.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		return err
-	}
-	for _, up := range ups.Uploads {
-		if _, err := r.targetClient.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: up.Key, UploadId: up.UploadId}); err != nil {
-			return err
+	// A server that cannot list uploads (some answer NoSuchUpload when
+	// there are none) has none to abort, or says so at DeleteBucket.
+	if ups, err := r.targetClient.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)}); err == nil {
+		for _, up := range ups.Uploads {
+			if _, err := r.targetClient.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: up.Key, UploadId: up.UploadId}); err != nil {
+				return err
+			}
 		}
 	}
 	scratch := bucketPlace{client: r.targetClient, bucket: bucket}
 	keys := newPlannedDeletions()
 	defer keys.discard()
-	err = scratch.list(ctx, func(page []object) error {
+	err := scratch.list(ctx, func(page []object) error {
 		for _, o := range page {
 			if err := keys.add(o.key); err != nil {
 				return err
