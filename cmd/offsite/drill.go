@@ -44,11 +44,7 @@ func (e *env) drillEtcdCommand() *cli.Command {
 func (e *env) drillEtcd(c *cli.Context) error {
 	var output string
 	var cfg offload.DrillConfig
-	mon, err := e.startVerify(c, monitor.JobDrillEtcd, validateFunc(func() error {
-		var err error
-		if output, err = outputFormat(c); err != nil {
-			return err
-		}
+	mon, err := e.startVerify(c, monitor.JobDrillEtcd, withOutput(c, &output, func() error {
 		target, err := readEtcdTarget(c)
 		cfg = offload.DrillConfig{Dest: target.dest, Identities: target.ids, Bucket: target.bucket,
 			Host: target.host, AllHosts: target.allHosts}
@@ -109,10 +105,7 @@ func (e *env) drillRGWCommand() *cli.Command {
 func (e *env) drillRGWConfig(c *cli.Context, sink livebar.Sink) (mirror.DrillConfig, error) {
 	var cfg mirror.DrillConfig
 	var err error
-	if cfg.Target, err = remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph); err != nil {
-		return cfg, err
-	}
-	if cfg.Mirror, err = remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio); err != nil {
+	if cfg.Target, cfg.Mirror, err = rgwAndMinio(c); err != nil {
 		return cfg, err
 	}
 	if cfg.At, err = mirror.ParseAt(mirror.EnvDrillAt, c.String(mirror.FlagAt), time.Now()); err != nil {

@@ -60,6 +60,16 @@ func remote(c *cli.Context, end rcloneconf.End, name, provider string) (rcloneco
 	return settings(c, end).Remote(name, provider)
 }
 
+// rgwAndMinio builds both ends of the mirror from their flags: the RGW
+// (Ceph) and the MinIO holding the mirror.
+func rgwAndMinio(c *cli.Context) (rgw, minio rcloneconf.Remote, err error) {
+	if rgw, err = remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph); err != nil {
+		return rgw, minio, err
+	}
+	minio, err = remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio)
+	return rgw, minio, err
+}
+
 // settings are the values of end's flags (those it has; the rest are "").
 func settings(c *cli.Context, end rcloneconf.End) rcloneconf.Settings {
 	get := func(suffix string) string { return c.String(flagName(end.Var(suffix))) }

@@ -148,11 +148,7 @@ func (e *env) verifyMinioCommand() *cli.Command {
 func (e *env) verifyMinio(c *cli.Context) error {
 	var output string
 	var cfg bucketsetup.Config
-	mon, err := e.startVerify(c, monitor.JobVerifyMinio, validateFunc(func() error {
-		var err error
-		if output, err = outputFormat(c); err != nil {
-			return err
-		}
+	mon, err := e.startVerify(c, monitor.JobVerifyMinio, withOutput(c, &output, func() (err error) {
 		cfg, err = minioConfig(c)
 		return err
 	}))

@@ -100,10 +100,7 @@ func (e *env) mirrorCommand() *cli.Command {
 func rgwScope(c *cli.Context) (mirror.Scope, error) {
 	var s mirror.Scope
 	var err error
-	if s.Source, err = remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph); err != nil {
-		return s, err
-	}
-	if s.Dest, err = remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio); err != nil {
+	if s.Source, s.Dest, err = rgwAndMinio(c); err != nil {
 		return s, err
 	}
 	s.Buckets = list(c.String(flagName(mirror.EnvBuckets)))

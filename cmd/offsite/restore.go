@@ -110,10 +110,7 @@ func restoreRun(rep *mirror.RestoreReport) monitor.Run {
 // ends, the mirror's bucket, the buckets, --at and --to-bucket.
 func restoreScope(c *cli.Context, cfg *mirror.RestoreConfig) error {
 	var err error
-	if cfg.Target, err = remote(c, rcloneconf.RGW, rgwRemote, rcloneconf.ProviderCeph); err != nil {
-		return err
-	}
-	if cfg.Mirror, err = remote(c, rcloneconf.MinIO, minioRemote, rcloneconf.ProviderMinio); err != nil {
+	if cfg.Target, cfg.Mirror, err = rgwAndMinio(c); err != nil {
 		return err
 	}
 	cfg.MirrorBucket = c.String(flagName(mirror.EnvDestBucket))

@@ -61,6 +61,18 @@ type validateFunc func() error
 
 func (f validateFunc) Validate() error { return f() }
 
+// withOutput is the configuration step read, after --output (into
+// *output): every verify and drill prints a table or JSON.
+func withOutput(c *cli.Context, output *string, read func() error) validateFunc {
+	return func() error {
+		var err error
+		if *output, err = outputFormat(c); err != nil {
+			return err
+		}
+		return read()
+	}
+}
+
 // verifyReport is what mirror.Verify and offload.Verify report.
 type verifyReport interface {
 	WriteTable(w io.Writer) error

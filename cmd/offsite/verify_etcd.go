@@ -29,11 +29,7 @@ func (e *env) verifyEtcdCommand() *cli.Command {
 func (e *env) verifyEtcd(c *cli.Context) error {
 	var output string
 	var cfg offload.VerifyConfig
-	mon, err := e.startVerify(c, monitor.JobVerifyEtcd, validateFunc(func() error {
-		var err error
-		if output, err = outputFormat(c); err != nil {
-			return err
-		}
+	mon, err := e.startVerify(c, monitor.JobVerifyEtcd, withOutput(c, &output, func() error {
 		target, err := readEtcdTarget(c)
 		if err != nil {
 			return err

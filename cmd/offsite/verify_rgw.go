@@ -35,11 +35,7 @@ func (e *env) verifyRGW(c *cli.Context) error {
 	}
 	var output string
 	cfg := mirror.DefaultVerifyConfig()
-	mon, err := e.startVerify(c, monitor.JobVerifyRGW, validateFunc(func() error {
-		var err error
-		if output, err = outputFormat(c); err != nil {
-			return err
-		}
+	mon, err := e.startVerify(c, monitor.JobVerifyRGW, withOutput(c, &output, func() (err error) {
 		if cfg.Scope, err = rgwScope(c); err != nil {
 			return err
 		}
@@ -89,11 +85,7 @@ func verifyRGWRun(rep *mirror.VerifyReport, dest string) monitor.Run {
 func (e *env) verifyRestored(c *cli.Context) error {
 	var output string
 	cfg := mirror.DefaultRestoreConfig()
-	mon, err := e.startVerify(c, monitor.JobVerifyRGW, validateFunc(func() error {
-		var err error
-		if output, err = outputFormat(c); err != nil {
-			return err
-		}
+	mon, err := e.startVerify(c, monitor.JobVerifyRGW, withOutput(c, &output, func() error {
 		if err := restoreScope(c, &cfg); err != nil {
 			return err
 		}
