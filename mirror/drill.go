@@ -72,7 +72,7 @@ type DrillReport struct {
 	Bucket          string     `json:"bucket"`
 	At              *time.Time `json:"at,omitempty"`
 	Sample          int        `json:"sample,omitempty"`
-	Scratch         string     `json:"scratch_bucket"`
+	Scratch         string     `json:"scratch_bucket"` // "" when the drill stopped before making one
 	ScratchRemoved  bool       `json:"scratch_removed"`
 	Restored        int64      `json:"restored"`
 	Bytes           int64      `json:"bytes"`
@@ -97,8 +97,8 @@ type DrillReport struct {
 // exitcode.ErrVerifyFailed when an object differs or is missing; it is a
 // *exitcode.ConfigError when the drill cannot start as asked.
 func Drill(ctx context.Context, cfg DrillConfig, log *zap.Logger) (*DrillReport, error) {
-	rep := &DrillReport{Start: time.Now().UTC(), Bucket: cfg.Bucket, Sample: cfg.Sample, Problems: []string{},
-		Scratch: ScratchPrefix + time.Now().UTC().Format("20060102-150405")}
+	rep := &DrillReport{Start: time.Now().UTC(), Bucket: cfg.Bucket, Sample: cfg.Sample, Problems: []string{}}
+	scratch := ScratchPrefix + rep.Start.Format("20060102-150405")
 	if !cfg.At.IsZero() {
 		at := cfg.At.UTC()
 		rep.At = &at
@@ -107,7 +107,7 @@ func Drill(ctx context.Context, cfg DrillConfig, log *zap.Logger) (*DrillReport,
 	ci.Metadata, ci.MaxDelete = true, 0
 	cfg.Target.NoHead = true
 	r := newRestorer(ctx, RestoreConfig{Tuning: cfg.Tuning, Mirror: cfg.Mirror, MirrorBucket: cfg.MirrorBucket, ReportPrefix: cfg.ReportPrefix,
-		Target: cfg.Target, Buckets: []string{cfg.Bucket}, At: cfg.At, ToBucket: rep.Scratch, CreateBucket: true, Overwrite: true, Version: cfg.Version}, log)
+		Target: cfg.Target, Buckets: []string{cfg.Bucket}, At: cfg.At, ToBucket: scratch, CreateBucket: true, Overwrite: true, Version: cfg.Version}, log)
 	made, err := r.drillScratch(ctx, cfg, rep, log)
 	if made {
 		err = errors.Join(err, r.removeScratch(ctx, rep, log))
@@ -128,9 +128,10 @@ func (r *restorer) drillScratch(ctx context.Context, cfg DrillConfig, rep *Drill
 	if err != nil {
 		return false, err
 	}
-	if err := r.scratchIsFree(ctx, rep.Scratch); err != nil {
+	if err := r.scratchIsFree(ctx, r.cfg.ToBucket); err != nil {
 		return false, err
 	}
+	rep.Scratch = r.cfg.ToBucket
 	if _, err := r.targetClient.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(rep.Scratch)}); err != nil {
 		return true, rcloneconf.Classify(rcloneconf.RGW, fmt.Errorf("create the scratch bucket %s: %w", rep.Scratch, err))
 	}
@@ -309,7 +310,11 @@ func (rep *DrillReport) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "drill: %s's mirror %s restored into %s and compared, object by object (bytes, headers, tags)\n", rep.Bucket, at, rep.Scratch)
+	if rep.Scratch == "" {
+		fmt.Fprintf(w, "drill: %s's mirror %s: stopped before a scratch bucket was made\n", rep.Bucket, at)
+	} else {
+		fmt.Fprintf(w, "drill: %s's mirror %s restored into %s and compared, object by object (bytes, headers, tags)\n", rep.Bucket, at, rep.Scratch)
+	}
 	if rep.MirrorBuckets > 0 {
 		fmt.Fprintf(w, "drill: the whole mirror holds %s, %d objects, %s: restoring all of it at this pace takes about %s\n",
 			plural(rep.MirrorBuckets, "bucket"), rep.MirrorObjects, humanBytes(rep.MirrorBytes), time.Duration(rep.ProjectedSeconds*float64(time.Second)).Round(time.Second))
@@ -317,9 +322,11 @@ func (rep *DrillReport) WriteTable(w io.Writer) error {
 	for _, o := range rep.DifferingObj {
 		fmt.Fprintf(w, "differing: %s\n", o)
 	}
-	fmt.Fprintf(w, "scratch bucket removed: %v\n", rep.ScratchRemoved)
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+	if rep.Scratch != "" {
+		fmt.Fprintf(w, "scratch bucket removed: %v\n", rep.ScratchRemoved)
 	}
 	_, err := fmt.Fprintf(w, "ok: %v\n", rep.OK)
 	return err
