@@ -270,14 +270,20 @@ idle = d[3] + d[4]
 print("%.2f" % (1 - idle / max(1, sum(d))))' "${a[@]}" "${b[@]}"
 }
 # quiet: wait (up to BENCH_QUIET_WAIT seconds) until the machine is less
-# busy than BENCH_QUIET_CPU over 2 s, as it is shared; says how busy it was
+# busy than BENCH_QUIET_CPU over 2 s and its load average over a minute is
+# below BENCH_QUIET_LOAD, as it is shared; says how busy it was
 quiet_cpu=${BENCH_QUIET_CPU:-0.25}
+quiet_load=${BENCH_QUIET_LOAD:-1.5}
 quiet_wait=${BENCH_QUIET_WAIT:-120}
 quiet() {
-	local b start=$SECONDS
+	local b load start=$SECONDS
 	while :; do
 		b=$(busy)
-		if python3 -c "import sys; sys.exit(0 if $b < $quiet_cpu else 1)" || ((SECONDS - start >= quiet_wait)); then break; fi
+		read -r load _ </proc/loadavg
+		if python3 -c "import sys; sys.exit(0 if $b < $quiet_cpu and $load < $quiet_load else 1)" ||
+			((SECONDS - start >= quiet_wait)); then
+			break
+		fi
 		sleep 3
 	done
 	echo "$b"
