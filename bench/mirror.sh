@@ -497,7 +497,7 @@ import sys
 n = int(sys.argv[1])
 counts = {k: int(v) for k, v in (x.split("=") for x in sys.argv[2:])}
 other = sum(v for k, v in counts.items() if not k.startswith("list"))
-print("%.2f|%d" % (sum(counts.values()) / n, other))' "$objects" $reqs)
+print("%.3f|%d" % (sum(counts.values()) / n, other))' "$objects" $reqs)
 		echo "| $sc | $tool | $reqs | ${per%|*} | ${per#*|} |"
 	done
 } | tee -a "$out"
