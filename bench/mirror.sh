@@ -43,6 +43,11 @@
 # The mirror side of (d) is seeded after the source, so that each copy is
 # dated after its source: the mirror takes a copy older than its source
 # for stale, whatever its bytes.
+# Before each timed run the script waits (at most BENCH_QUIET_WAIT seconds,
+# default 120) for a quiet machine, which is shared: under BENCH_QUIET_CPU
+# (0.25) busy over 2 s and a load average under BENCH_QUIET_LOAD (1.5).
+# Each run's figures, requests and load go to mirror.runs beside the table
+# (BENCH_OUT) as it ends, so a run cut short keeps them.
 # Without mc (if it cannot be built) the script goes on with offsite and rclone.
 # Every external command has a deadline (GNU timeout, SIGKILL 10 s after
 # SIGTERM): a build 20 minutes, a copy, sync or check BENCH_STEP_TIMEOUT
