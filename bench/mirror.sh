@@ -8,22 +8,46 @@
 #   (d) a no-change re-run over a flat bucket of 100,000 objects of 256 B
 #       (keys urn:oid:N), seeded on both sides with the same bytes under the
 #       same keys (bench/flat), beside two plain paged listings of the same
-#       buckets, the rclone CLI with and without --fast-list and mc mirror.
+#       buckets, the rclone CLI with and without --fast-list and mc mirror,
+#       then `offsite verify rgw` over the same pair beside
+#       `rclone check --one-way --fast-list`.
 # It reports wall time, objects/s, MB/s, peak RSS, the tool's own CPU
 # time (user + system; GNU time) and the CPU time both MinIOs spent on it, the
-# ratios offsite/rclone and offsite/mc, and for (a) the S3 requests each
-# tool made per object (MinIO's request counters, both servers). Not run
-# by CI: `make bench` or bash bench/mirror.sh from the repository root.
+# ratios offsite/rclone, offsite/mc and offsite/baseline, and the S3
+# requests each run made per object (MinIO's request counters, both
+# servers). Not run by CI: `make bench` or bash bench/mirror.sh from the
+# repository root.
 #
 # Sizes and repetitions can be changed (0 leaves a scenario out), e.g.:
 #   BENCH_SMALL=1000 BENCH_LARGE=2 BENCH_MANY=5000 BENCH_FLAT=5000 BENCH_REPS=1 bench/mirror.sh
 # BENCH_DATA=DIR keeps the MinIO data there instead of a temp dir, so a
 # seeded flat pair is reused by the next run (seeding writes only missing
 # keys); use it with BENCH_SMALL=0 BENCH_LARGE=0 BENCH_MANY=0, as the first
-# copies of (a) and (b) need empty destinations. BENCH_OFFSITE_BASELINE=PATH adds an older offsite binary to (d).
-# BENCH_FLAT_MARCH=0 leaves out (d)'s OFFSITE_FAST_LIST=false row: it runs
-# rclone's march, as the rclone CLI without --fast-list does, which from a
-# million entries in one directory sorts on disk and HEADs every object.
+# copies of (a) and (b) need empty destinations.
+# BENCH_OFFSITE_BASELINE=PATH adds an older offsite binary, "baseline": in
+# (a), (b) and (c) it takes its turn with the other tools, into a
+# destination of its own; in (d) it re-runs the copy and verify rgw.
+# BENCH_TOOLS (default "offsite baseline rclone mc") picks the tools of
+# (a), (b) and (c). BENCH_FLAT_ROWS (default "listings offsite audit sync
+# baseline rclone rclone-slow mc verify") picks the rows of (d): the two
+# paged listings; offsite copy with OFFSITE_AUDIT=0% (the listing floor);
+# offsite copy with the default audit (5% of the pairs read again with a
+# HEAD on each side); offsite sync (default audit); the baseline's copy;
+# rclone copy with --fast-list; without it (from a million entries in one
+# directory rclone sorts on disk and HEADs every object on both sides:
+# 20 minutes at a million); mc mirror; and verify rgw (offsite's, the
+# baseline's) and rclone check. verify reads the newest run report, so it
+# runs after the mirror rows: leave one of offsite, audit or sync in.
+# There is no OFFSITE_FAST_LIST row (nor BENCH_FLAT_MARCH) any more:
+# offsite lists both ends itself, flat and paged, and has no other path.
+# The mirror side of (d) is seeded after the source, so that each copy is
+# dated after its source: the mirror takes a copy older than its source
+# for stale, whatever its bytes.
+# Before each timed run the script waits (at most BENCH_QUIET_WAIT seconds,
+# default 120) for a quiet machine, which is shared: under BENCH_QUIET_CPU
+# (0.25) busy over 2 s and a load average under BENCH_QUIET_LOAD (1.5).
+# Each run's figures, requests and load go to mirror.runs beside the table
+# (BENCH_OUT) as it ends, so a run cut short keeps them.
 # Without mc (if it cannot be built) the script goes on with offsite and rclone.
 # Every external command has a deadline (GNU timeout, SIGKILL 10 s after
 # SIGTERM): a build 20 minutes, a copy, sync or check BENCH_STEP_TIMEOUT
@@ -40,7 +64,8 @@ many=${BENCH_MANY:-100000}
 flat=${BENCH_FLAT:-100000}
 flat_size=${BENCH_FLAT_SIZE:-256}
 baseline=${BENCH_OFFSITE_BASELINE:-}
-flat_march=${BENCH_FLAT_MARCH:-1} # 0 leaves out offsite with OFFSITE_FAST_LIST=false, the rclone CLI's path without --fast-list
+read -ra tools_asked <<<"${BENCH_TOOLS:-offsite baseline rclone mc}"
+flat_rows=" ${BENCH_FLAT_ROWS:-listings offsite audit sync baseline rclone rclone-slow mc verify} "
 reps=${BENCH_REPS:-1} # with more, the table shows medians and the tools take turns going first
 out=${BENCH_OUT:-$cache/bench/mirror.md}
 step=${BENCH_STEP_TIMEOUT:-30m}
@@ -151,8 +176,24 @@ if [ "$have_mc" = 1 ]; then
 	mcx alias set src "$endpoint_src" $user $secret >/dev/null
 	mcx alias set dst "$endpoint_dst" $user $secret >/dev/null
 fi
-tools_all=(offsite rclone)
-if [ "$have_mc" = 1 ]; then tools_all+=(mc); fi
+tools_all=()
+for t in "${tools_asked[@]}"; do
+	case $t in
+	offsite | rclone) tools_all+=("$t") ;;
+	baseline) if [ -n "$baseline" ]; then tools_all+=("$t"); fi ;;
+	mc) if [ "$have_mc" = 1 ]; then tools_all+=("$t"); fi ;;
+	*)
+		echo "BENCH_TOOLS: unknown tool $t (offsite, baseline, rclone, mc)" >&2
+		exit 1
+		;;
+	esac
+done
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+	echo "BENCH_OFFSITE_BASELINE: $baseline is not an executable" >&2
+	exit 1
+fi
+# flat_row NAME: whether BENCH_FLAT_ROWS asks for that row of (d)
+flat_row() { [[ $flat_rows == *" $1 "* ]]; }
 
 # The flags all three runs share, as offsite's defaults set them.
 rclone_flags=(--checksum --transfers 4 --checkers 8 --fast-list --low-level-retries 10 --retries 1)
@@ -173,17 +214,22 @@ EOF
 	# no_check_bucket in the remotes would make mkdir a no-op
 	rc mkdir "src,no_check_bucket=false:$1"
 	for rep in $(seq "$reps"); do
-		for t in off rcl mc; do rc mkdir "dst,no_check_bucket=false:$t-$1-$rep"; done
+		for t in "${tools_all[@]}"; do rc mkdir "dst,no_check_bucket=false:${t:0:3}-$1-$rep"; done
 	done
 	rc copy "$dir" "src:$1" --transfers 32 --checkers 32 --s3-upload-cutoff 1Gi
 	rm -rf "$dir"
 }
 
 # requests: MinIO's S3 request counters of both servers, "api count"
-# lines. MinIO refreshes them every few seconds: wait for that first.
+# lines. MinIO computes them on a scrape and answers the same figures for
+# the next 10 s: a scrape comes at least 11 s after the one before it
+# (12 s by the shell's whole seconds).
+last_scrape=-100
 requests() {
 	local e
-	sleep 6
+	sleep 1
+	while ((SECONDS - last_scrape < 12)); do sleep 1; done
+	last_scrape=$SECONDS
 	for e in "$endpoint_src" "$endpoint_dst"; do
 		curl -fs --max-time 10 "$e/minio/v2/metrics/cluster" |
 			sed -n 's/^minio_s3_requests_total{api="\([a-z0-9]*\)".*} \([0-9.e+]*\)$/\1 \2/p'
@@ -214,12 +260,47 @@ servers_cpu() {
 	python3 -c "print('%.2f' % ($total / $ticks))"
 }
 
+# busy: the share of the machine's CPU time spent (by anyone) over 2 s
+busy() {
+	local a b
+	read -ra a < <(head -1 /proc/stat)
+	sleep 2
+	read -ra b < <(head -1 /proc/stat)
+	python3 -c '
+import sys
+n = len(sys.argv) // 2
+a, b = [int(x) for x in sys.argv[2:n + 1]], [int(x) for x in sys.argv[n + 2:]]
+d = [y - x for x, y in zip(a, b)]
+idle = d[3] + d[4]
+print("%.2f" % (1 - idle / max(1, sum(d))))' "${a[@]}" "${b[@]}"
+}
+# quiet: wait (up to BENCH_QUIET_WAIT seconds) until the machine is less
+# busy than BENCH_QUIET_CPU over 2 s and its load average over a minute is
+# below BENCH_QUIET_LOAD, as it is shared; says how busy it was
+quiet_cpu=${BENCH_QUIET_CPU:-0.25}
+quiet_load=${BENCH_QUIET_LOAD:-1.5}
+quiet_wait=${BENCH_QUIET_WAIT:-120}
+quiet() {
+	local b load start=$SECONDS
+	while :; do
+		b=$(busy)
+		read -r load _ </proc/loadavg
+		if python3 -c "import sys; sys.exit(0 if $b < $quiet_cpu and $load < $quiet_load else 1)" ||
+			((SECONDS - start >= quiet_wait)); then
+			break
+		fi
+		sleep 3
+	done
+	echo "$b"
+}
+
 rows=()
 reqrows=()
 measure() { # scenario tool objects bytes command...
-	local scenario=$1 tool=$2 objects=$3 bytes=$4
+	local scenario=$1 tool=$2 objects=$3 bytes=$4 before
 	shift 4
-	log "$scenario: $tool"
+	before=$(quiet)
+	log "$scenario: $tool (CPU busy $before before, load $(cut -d' ' -f1-3 /proc/loadavg))"
 	requests >"$work/req.before"
 	local servers_before
 	servers_before=$(servers_cpu)
@@ -238,7 +319,12 @@ measure() { # scenario tool objects bytes command...
 	log "$scenario: $tool: ${wall} s, $((rss / 1024)) MiB, CPU ${cpu} s (servers ${scpu} s)"
 	rows+=("$scenario|$tool|$wall|$objects|$bytes|$rss|$cpu|$scpu")
 	requests >"$work/req.after"
-	reqrows+=("$scenario|$tool|$objects|$(delta "$work/req.before" "$work/req.after")")
+	local reqs
+	reqs=$(delta "$work/req.before" "$work/req.after")
+	log "$scenario: $tool: requests $reqs"
+	reqrows+=("$scenario|$tool|$objects|$reqs")
+	# each run as it ends, so that a run cut short keeps its figures
+	printf '%s %s|%s|busy %s, load %s\n' "$(date -u +%FT%TZ)" "${rows[-1]}" "$reqs" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"${out%.md}.runs"
 }
 
 run_all() { # scenario bucket objects bytes copy|sync fresh|same [reps]
@@ -252,6 +338,7 @@ run_all() { # scenario bucket objects bytes copy|sync fresh|same [reps]
 		for t in "${tools[@]}"; do
 			case $t in
 			offsite) measure "$1" "offsite $5" "$3" "$4" "${offsite_cmd[@]}" MINIO_BUCKET="off-$2-$target" RGW_BUCKETS="$2" OFFSITE_MODE="$5" "$bin/offsite" mirror ;;
+			baseline) measure "$1" "baseline $5" "$3" "$4" "${offsite_cmd[@]}" MINIO_BUCKET="bas-$2-$target" RGW_BUCKETS="$2" OFFSITE_MODE="$5" "$baseline" mirror ;;
 			rclone) measure "$1" "rclone $5" "$3" "$4" "${rclone_cmd[@]}" "$5" "src:$2" "dst:rcl-$2-$target/$2" "${rclone_flags[@]}" ;;
 			mc) measure "$1" "mc mirror${mc_flags[*]:+ ${mc_flags[*]}}" "$3" "$4" "${mc_cmd[@]}" mirror --overwrite "${mc_flags[@]}" "src/$2" "dst/mc-$2-$target/$2" ;;
 			esac
@@ -280,12 +367,21 @@ check_all() { # bucket objects [reps]
 # own destination with 32 parallel transfers (mc with its default), so
 # that 100,000 objects fit in a run.
 prefill() { # bucket
+	local t
 	log "first copy of $1 with each tool (setup)"
-	limit "$step" "${offsite_cmd[@]}" MINIO_BUCKET="off-$1-1" RGW_BUCKETS="$1" OFFSITE_MODE=copy \
-		OFFSITE_TRANSFERS=32 OFFSITE_CHECKERS=32 "$bin/offsite" mirror >"$work/run.log" 2>&1 ||
-		{ tail -20 "$work/run.log" >&2; exit 1; }
-	rc copy "src:$1" "dst:rcl-$1-1/$1" --checksum --fast-list --transfers 32 --checkers 32
-	if [ "$have_mc" = 1 ]; then mcx mirror --overwrite "src/$1" "dst/mc-$1-1/$1" >/dev/null; fi
+	for t in "${tools_all[@]}"; do
+		case $t in
+		offsite | baseline)
+			local exe=$bin/offsite
+			if [ "$t" = baseline ]; then exe=$baseline; fi
+			limit "$step" "${offsite_cmd[@]}" MINIO_BUCKET="${t:0:3}-$1-1" RGW_BUCKETS="$1" OFFSITE_MODE=copy \
+				OFFSITE_TRANSFERS=32 OFFSITE_CHECKERS=32 "$exe" mirror >"$work/run.log" 2>&1 ||
+				{ tail -20 "$work/run.log" >&2; exit 1; }
+			;;
+		rclone) rc copy "src:$1" "dst:rcl-$1-1/$1" --checksum --fast-list --transfers 32 --checkers 32 ;;
+		mc) mcx mirror --overwrite "src/$1" "dst/mc-$1-1/$1" >/dev/null ;;
+		esac
+	done
 }
 
 if [ "$small" -gt 0 ]; then
@@ -311,28 +407,51 @@ fi
 # mirror of "flat" lives; every tool re-runs over it with nothing to do.
 flat_cmd=(env BENCH_ACCESS_KEY="$user" BENCH_SECRET_KEY="$secret" "$bin/bench-flat")
 if [ "$flat" -gt 0 ]; then
+	# The source first, then the mirror: every copy is written after its
+	# source, as a mirror run writes it, so that the pair is equal by the
+	# mirror's rule (a copy older than its source is stale).
 	log "seeding the flat pair: $flat objects of $flat_size bytes on each side (only missing keys)"
-	limit "$step" "${flat_cmd[@]}" seed "$endpoint_src" flat "" "$flat" "$flat_size" &
-	seeding=$!
+	limit "$step" "${flat_cmd[@]}" seed "$endpoint_src" flat "" "$flat" "$flat_size"
 	limit "$step" "${flat_cmd[@]}" seed "$endpoint_dst" off-flat flat/ "$flat" "$flat_size"
-	wait "$seeding"
 	sc="(d) no-change re-run, flat, $flat objects"
+	vsc="(d') verify rgw, flat, $flat objects"
 	off_flat=("${offsite_cmd[@]}" MINIO_BUCKET=off-flat RGW_BUCKETS=flat)
 	for rep in $(seq "$reps"); do
-		measure "$sc" "paged listing, source" "$flat" 0 "${flat_cmd[@]}" list "$endpoint_src" flat ""
-		measure "$sc" "paged listing, mirror" "$flat" 0 "${flat_cmd[@]}" list "$endpoint_dst" off-flat flat/
-		measure "$sc" "offsite copy" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy "$bin/offsite" mirror
-		measure "$sc" "offsite sync" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=sync "$bin/offsite" mirror
-		if [ "$flat_march" = 1 ]; then
-			measure "$sc" "offsite copy, OFFSITE_FAST_LIST=false" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy OFFSITE_FAST_LIST=false "$bin/offsite" mirror
+		if flat_row listings; then
+			measure "$sc" "paged listing, source" "$flat" 0 "${flat_cmd[@]}" list "$endpoint_src" flat ""
+			measure "$sc" "paged listing, mirror" "$flat" 0 "${flat_cmd[@]}" list "$endpoint_dst" off-flat flat/
 		fi
-		if [ -n "$baseline" ]; then
-			measure "$sc" "offsite copy, baseline binary" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy "$baseline" mirror
+		if flat_row baseline && [ -n "$baseline" ]; then
+			measure "$sc" "baseline copy" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy "$baseline" mirror
 		fi
-		measure "$sc" "rclone copy --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_flags[@]}"
-		measure "$sc" "rclone copy, no --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_slow_flags[@]}"
-		if [ "$have_mc" = 1 ]; then # mc compares by size: the pair is equal
+		if flat_row offsite; then
+			measure "$sc" "offsite copy, OFFSITE_AUDIT=0%" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy OFFSITE_AUDIT=0% "$bin/offsite" mirror
+		fi
+		if flat_row audit; then
+			measure "$sc" "offsite copy, OFFSITE_AUDIT=5% (default)" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=copy "$bin/offsite" mirror
+		fi
+		if flat_row sync; then
+			measure "$sc" "offsite sync, OFFSITE_AUDIT=5% (default)" "$flat" 0 "${off_flat[@]}" OFFSITE_MODE=sync "$bin/offsite" mirror
+		fi
+		if flat_row rclone; then
+			measure "$sc" "rclone copy --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_flags[@]}"
+		fi
+		if flat_row rclone-slow; then
+			measure "$sc" "rclone copy, no --fast-list" "$flat" 0 "${rclone_cmd[@]}" copy src:flat dst:off-flat/flat "${rclone_slow_flags[@]}"
+		fi
+		if flat_row mc && [ "$have_mc" = 1 ]; then # mc compares by size: the pair is equal
 			measure "$sc" "mc mirror" "$flat" 0 "${mc_cmd[@]}" mirror --overwrite src/flat dst/off-flat/flat
+		fi
+		# verify rgw: every source object in the mirror (sizes, MD5s,
+		# dates) and the newest run report, the one the rows above wrote;
+		# rclone check --one-way is the same one-way comparison.
+		if flat_row verify; then
+			measure "$vsc" "offsite verify rgw" "$flat" 0 "${off_flat[@]}" "$bin/offsite" verify rgw
+			if [ -n "$baseline" ]; then
+				measure "$vsc" "baseline verify rgw" "$flat" 0 "${off_flat[@]}" "$baseline" verify rgw
+			fi
+			measure "$vsc" "rclone check --one-way --fast-list" "$flat" 0 "${rclone_cmd[@]}" check src:flat dst:off-flat/flat \
+				--one-way --fast-list --checkers 8
 		fi
 	done
 	check "off-flat/flat" "$flat"
@@ -352,31 +471,39 @@ def pick(sc, name):
     return next((r for (s, t), r in rows.items() if s == sc and t.startswith(name)), None)
 def ratio(a, b):
     return "%.2f" % (a / b) if a and b else "-"
-print("| scenario | tool | runs | wall | objects/s | MB/s | peak RSS | CPU, tool | CPU, servers |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| scenario | tool | runs | wall | each run | objects/s | MB/s | peak RSS | CPU, tool | CPU, servers |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for (sc, tool), r in rows.items():
     wall, rss = statistics.median(r["wall"]), max(r["rss"])
     cpu, scpu = statistics.median(r["cpu"]), statistics.median(r["scpu"])
     mbs = "%.1f" % (r["bytes"] / 1e6 / wall) if r["bytes"] else "-"
-    print("| %s | %s | %d | %.2f s | %.0f | %s | %.0f MiB | %.1f s | %.1f s |" % (sc, tool, len(r["wall"]), wall, r["obj"] / wall, mbs, rss / 1024, cpu, scpu))
+    each = " / ".join("%.2f" % w for w in r["wall"])
+    print("| %s | %s | %d | %.2f s | %s | %.0f | %s | %.0f MiB | %.1f s | %.1f s |" % (sc, tool, len(r["wall"]), wall, each, r["obj"] / wall, mbs, rss / 1024, cpu, scpu))
 print()
-print("| scenario | wall offsite/rclone | wall offsite/mc | RSS offsite/rclone | RSS offsite/mc |")
-print("| --- | --- | --- | --- | --- |")
+print("| scenario | wall offsite/baseline | wall offsite/rclone | wall offsite/mc | RSS offsite/baseline | RSS offsite/rclone | RSS offsite/mc |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for sc in dict.fromkeys(s for s, _ in rows):
-    o, r, m = pick(sc, "offsite"), pick(sc, "rclone"), pick(sc, "mc")
+    o, b, r, m = pick(sc, "offsite"), pick(sc, "baseline"), pick(sc, "rclone"), pick(sc, "mc")
     med = lambda x: statistics.median(x["wall"]) if x else None
     top = lambda x: max(x["rss"]) if x else None
-    print("| %s | %s | %s | %s | %s |" % (sc, ratio(med(o), med(r)), ratio(med(o), med(m)), ratio(top(o), top(r)), ratio(top(o), top(m))))
+    print("| %s | %s | %s | %s | %s | %s | %s |" % (sc, ratio(med(o), med(b)), ratio(med(o), med(r)), ratio(med(o), med(m)), ratio(top(o), top(b)), ratio(top(o), top(r)), ratio(top(o), top(m))))
 ' | tee "$out"
 {
 	echo
-	echo "| scenario | tool | S3 requests (both servers) | per object |"
-	echo "| --- | --- | --- | --- |"
+	echo "| scenario | tool | S3 requests (both servers) | per object | other than listings |"
+	echo "| --- | --- | --- | --- | --- |"
 	for r in "${reqrows[@]}"; do
 		IFS='|' read -r sc tool objects reqs <<<"$r"
+		# per object: all requests over the objects; other than listings:
+		# all but listbuckets and listobjects*, as a count
 		# shellcheck disable=SC2086 # one argument per API
-		per=$(python3 -c 'import sys; print("%.2f" % (sum(int(x.split("=")[1]) for x in sys.argv[2:]) / int(sys.argv[1])))' "$objects" $reqs)
-		echo "| $sc | $tool | $reqs | $per |"
+		per=$(python3 -c '
+import sys
+n = int(sys.argv[1])
+counts = {k: int(v) for k, v in (x.split("=") for x in sys.argv[2:])}
+other = sum(v for k, v in counts.items() if not k.startswith("list"))
+print("%.3f|%d" % (sum(counts.values()) / n, other))' "$objects" $reqs)
+		echo "| $sc | $tool | $reqs | ${per%|*} | ${per#*|} |"
 	done
 } | tee -a "$out"
 log "table written to $out"
