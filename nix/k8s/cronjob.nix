@@ -519,22 +519,26 @@ let
       };
     };
 
+  # The buckets the mirror copies, as the mirror and verify read them.
+  bucketsEnv = [
+    (value "RGW_BUCKETS" checked.buckets)
+  ]
+  ++ optionalList (excludeBuckets != [ ]) [
+    (value "RGW_EXCLUDE_BUCKETS" (concatStringsSep "," excludeBuckets))
+  ];
+
   mirrorCronJob = mkCronJob {
     jobName = name;
     component = name;
     inherit (checked) schedule shards activeDeadlineSeconds backoffLimit;
     args = [ "mirror" ];
-    env = [
-      (value "RGW_BUCKETS" checked.buckets)
-      (value "OFFSITE_MODE" checked.mode)
-    ]
-    ++ optionalList (checked.shards > 1) [ (value "OFFSITE_SHARDS" (toString checked.shards)) ]
-    ++ optionalList (checked.maxDurationSeconds != null) [
-      (value "OFFSITE_MAX_DURATION" "${toString checked.maxDurationSeconds}s")
-    ]
-    ++ optionalList (excludeBuckets != [ ]) [
-      (value "RGW_EXCLUDE_BUCKETS" (concatStringsSep "," excludeBuckets))
-    ];
+    env =
+      bucketsEnv
+      ++ [ (value "OFFSITE_MODE" checked.mode) ]
+      ++ optionalList (checked.shards > 1) [ (value "OFFSITE_SHARDS" (toString checked.shards)) ]
+      ++ optionalList (checked.maxDurationSeconds != null) [
+        (value "OFFSITE_MAX_DURATION" "${toString checked.maxDurationSeconds}s")
+      ];
     secrets = secretsOf {
       rgwSecret = sourceSecret;
       ping = checked.pingUrlSecret;
@@ -555,10 +559,7 @@ let
         ]
         ++ verifyCfg.extraArgs;
         # The mirror's buckets; verify reads every shard's report.
-        env = [ (value "RGW_BUCKETS" checked.buckets) ]
-        ++ optionalList (excludeBuckets != [ ]) [
-          (value "RGW_EXCLUDE_BUCKETS" (concatStringsSep "," excludeBuckets))
-        ];
+        env = bucketsEnv;
         secrets = secretsOf {
           rgwSecret = sourceSecret;
           ping = checked.verifyPingUrlSecret;
