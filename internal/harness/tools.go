@@ -7,14 +7,23 @@ import (
 	"testing"
 )
 
-// Promtool returns Prometheus's promtool, pinned, for the alert rule tests,
-// building it into the cache on first use (a large build: minutes).
-// OFFSITE_TEST_PROMTOOL overrides.
-func Promtool() (string, error) {
-	if path := os.Getenv("OFFSITE_TEST_PROMTOOL"); path != "" {
-		return path, nil
+// Promtool returns Prometheus's promtool, pinned, for the alert rule and
+// dashboard tests, building it into the cache on first use (a large build:
+// minutes); OFFSITE_TEST_PROMTOOL overrides. Under -short t skips; without
+// promtool it skips, or fails when servers are required.
+func Promtool(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds promtool: not run with -short")
 	}
-	return goInstall("promtool", "github.com/prometheus/prometheus/cmd/promtool@v0.316.0")
+	if path := os.Getenv("OFFSITE_TEST_PROMTOOL"); path != "" {
+		return path
+	}
+	path, err := goInstall("promtool", "github.com/prometheus/prometheus/cmd/promtool@v0.316.0")
+	if err != nil {
+		skip(t, "promtool: %v", err)
+	}
+	return path
 }
 
 // AgeCLI returns the age command of the age library offsite is built on,

@@ -147,16 +147,7 @@ type scenario struct {
 }
 
 func TestAlertRules(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds promtool")
-	}
-	promtool, err := harness.Promtool()
-	if err != nil {
-		if harness.Required() {
-			t.Fatalf("promtool: %v", err)
-		}
-		t.Skipf("promtool: %v", err)
-	}
+	promtool := harness.Promtool(t)
 	rules := loadRules(t)
 	node := map[string]string{"instance": "node1:9100", "job": "node"}
 	with := func(a, b map[string]string) map[string]string {

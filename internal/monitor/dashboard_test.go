@@ -136,16 +136,7 @@ type sample struct {
 }
 
 func TestDashboardQueries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds promtool")
-	}
-	promtool, err := harness.Promtool()
-	if err != nil {
-		if harness.Required() {
-			t.Fatalf("promtool: %v", err)
-		}
-		t.Skipf("promtool: %v", err)
-	}
+	promtool := harness.Promtool(t)
 	node := map[string]string{"instance": "node1:9100", "job": "node"}
 	// timed is r ending at end after d, with exit code exit.
 	timed := func(r Run, end time.Time, d time.Duration, exit int, items ...Item) Run {
